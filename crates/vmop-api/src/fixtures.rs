@@ -1,0 +1,413 @@
+//! Profiles for tests: a valid one, and a table of invalid ones with the exact error each must
+//! produce. The same table runs against [`crate::validate`] (unit tests) and against the real
+//! API server with the installed CRD (control-plane tests), so the two cannot drift apart.
+
+use crate::{
+    messages as msg,
+    profile::{
+        AccessMode, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, IpamSpec, IpamType,
+        NetworkSpec, PullMethod, SourceReference, SriovSpec, VirtualMachineProfile,
+        VirtualMachineProfileSpec,
+    },
+};
+
+/// The seed document's web-vm-01: two networks, an image disk and a data disk, cloud-init.
+pub fn valid_profile(name: &str) -> VirtualMachineProfile {
+    VirtualMachineProfile::new(
+        name,
+        VirtualMachineProfileSpec {
+            cpu: 4,
+            cpu_topology: None,
+            memory: "8Gi".into(),
+            run_strategy: Default::default(),
+            high_availability: false,
+            networks: vec![
+                NetworkSpec {
+                    name: "mgmt".into(),
+                    type_: Some("bridge".into()),
+                    bridge: Some("br-mgmt".into()),
+                    vlan: Some(100),
+                    node_interface: Some("eth1".into()),
+                    ip_address: Some("192.168.100.10/24".into()),
+                    gateway: Some("192.168.100.1".into()),
+                    ..NetworkSpec::default()
+                },
+                NetworkSpec {
+                    name: "business".into(),
+                    nad_name: Some("business-net".into()),
+                    ..NetworkSpec::default()
+                },
+            ],
+            disks: vec![
+                DiskSpec {
+                    name: "system".into(),
+                    size: "80Gi".into(),
+                    storage_class_name: Some("huamei-sc-ssd".into()),
+                    image: Some("docker://registry.example.com/centos-stream:8".into()),
+                    boot_order: Some(1),
+                    ..DiskSpec::default()
+                },
+                DiskSpec {
+                    name: "data".into(),
+                    size: "200Gi".into(),
+                    storage_class_name: Some("huamei-sc-ssd".into()),
+                    ..DiskSpec::default()
+                },
+            ],
+            cloud_init: Some(CloudInitSpec {
+                hostname: Some("web-vm-01".into()),
+                ssh_authorized_keys: vec![
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@example".into(),
+                ],
+                user_data_secret_ref: None,
+            }),
+            disk_retention_policy: Default::default(),
+            template: None,
+        },
+    )
+}
+
+/// One invalid profile and the error it must produce.
+#[derive(Debug)]
+pub struct InvalidCase {
+    /// What is wrong, for test output.
+    pub description: &'static str,
+    /// The invalid profile.
+    pub profile: VirtualMachineProfile,
+    /// The field path both validators report.
+    pub path: &'static str,
+    /// The message [`crate::validate`] reports (from [`crate::messages`]).
+    pub message: String,
+    /// What the API server says instead, where its own schema check words it (duplicates,
+    /// root-level rules without a field path); `None` when it says [`Self::message`].
+    pub api_server_message: Option<&'static str>,
+    /// The path the API server reports, where it differs from [`Self::path`].
+    pub api_server_path: Option<&'static str>,
+}
+
+fn case(
+    description: &'static str,
+    path: &'static str,
+    message: &str,
+    change: impl FnOnce(&mut VirtualMachineProfile),
+) -> InvalidCase {
+    let mut profile = valid_profile("web-vm-01");
+    change(&mut profile);
+    InvalidCase {
+        description,
+        profile,
+        path,
+        message: message.to_owned(),
+        api_server_message: None,
+        api_server_path: None,
+    }
+}
+
+fn first_network(p: &mut VirtualMachineProfile) -> &mut NetworkSpec {
+    &mut p.spec.networks[0]
+}
+
+fn first_disk(p: &mut VirtualMachineProfile) -> &mut DiskSpec {
+    &mut p.spec.disks[0]
+}
+
+/// Invalid profiles, each wrong in exactly one way.
+pub fn invalid_cases() -> Vec<InvalidCase> {
+    let mut cases = vec![
+        case("no CPU", "spec.cpu", msg::CPU_RANGE, |p| p.spec.cpu = 0),
+        case("too many cores", "spec.cpu", msg::CPU_RANGE, |p| {
+            p.spec.cpu = 300
+        }),
+        case(
+            "zero sockets",
+            "spec.cpuTopology.sockets",
+            msg::SOCKETS_RANGE,
+            |p| {
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: Some(0),
+                    threads: None,
+                })
+            },
+        ),
+        case(
+            "too many threads",
+            "spec.cpuTopology.threads",
+            msg::THREADS_RANGE,
+            |p| {
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: None,
+                    threads: Some(9),
+                })
+            },
+        ),
+        case(
+            "memory in a unit Kubernetes does not know",
+            "spec.memory",
+            msg::POSITIVE_QUANTITY,
+            |p| p.spec.memory = "8GB".into(),
+        ),
+        case("zero memory", "spec.memory", msg::POSITIVE_QUANTITY, |p| {
+            p.spec.memory = "0".into()
+        }),
+        case(
+            "network name with capitals",
+            "spec.networks[0].name",
+            msg::ENTRY_NAME,
+            |p| first_network(p).name = "Mgmt".into(),
+        ),
+        case(
+            "network type that is no plugin name",
+            "spec.networks[0].type",
+            msg::PLUGIN_NAME,
+            |p| first_network(p).type_ = Some("SR-IOV".into()),
+        ),
+        case("VLAN 0", "spec.networks[0].vlan", msg::VLAN_RANGE, |p| {
+            first_network(p).vlan = Some(0)
+        }),
+        case("VLAN 4095", "spec.networks[0].vlan", msg::VLAN_RANGE, |p| {
+            first_network(p).vlan = Some(4095)
+        }),
+        case(
+            "MTU below IPv4's minimum",
+            "spec.networks[0].mtu",
+            msg::MTU_RANGE,
+            |p| first_network(p).mtu = Some(100),
+        ),
+        case(
+            "bridge name with a space",
+            "spec.networks[0].bridge",
+            msg::INTERFACE_NAME,
+            |p| first_network(p).bridge = Some("br mgmt".into()),
+        ),
+        case(
+            "node interface starting with '-'",
+            "spec.networks[0].nodeInterface",
+            msg::INTERFACE_NAME,
+            |p| first_network(p).node_interface = Some("-eth1".into()),
+        ),
+        case(
+            "address without prefix length",
+            "spec.networks[0].ipAddress",
+            msg::CIDR,
+            |p| first_network(p).ip_address = Some("192.168.100.10".into()),
+        ),
+        case(
+            "IPv4 prefix longer than 32",
+            "spec.networks[0].ipAddress",
+            msg::CIDR,
+            |p| first_network(p).ip_address = Some("192.168.100.10/33".into()),
+        ),
+        case(
+            "truncated gateway",
+            "spec.networks[0].gateway",
+            msg::IP,
+            |p| first_network(p).gateway = Some("192.168.100".into()),
+        ),
+        case(
+            "gateway without an address",
+            "spec.networks[0].gateway",
+            msg::GATEWAY_WITHOUT_ADDRESS,
+            |p| first_network(p).ip_address = None,
+        ),
+        case(
+            "multicast MAC",
+            "spec.networks[0].macAddress",
+            msg::MAC,
+            |p| first_network(p).mac_address = Some("03:00:00:00:00:01".into()),
+        ),
+        case(
+            "existing NAD with a bridge",
+            "spec.networks[1].nadName",
+            msg::NAD_EXCLUSIVE,
+            |p| p.spec.networks[1].bridge = Some("br-biz".into()),
+        ),
+        case(
+            "NAD name with two slashes",
+            "spec.networks[1].nadName",
+            msg::NAD_NAME,
+            |p| p.spec.networks[1].nad_name = Some("a/b/c".into()),
+        ),
+        case(
+            "static IPAM without an address",
+            "spec.networks[0].ipam",
+            msg::IPAM_STATIC_NEEDS_ADDRESS,
+            |p| {
+                let n = first_network(p);
+                n.ip_address = None;
+                n.gateway = None;
+                n.ipam = Some(IpamSpec {
+                    type_: IpamType::Static,
+                    range: None,
+                    exclude: Vec::new(),
+                });
+            },
+        ),
+        case(
+            "whereabouts range without prefix",
+            "spec.networks[0].ipam.range",
+            msg::WHEREABOUTS_RANGE,
+            |p| {
+                first_network(p).ipam = Some(IpamSpec {
+                    type_: IpamType::Whereabouts,
+                    range: Some("10.0.0.0".into()),
+                    exclude: Vec::new(),
+                })
+            },
+        ),
+        case(
+            "zero SR-IOV VFs",
+            "spec.networks[0].sriov.numVfs",
+            msg::NUM_VFS_RANGE,
+            |p| {
+                first_network(p).sriov = Some(SriovSpec {
+                    num_vfs: Some(0),
+                    ..SriovSpec::default()
+                })
+            },
+        ),
+        case(
+            "empty disk",
+            "spec.disks[0].size",
+            msg::POSITIVE_QUANTITY,
+            |p| first_disk(p).size = "0Gi".into(),
+        ),
+        case(
+            "image over FTP",
+            "spec.disks[0].image",
+            msg::IMAGE_SCHEME,
+            |p| first_disk(p).image = Some("ftp://images.example.com/centos.qcow2".into()),
+        ),
+        case(
+            "image and a clone source",
+            "spec.disks[0].source",
+            msg::IMAGE_OR_SOURCE,
+            |p| {
+                first_disk(p).source = Some(DiskSource {
+                    pvc: Some(SourceReference {
+                        name: "golden".into(),
+                        namespace: None,
+                    }),
+                    ..DiskSource::default()
+                })
+            },
+        ),
+        case(
+            "two sources at once",
+            "spec.disks[1].source",
+            msg::ONE_SOURCE,
+            |p| {
+                p.spec.disks[1].source = Some(DiskSource {
+                    pvc: Some(SourceReference {
+                        name: "golden".into(),
+                        namespace: None,
+                    }),
+                    data_source: None,
+                    blank: Some(true),
+                })
+            },
+        ),
+        case(
+            "pull method for an HTTP image",
+            "spec.disks[0].pullMethod",
+            msg::PULL_METHOD_NEEDS_REGISTRY,
+            |p| {
+                let d = first_disk(p);
+                d.image = Some("https://images.example.com/centos.qcow2".into());
+                d.pull_method = Some(PullMethod::Node);
+            },
+        ),
+        case(
+            "boot order 0",
+            "spec.disks[0].bootOrder",
+            msg::BOOT_ORDER_RANGE,
+            |p| first_disk(p).boot_order = Some(0),
+        ),
+        case(
+            "two disks boot first",
+            "spec.disks",
+            msg::BOOT_ORDER_UNIQUE,
+            |p| p.spec.disks[1].boot_order = Some(1),
+        ),
+        case(
+            "storage class with capitals",
+            "spec.disks[1].storageClassName",
+            msg::STORAGE_CLASS_NAME,
+            |p| p.spec.disks[1].storage_class_name = Some("Fast_SSD".into()),
+        ),
+        case(
+            "high availability on a ReadWriteOnce disk",
+            "spec.disks",
+            msg::HA_NEEDS_RWX,
+            |p| {
+                p.spec.high_availability = true;
+                p.spec.disks[1].access_modes = Some(vec![AccessMode::ReadWriteOnce]);
+            },
+        ),
+        case(
+            "hostname with an underscore",
+            "spec.cloudInit.hostname",
+            msg::HOSTNAME,
+            |p| {
+                if let Some(c) = p.spec.cloud_init.as_mut() {
+                    c.hostname = Some("web_01".into());
+                }
+            },
+        ),
+        case(
+            "SSH key that is a password",
+            "spec.cloudInit.sshAuthorizedKeys",
+            msg::SSH_KEY,
+            |p| {
+                if let Some(c) = p.spec.cloud_init.as_mut() {
+                    c.ssh_authorized_keys = vec!["hunter2".into()];
+                }
+            },
+        ),
+        case(
+            "network name that makes the NAD name too long",
+            "spec.networks",
+            msg::DERIVED_NETWORK_NAME_TOO_LONG,
+            |p| {
+                p.metadata.name = Some("a".repeat(40));
+                first_network(p).name = "n".repeat(30);
+            },
+        ),
+        case(
+            "disk name that makes the claim name too long",
+            "spec.disks",
+            msg::DERIVED_DISK_NAME_TOO_LONG,
+            |p| {
+                p.metadata.name = Some("a".repeat(40));
+                first_disk(p).name = "d".repeat(30);
+            },
+        ),
+    ];
+
+    let mut long_name = case(
+        "profile name too long for derived names",
+        "metadata.name",
+        msg::PROFILE_NAME_TOO_LONG,
+        |p| {
+            p.metadata.name = Some("w".repeat(54));
+            p.spec.networks.clear();
+            p.spec.disks.clear();
+        },
+    );
+    // A root-level CEL rule cannot point into metadata: the API server reports no field.
+    long_name.api_server_path = Some("<nil>");
+    cases.push(long_name);
+
+    let mut duplicate = case(
+        "two networks with one name",
+        "spec.networks[1]",
+        "Duplicate value: name \"mgmt\"",
+        |p| {
+            p.spec.networks[1].name = "mgmt".into();
+        },
+    );
+    // listType=map makes the API server itself refuse duplicate keys, in its own words.
+    duplicate.api_server_message = Some("Duplicate value");
+    cases.push(duplicate);
+
+    cases
+}

@@ -1,0 +1,59 @@
+//! Limits and error messages shared by the CRD's CEL rules and the Rust validator, so a user
+//! reads the same words whether the API server or the controller rejected a profile.
+
+/// Longest Kubernetes object name that is also a DNS-1123 label (and a label value).
+pub const MAX_OBJECT_NAME: usize = 63;
+/// Longest profile name: the VM's name, its hostname and `<name>-cloudinit` must fit in 63.
+pub const MAX_PROFILE_NAME: usize = 53;
+/// Longest network or disk name.
+pub const MAX_ENTRY_NAME: usize = 32;
+/// Longest Linux interface name (IFNAMSIZ - 1).
+pub const MAX_INTERFACE_NAME: usize = 15;
+/// Most networks per profile (besides the pod network).
+pub const MAX_NETWORKS: usize = 16;
+/// Most disks per profile.
+pub const MAX_DISKS: usize = 32;
+/// Most SSH keys per profile.
+pub const MAX_SSH_KEYS: usize = 32;
+/// Most cores, sockets and threads of a VM.
+pub const MAX_CORES: i32 = 256;
+pub const MAX_SOCKETS: i32 = 16;
+pub const MAX_THREADS: i32 = 8;
+
+pub const CPU_RANGE: &str = "must be between 1 and 256";
+pub const SOCKETS_RANGE: &str = "must be between 1 and 16";
+pub const THREADS_RANGE: &str = "must be between 1 and 8";
+pub const POSITIVE_QUANTITY: &str = "must be a positive quantity such as 8Gi";
+pub const PROFILE_NAME_TOO_LONG: &str = "metadata.name must be at most 53 characters so that derived names such as <name>-cloudinit stay within 63";
+pub const DERIVED_NETWORK_NAME_TOO_LONG: &str = "metadata.name and every network name joined by '-' must be at most 63 characters (the NetworkAttachmentDefinition is named <profile>-<network>)";
+pub const DERIVED_DISK_NAME_TOO_LONG: &str = "metadata.name and every disk name joined by '-' must be at most 63 characters (the volume is named <profile>-<disk>)";
+pub const ENTRY_NAME: &str = "must be a DNS-1123 label of at most 32 characters: lower-case letters, digits and '-', starting and ending with a letter or digit";
+pub const PLUGIN_NAME: &str =
+    "must be a plugin name: lower-case letters, digits and '-', at most 63 characters";
+pub const VLAN_RANGE: &str = "must be between 1 and 4094";
+pub const MTU_RANGE: &str = "must be between 576 and 9216";
+pub const INTERFACE_NAME: &str = "must be a Linux interface name: at most 15 characters of letters, digits, '.', '_' and '-', starting with a letter or digit";
+pub const CIDR: &str = "must be an IP address with a prefix length, such as 192.168.100.10/24";
+pub const IP: &str = "must be an IP address such as 192.168.100.1";
+pub const GATEWAY_WITHOUT_ADDRESS: &str = "gateway needs ipAddress";
+pub const MAC: &str = "must be a unicast MAC address such as 02:00:00:00:00:01";
+pub const NAD_NAME: &str =
+    "must be <name> or <namespace>/<name> of an existing NetworkAttachmentDefinition";
+pub const NAD_EXCLUSIVE: &str = "nadName uses an existing NetworkAttachmentDefinition as is: bridge, vlan, nodeInterface, mtu and ipam must not be set with it";
+pub const WHEREABOUTS_RANGE: &str = "must be a CIDR range such as 192.168.100.0/24";
+pub const IPAM_STATIC_NEEDS_ADDRESS: &str = "ipam type static needs ipAddress";
+pub const NUM_VFS_RANGE: &str = "must be between 1 and 256";
+pub const IMAGE_SCHEME: &str = "must start with docker://, oci-archive://, http:// or https://";
+pub const IMAGE_OR_SOURCE: &str = "set either image or source, not both";
+pub const ONE_SOURCE: &str = "set exactly one of pvc, dataSource or blank";
+pub const PULL_METHOD_NEEDS_REGISTRY: &str = "pullMethod applies only to docker:// images";
+pub const BOOT_ORDER_RANGE: &str = "must be at least 1";
+pub const BOOT_ORDER_UNIQUE: &str = "boot orders must be unique across disks";
+pub const STORAGE_CLASS_NAME: &str =
+    "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters";
+pub const OBJECT_NAME: &str = "must be a DNS-1123 subdomain naming an object in this namespace";
+pub const HA_NEEDS_RWX: &str =
+    "highAvailability needs live-migratable disks: accessModes must be [ReadWriteMany]";
+pub const HOSTNAME: &str = "must be a DNS-1123 label of at most 63 characters";
+pub const SSH_KEY: &str =
+    "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... user@host'";

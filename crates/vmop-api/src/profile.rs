@@ -1,0 +1,476 @@
+//! The `VirtualMachineProfile` custom resource: one high-level description of a VM from which
+//! the operator derives networks, volumes and the KubeVirt VirtualMachine.
+//!
+//! Doc comments on fields become the CRD's descriptions (`kubectl explain vmp.spec`). CEL
+//! rules take their messages from [`crate::messages`], shared with [`crate::validate`].
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::status::VirtualMachineProfileStatus;
+
+/// A virtual machine described at a high level: CPU, memory, networks, disks, cloud-init and
+/// high availability. vm-operator creates and keeps converged the NetworkAttachmentDefinitions,
+/// NodeNetworkConfigurationPolicies, DataVolumes or PersistentVolumeClaims and the KubeVirt
+/// VirtualMachine it needs, and reports phase, IPs, MACs, node and conditions in status.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "vmoperator.io",
+    version = "v1alpha1",
+    kind = "VirtualMachineProfile",
+    namespaced,
+    shortname = "vmp",
+    category = "all",
+    status = "VirtualMachineProfileStatus",
+    derive = "PartialEq",
+    doc = "VirtualMachineProfile describes a KubeVirt virtual machine at a high level; vm-operator derives and keeps converged its networks, volumes and VirtualMachine.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
+    printcolumn(name = "CPU", type_ = "integer", json_path = ".spec.cpu", description = "Cores per socket"),
+    printcolumn(name = "Memory", type_ = "string", json_path = ".spec.memory", description = "Guest memory"),
+    printcolumn(name = "Node", type_ = "string", json_path = ".status.nodeName", description = "Node running the VM"),
+    printcolumn(name = "IP", type_ = "string", json_path = ".status.primaryIP", description = "First address of the first secondary network"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", priority = "1", description = "Ready condition"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 53").message(crate::messages::PROFILE_NAME_TOO_LONG),
+    validation = kube::core::Rule::new("!has(self.spec.networks) || self.spec.networks.all(n, size(self.metadata.name) + 1 + size(n.name) <= 63)").message(crate::messages::DERIVED_NETWORK_NAME_TOO_LONG).field_path(".spec.networks"),
+    validation = kube::core::Rule::new("!has(self.spec.disks) || self.spec.disks.all(d, size(self.metadata.name) + 1 + size(d.name) <= 63)").message(crate::messages::DERIVED_DISK_NAME_TOO_LONG).field_path(".spec.disks"),
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!self.highAvailability || !has(self.disks) || self.disks.all(d, !has(d.accessModes) || d.accessModes == ['ReadWriteMany'])").message(crate::messages::HA_NEEDS_RWX).field_path(".disks")
+)]
+pub struct VirtualMachineProfileSpec {
+    /// Virtual CPU cores per socket (1-256).
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 256").message(crate::messages::CPU_RANGE))]
+    pub cpu: i32,
+
+    /// Optional CPU topology; the VM has cpu x sockets x threads vCPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_topology: Option<CpuTopology>,
+
+    /// Guest memory as a Kubernetes quantity, such as 8Gi.
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message(crate::messages::POSITIVE_QUANTITY))]
+    pub memory: String,
+
+    /// When the VM should run, with KubeVirt's names: Always (default), Halted, Manual,
+    /// RerunOnFailure or Once. Halted stops the VM and keeps its disks.
+    #[serde(default)]
+    pub run_strategy: RunStrategy,
+
+    /// Makes the VM live-migratable: eviction strategy LiveMigrate, ReadWriteMany disks, and a
+    /// soft anti-affinity to other profiles with the same `vmoperator.io/ha-group` label.
+    #[serde(default)]
+    pub high_availability: bool,
+
+    /// Secondary networks, each attached to the VM through Multus (the pod network is always
+    /// the first interface). Names are unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    #[x_kube(merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]))]
+    pub networks: Vec<NetworkSpec>,
+
+    /// Disks of the VM. A disk with `image` or `source` is imported by CDI into a DataVolume;
+    /// any other disk is a blank PersistentVolumeClaim. Names are unique.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    #[x_kube(
+        merge_strategy = kube::core::ListMerge::Map(vec!["name".into()]),
+        validation = kube::core::Rule::new("self.all(a, !has(a.bootOrder) || self.exists_one(b, has(b.bootOrder) && b.bootOrder == a.bootOrder))").message(crate::messages::BOOT_ORDER_UNIQUE)
+    )]
+    pub disks: Vec<DiskSpec>,
+
+    /// Cloud-init configuration delivered as a NoCloud disk from a Secret the operator owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_init: Option<CloudInitSpec>,
+
+    /// What happens to disks when the profile is deleted, unless a disk says otherwise:
+    /// Delete (default) removes them, Retain keeps the claims.
+    #[serde(default)]
+    pub disk_retention_policy: RetentionPolicy,
+
+    /// The VMTemplate plugin that builds the VirtualMachine (default `cloud-init`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
+    pub template: Option<String>,
+}
+
+/// Sockets and threads; cores come from `spec.cpu`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuTopology {
+    /// CPU sockets (1-16, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 16").message(crate::messages::SOCKETS_RANGE))]
+    pub sockets: Option<i32>,
+    /// Threads per core (1-8, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 8").message(crate::messages::THREADS_RANGE))]
+    pub threads: Option<i32>,
+}
+
+/// KubeVirt's run strategies (`spec.runStrategy` of a VirtualMachine).
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash,
+)]
+pub enum RunStrategy {
+    // Keep the VM running; restart it when it stops.
+    #[default]
+    Always,
+    // Keep the VM stopped.
+    Halted,
+    // Start and stop only on explicit request.
+    Manual,
+    // Restart the VM only when it failed.
+    RerunOnFailure,
+    // Run the VM once; do not restart it.
+    Once,
+}
+
+/// Whether a disk's claim outlives the profile.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash,
+)]
+pub enum RetentionPolicy {
+    // Delete the claim with the profile.
+    #[default]
+    Delete,
+    // Keep the claim; the operator drops its owner reference.
+    Retain,
+}
+
+/// One secondary network of the VM.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!has(self.nadName) || (!has(self.bridge) && !has(self.vlan) && !has(self.nodeInterface) && !has(self.mtu) && !has(self.ipam))").message(crate::messages::NAD_EXCLUSIVE).field_path(".nadName"),
+    validation = kube::core::Rule::new("!has(self.gateway) || has(self.ipAddress)").message(crate::messages::GATEWAY_WITHOUT_ADDRESS).field_path(".gateway"),
+    validation = kube::core::Rule::new("!has(self.ipam) || self.ipam.type != 'static' || has(self.ipAddress)").message(crate::messages::IPAM_STATIC_NEEDS_ADDRESS).field_path(".ipam")
+)]
+pub struct NetworkSpec {
+    /// Name of the network, unique in the profile; also the VM's network and interface name.
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::ENTRY_NAME))]
+    pub name: String,
+
+    /// The NetworkPlugin that serves this network, by its registered name: `bridge` (default)
+    /// or `sriov`, or a third-party plugin.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
+    pub type_: Option<String>,
+
+    /// An existing NetworkAttachmentDefinition, `<name>` or `<namespace>/<name>`, used as is:
+    /// nothing is created, its existence is checked and reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::NAD_NAME))]
+    pub nad_name: Option<String>,
+
+    /// Linux bridge on the node that the VM's interface is attached to (bridge networks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-zA-Z0-9][-._a-zA-Z0-9]*$')").message(crate::messages::INTERFACE_NAME))]
+    pub bridge: Option<String>,
+
+    /// VLAN ID (1-4094) for the VM's traffic on this network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 4094").message(crate::messages::VLAN_RANGE))]
+    pub vlan: Option<i32>,
+
+    /// Physical port on the nodes; when set, the plugin also emits a
+    /// NodeNetworkConfigurationPolicy that creates the bridge on this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-zA-Z0-9][-._a-zA-Z0-9]*$')").message(crate::messages::INTERFACE_NAME))]
+    pub node_interface: Option<String>,
+
+    /// Nodes that get the node network configuration; the VM is then scheduled only there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+
+    /// MTU of the network (576-9216).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 576 && self <= 9216").message(crate::messages::MTU_RANGE))]
+    pub mtu: Option<i32>,
+
+    /// Static address of the VM on this network, with prefix length (192.168.100.10/24). It
+    /// is configured in the guest by cloud-init, matched by the interface's MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("isCIDR(self)").message(crate::messages::CIDR))]
+    pub ip_address: Option<String>,
+
+    /// Default gateway reached over this network; needs ipAddress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("isIP(self)").message(crate::messages::IP))]
+    pub gateway: Option<String>,
+
+    /// MAC address of the VM's interface. When unset, a locally administered MAC is
+    /// generated once, recorded in status and kept for the life of the profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 17))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$')").message(crate::messages::MAC))]
+    pub mac_address: Option<String>,
+
+    /// IP address management inside the NetworkAttachmentDefinition (default: none, plain L2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<IpamSpec>,
+
+    /// SR-IOV settings (type `sriov`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sriov: Option<SriovSpec>,
+
+    /// Free-form settings for third-party network plugins.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// IPAM of a NetworkAttachmentDefinition.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IpamSpec {
+    /// `none` (no IPAM), `static` (the network's ipAddress) or `whereabouts` (a cluster-wide
+    /// pool given by range).
+    #[serde(rename = "type")]
+    pub type_: IpamType,
+    /// Whereabouts pool, such as 192.168.100.0/24.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("isCIDR(self)").message(crate::messages::WHEREABOUTS_RANGE))]
+    pub range: Option<String>,
+    /// Addresses of the whereabouts pool never handed out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub exclude: Vec<String>,
+}
+
+/// IPAM plugin types.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum IpamType {
+    // No IPAM: plain layer 2.
+    None,
+    // The network's ipAddress, handed to the guest by KubeVirt's DHCP over bridge binding.
+    Static,
+    // A cluster-wide pool managed by whereabouts.
+    Whereabouts,
+}
+
+/// SR-IOV settings of a network.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SriovSpec {
+    /// The device plugin's resource that advertises the VFs, such as
+    /// `intel.com/sriov_netdevice`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub resource_name: Option<String>,
+    /// Physical function whose VFs are created by a NodeNetworkConfigurationPolicy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 15))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-zA-Z0-9][-._a-zA-Z0-9]*$')").message(crate::messages::INTERFACE_NAME))]
+    pub physical_function: Option<String>,
+    /// Number of VFs to create on the physical function (1-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 256").message(crate::messages::NUM_VFS_RANGE))]
+    pub num_vfs: Option<i32>,
+    /// MAC spoof checking on the VF (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spoof_check: Option<bool>,
+    /// Trusted VF (default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<bool>,
+}
+
+/// One disk of the VM.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("!has(self.image) || !has(self.source)").message(crate::messages::IMAGE_OR_SOURCE).field_path(".source"),
+    validation = kube::core::Rule::new("!has(self.pullMethod) || (has(self.image) && self.image.startsWith('docker://'))").message(crate::messages::PULL_METHOD_NEEDS_REGISTRY).field_path(".pullMethod")
+)]
+pub struct DiskSpec {
+    /// Name of the disk, unique in the profile; the claim is named `<profile>-<disk>`.
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::ENTRY_NAME))]
+    pub name: String,
+
+    /// Capacity as a Kubernetes quantity, such as 80Gi.
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message(crate::messages::POSITIVE_QUANTITY))]
+    pub size: String,
+
+    /// StorageClass of the claim (default: the cluster's default class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::STORAGE_CLASS_NAME))]
+    pub storage_class_name: Option<String>,
+
+    /// Image imported into the disk by CDI: `docker://registry/image:tag`,
+    /// `oci-archive://...`, or an `http(s)://` URL of a qcow2/raw/iso file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^(docker|oci-archive|https?)://.+$')").message(crate::messages::IMAGE_SCHEME))]
+    pub image: Option<String>,
+
+    /// How CDI pulls a docker:// image: `pod` (default) or `node` (the node's container
+    /// runtime, which caches layers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_method: Option<PullMethod>,
+
+    /// Another source for the disk's content: a clone of an existing claim, a DataSource, or
+    /// blank.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DiskSource>,
+
+    /// Boot order (1 boots first); disks without one are not booted from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self >= 1").message(crate::messages::BOOT_ORDER_RANGE))]
+    pub boot_order: Option<i32>,
+
+    /// Access modes of the claim (default: ReadWriteOnce, or ReadWriteMany with
+    /// highAvailability).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4))]
+    pub access_modes: Option<Vec<AccessMode>>,
+
+    /// Volume mode of the claim: Block or Filesystem (default: the StorageClass's choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_mode: Option<VolumeMode>,
+
+    /// The StorageBackend that serves this disk, by registered name; default `cdi` for disks
+    /// with image or source, else `huamei-csi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
+    pub backend: Option<String>,
+
+    /// Overrides spec.diskRetentionPolicy for this disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<RetentionPolicy>,
+}
+
+/// Access modes of a PersistentVolumeClaim.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessMode {
+    ReadWriteOnce,
+    ReadWriteMany,
+    ReadOnlyMany,
+    ReadWriteOncePod,
+}
+
+impl AccessMode {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::ReadWriteOnce => "ReadWriteOnce",
+            AccessMode::ReadWriteMany => "ReadWriteMany",
+            AccessMode::ReadOnlyMany => "ReadOnlyMany",
+            AccessMode::ReadWriteOncePod => "ReadWriteOncePod",
+        }
+    }
+}
+
+/// Volume modes of a PersistentVolumeClaim.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VolumeMode {
+    Block,
+    Filesystem,
+}
+
+/// How CDI pulls a registry image.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum PullMethod {
+    // An importer pod pulls the image.
+    Pod,
+    // The node's container runtime pulls the image.
+    Node,
+}
+
+/// A non-image source of a disk; exactly one field is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("(has(self.pvc) ? 1 : 0) + (has(self.dataSource) ? 1 : 0) + (has(self.blank) ? 1 : 0) == 1").message(crate::messages::ONE_SOURCE))]
+pub struct DiskSource {
+    /// Clone an existing PersistentVolumeClaim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<SourceReference>,
+    /// Populate from a CDI DataSource (a golden image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<SourceReference>,
+    /// An empty disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank: Option<bool>,
+}
+
+/// A reference to an object, by default in the profile's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceReference {
+    /// Name of the object.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::OBJECT_NAME))]
+    pub name: String,
+    /// Namespace of the object (default: the profile's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// Cloud-init settings; delivered as a NoCloud disk from a Secret the operator owns.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudInitSpec {
+    /// Hostname of the guest (default: the profile's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::HOSTNAME))]
+    pub hostname: Option<String>,
+    /// SSH public keys authorized for the default user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 2048)))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(k, k.matches('^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh.com) [A-Za-z0-9+/=]+( .*)?$'))").message(crate::messages::SSH_KEY))]
+    pub ssh_authorized_keys: Vec<String>,
+    /// A Secret in the profile's namespace whose `userdata` key holds the user's own
+    /// cloud-config, merged with the generated settings. Never inline: secrets stay secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data_secret_ref: Option<SecretReference>,
+}
+
+/// A Secret in the profile's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReference {
+    /// Name of the Secret.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::OBJECT_NAME))]
+    pub name: String,
+}
+
+impl VirtualMachineProfileSpec {
+    /// The profile's networks with a NetworkPlugin name resolved (`bridge` by default).
+    pub fn network_type(network: &NetworkSpec) -> &str {
+        network.type_.as_deref().unwrap_or(DEFAULT_NETWORK_TYPE)
+    }
+
+    /// The effective retention policy of a disk.
+    pub fn retention_of(&self, disk: &DiskSpec) -> RetentionPolicy {
+        disk.retention_policy.unwrap_or(self.disk_retention_policy)
+    }
+
+    /// The VMTemplate plugin name (`cloud-init` by default).
+    pub fn template_name(&self) -> &str {
+        self.template.as_deref().unwrap_or(DEFAULT_TEMPLATE)
+    }
+}
+
+/// NetworkPlugin used when a network names no type.
+pub const DEFAULT_NETWORK_TYPE: &str = "bridge";
+/// VMTemplate used when a profile names none.
+pub const DEFAULT_TEMPLATE: &str = "cloud-init";

@@ -1,0 +1,145 @@
+//! Status of a `VirtualMachineProfile`: what the operator observed, written once per
+//! reconcile and only when it changed.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Observed state of a VirtualMachineProfile.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMachineProfileStatus {
+    /// Lifecycle phase: Pending, Provisioning, Starting, Running, Stopped, Migrating, Failed
+    /// or Terminating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The metadata.generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// NetworksReady, StorageReady, VMReady and Ready, with reasons and messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Per network: attachment, pinned MAC, interface name and addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkStatus>,
+    /// Per disk: backend, claim, phase and import progress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<DiskStatus>,
+    /// Node running the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// First address of the first secondary network that has one (else of the pod network).
+    #[serde(default, rename = "primaryIP", skip_serializing_if = "Option::is_none")]
+    pub primary_ip: Option<String>,
+    /// Name of the KubeVirt VirtualMachine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_name: Option<String>,
+}
+
+/// Lifecycle phase of a profile.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    // Accepted; nothing created yet, or the spec is invalid (see conditions).
+    Pending,
+    // Networks and disks are being created or imported.
+    Provisioning,
+    // The VM exists and its instance is being scheduled or booted.
+    Starting,
+    // The VM runs.
+    Running,
+    // The VM is stopped (runStrategy Halted, or it stopped by itself).
+    Stopped,
+    // The VM is live-migrating to another node.
+    Migrating,
+    // A child failed; conditions carry the reason and the upstream message.
+    Failed,
+    // The profile is being deleted.
+    Terminating,
+}
+
+/// Condition types a profile reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConditionType {
+    /// Every network is attached and its node configuration applied.
+    NetworksReady,
+    /// Every disk is bound, and imported where it has an image.
+    StorageReady,
+    /// The VM runs (or is stopped as asked).
+    VmReady,
+    /// All of the above.
+    Ready,
+}
+
+impl ConditionType {
+    /// The condition's `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::NetworksReady => "NetworksReady",
+            ConditionType::StorageReady => "StorageReady",
+            ConditionType::VmReady => "VMReady",
+            ConditionType::Ready => "Ready",
+        }
+    }
+}
+
+/// Observed state of one network.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkStatus {
+    /// The spec network's name.
+    pub name: String,
+    /// The NetworkPlugin that serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The NetworkAttachmentDefinition the VM attaches to (`<namespace>/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nad: Option<String>,
+    /// NodeNetworkConfigurationPolicies this network needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
+    /// The network is attached and its node configuration applied.
+    #[serde(default)]
+    pub ready: bool,
+    /// Why it is not ready, with the upstream message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// MAC address of the VM's interface: pinned at creation, never regenerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// Interface name inside the guest, as reported by KubeVirt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_name: Option<String>,
+    /// Addresses of the interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<String>,
+    /// Where KubeVirt learned the addresses (`domain`, `guest-agent`, `multus-status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info_source: Option<String>,
+}
+
+/// Observed state of one disk.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DiskStatus {
+    /// The spec disk's name.
+    pub name: String,
+    /// The StorageBackend that serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// The PersistentVolumeClaim holding the disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_name: Option<String>,
+    /// Phase of the DataVolume or claim (ImportInProgress, Succeeded, Bound, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Import progress such as "67.60%".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The disk is bound and, where it has an image, imported.
+    #[serde(default)]
+    pub ready: bool,
+    /// Why it is not ready, with the upstream message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

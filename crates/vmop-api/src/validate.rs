@@ -1,0 +1,456 @@
+//! The CRD's validation rules, applied in Rust with the same field paths and messages.
+//!
+//! The API server enforces these at admission; the controller applies them again so that a
+//! profile built in code, or stored before a rule existed, gets the same clear error as a
+//! `Ready=False` condition instead of a half-built VM.
+
+use std::{collections::HashSet, fmt, net::IpAddr};
+
+use thiserror::Error;
+
+use crate::{
+    messages as msg,
+    profile::{
+        AccessMode, CloudInitSpec, DiskSource, DiskSpec, IpamType, NetworkSpec,
+        VirtualMachineProfileSpec,
+    },
+    quantity,
+};
+
+/// One invalid field: where (`spec.networks[0].vlan`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field, as the API server spells it.
+    pub path: String,
+    /// What is wrong, in the words of [`crate::messages`].
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every invalid field of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Collects errors while walking a spec.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, path: impl Into<String>, message: &str) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.to_owned(),
+        });
+    }
+
+    fn check(&mut self, ok: bool, path: impl FnOnce() -> String, message: &str) {
+        if !ok {
+            self.add(path(), message);
+        }
+    }
+}
+
+/// Validates a profile named `name` the way its CRD does.
+pub fn validate_profile(
+    name: &str,
+    spec: &VirtualMachineProfileSpec,
+) -> Result<(), ValidationErrors> {
+    let mut e = Errors::default();
+    e.check(
+        name.len() <= msg::MAX_PROFILE_NAME,
+        || "metadata.name".into(),
+        msg::PROFILE_NAME_TOO_LONG,
+    );
+    e.check(
+        (1..=msg::MAX_CORES).contains(&spec.cpu),
+        || "spec.cpu".into(),
+        msg::CPU_RANGE,
+    );
+    if let Some(topology) = &spec.cpu_topology {
+        if let Some(sockets) = topology.sockets {
+            e.check(
+                (1..=msg::MAX_SOCKETS).contains(&sockets),
+                || "spec.cpuTopology.sockets".into(),
+                msg::SOCKETS_RANGE,
+            );
+        }
+        if let Some(threads) = topology.threads {
+            e.check(
+                (1..=msg::MAX_THREADS).contains(&threads),
+                || "spec.cpuTopology.threads".into(),
+                msg::THREADS_RANGE,
+            );
+        }
+    }
+    e.check(
+        quantity::is_positive(&spec.memory),
+        || "spec.memory".into(),
+        msg::POSITIVE_QUANTITY,
+    );
+    if let Some(template) = &spec.template {
+        e.check(
+            is_plugin_name(template),
+            || "spec.template".into(),
+            msg::PLUGIN_NAME,
+        );
+    }
+
+    e.check(
+        spec.networks
+            .iter()
+            .all(|n| name.len() + 1 + n.name.len() <= msg::MAX_OBJECT_NAME),
+        || "spec.networks".into(),
+        msg::DERIVED_NETWORK_NAME_TOO_LONG,
+    );
+    check_unique(
+        &mut e,
+        "spec.networks",
+        spec.networks.iter().map(|n| &n.name),
+    );
+    for (i, network) in spec.networks.iter().enumerate() {
+        validate_network(&mut e, &format!("spec.networks[{i}]"), network);
+    }
+
+    e.check(
+        spec.disks
+            .iter()
+            .all(|d| name.len() + 1 + d.name.len() <= msg::MAX_OBJECT_NAME),
+        || "spec.disks".into(),
+        msg::DERIVED_DISK_NAME_TOO_LONG,
+    );
+    check_unique(&mut e, "spec.disks", spec.disks.iter().map(|d| &d.name));
+    let boot_orders: Vec<i32> = spec.disks.iter().filter_map(|d| d.boot_order).collect();
+    e.check(
+        boot_orders.len() == boot_orders.iter().collect::<HashSet<_>>().len(),
+        || "spec.disks".into(),
+        msg::BOOT_ORDER_UNIQUE,
+    );
+    e.check(
+        !spec.high_availability
+            || spec.disks.iter().all(|d| {
+                d.access_modes
+                    .as_ref()
+                    .is_none_or(|modes| modes == &[AccessMode::ReadWriteMany])
+            }),
+        || "spec.disks".into(),
+        msg::HA_NEEDS_RWX,
+    );
+    for (i, disk) in spec.disks.iter().enumerate() {
+        validate_disk(&mut e, &format!("spec.disks[{i}]"), disk);
+    }
+
+    if let Some(cloud_init) = &spec.cloud_init {
+        validate_cloud_init(&mut e, cloud_init);
+    }
+
+    if e.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(e.0))
+    }
+}
+
+fn check_unique<'a>(e: &mut Errors, path: &str, names: impl Iterator<Item = &'a String>) {
+    let mut seen = HashSet::new();
+    for (i, name) in names.enumerate() {
+        if !seen.insert(name) {
+            e.add(
+                format!("{path}[{i}]"),
+                &format!("Duplicate value: name {name:?}"),
+            );
+        }
+    }
+}
+
+fn validate_network(e: &mut Errors, at: &str, n: &NetworkSpec) {
+    e.check(
+        is_entry_name(&n.name),
+        || format!("{at}.name"),
+        msg::ENTRY_NAME,
+    );
+    if let Some(type_) = &n.type_ {
+        e.check(
+            is_plugin_name(type_),
+            || format!("{at}.type"),
+            msg::PLUGIN_NAME,
+        );
+    }
+    if let Some(nad) = &n.nad_name {
+        e.check(is_nad_name(nad), || format!("{at}.nadName"), msg::NAD_NAME);
+        e.check(
+            n.bridge.is_none()
+                && n.vlan.is_none()
+                && n.node_interface.is_none()
+                && n.mtu.is_none()
+                && n.ipam.is_none(),
+            || format!("{at}.nadName"),
+            msg::NAD_EXCLUSIVE,
+        );
+    }
+    for (field, value) in [("bridge", &n.bridge), ("nodeInterface", &n.node_interface)] {
+        if let Some(value) = value {
+            e.check(
+                is_interface_name(value),
+                || format!("{at}.{field}"),
+                msg::INTERFACE_NAME,
+            );
+        }
+    }
+    if let Some(vlan) = n.vlan {
+        e.check(
+            (1..=4094).contains(&vlan),
+            || format!("{at}.vlan"),
+            msg::VLAN_RANGE,
+        );
+    }
+    if let Some(mtu) = n.mtu {
+        e.check(
+            (576..=9216).contains(&mtu),
+            || format!("{at}.mtu"),
+            msg::MTU_RANGE,
+        );
+    }
+    if let Some(address) = &n.ip_address {
+        e.check(is_cidr(address), || format!("{at}.ipAddress"), msg::CIDR);
+    }
+    if let Some(gateway) = &n.gateway {
+        e.check(
+            gateway.parse::<IpAddr>().is_ok(),
+            || format!("{at}.gateway"),
+            msg::IP,
+        );
+        e.check(
+            n.ip_address.is_some(),
+            || format!("{at}.gateway"),
+            msg::GATEWAY_WITHOUT_ADDRESS,
+        );
+    }
+    if let Some(mac) = &n.mac_address {
+        e.check(is_unicast_mac(mac), || format!("{at}.macAddress"), msg::MAC);
+    }
+    if let Some(ipam) = &n.ipam {
+        e.check(
+            ipam.type_ != IpamType::Static || n.ip_address.is_some(),
+            || format!("{at}.ipam"),
+            msg::IPAM_STATIC_NEEDS_ADDRESS,
+        );
+        if let Some(range) = &ipam.range {
+            e.check(
+                is_cidr(range),
+                || format!("{at}.ipam.range"),
+                msg::WHEREABOUTS_RANGE,
+            );
+        }
+    }
+    if let Some(sriov) = &n.sriov {
+        if let Some(pf) = &sriov.physical_function {
+            e.check(
+                is_interface_name(pf),
+                || format!("{at}.sriov.physicalFunction"),
+                msg::INTERFACE_NAME,
+            );
+        }
+        if let Some(vfs) = sriov.num_vfs {
+            e.check(
+                (1..=256).contains(&vfs),
+                || format!("{at}.sriov.numVfs"),
+                msg::NUM_VFS_RANGE,
+            );
+        }
+    }
+}
+
+fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
+    e.check(
+        is_entry_name(&d.name),
+        || format!("{at}.name"),
+        msg::ENTRY_NAME,
+    );
+    e.check(
+        quantity::is_positive(&d.size),
+        || format!("{at}.size"),
+        msg::POSITIVE_QUANTITY,
+    );
+    if let Some(class) = &d.storage_class_name {
+        e.check(
+            is_dns_subdomain(class),
+            || format!("{at}.storageClassName"),
+            msg::STORAGE_CLASS_NAME,
+        );
+    }
+    if let Some(image) = &d.image {
+        let scheme_ok = ["docker://", "oci-archive://", "http://", "https://"]
+            .iter()
+            .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
+        e.check(scheme_ok, || format!("{at}.image"), msg::IMAGE_SCHEME);
+    }
+    e.check(
+        d.image.is_none() || d.source.is_none(),
+        || format!("{at}.source"),
+        msg::IMAGE_OR_SOURCE,
+    );
+    e.check(
+        d.pull_method.is_none()
+            || d.image
+                .as_deref()
+                .is_some_and(|image| image.starts_with("docker://")),
+        || format!("{at}.pullMethod"),
+        msg::PULL_METHOD_NEEDS_REGISTRY,
+    );
+    if let Some(source) = &d.source {
+        validate_source(e, &format!("{at}.source"), source);
+    }
+    if let Some(order) = d.boot_order {
+        e.check(
+            order >= 1,
+            || format!("{at}.bootOrder"),
+            msg::BOOT_ORDER_RANGE,
+        );
+    }
+    if let Some(backend) = &d.backend {
+        e.check(
+            is_plugin_name(backend),
+            || format!("{at}.backend"),
+            msg::PLUGIN_NAME,
+        );
+    }
+}
+
+fn validate_source(e: &mut Errors, at: &str, source: &DiskSource) {
+    let set = [
+        source.pvc.is_some(),
+        source.data_source.is_some(),
+        source.blank.is_some(),
+    ];
+    e.check(
+        set.iter().filter(|&&s| s).count() == 1,
+        || at.to_owned(),
+        msg::ONE_SOURCE,
+    );
+    for (field, reference) in [("pvc", &source.pvc), ("dataSource", &source.data_source)] {
+        if let Some(reference) = reference {
+            e.check(
+                is_dns_subdomain(&reference.name),
+                || format!("{at}.{field}.name"),
+                msg::OBJECT_NAME,
+            );
+        }
+    }
+}
+
+fn validate_cloud_init(e: &mut Errors, c: &CloudInitSpec) {
+    if let Some(hostname) = &c.hostname {
+        e.check(
+            is_dns_label(hostname, msg::MAX_OBJECT_NAME),
+            || "spec.cloudInit.hostname".into(),
+            msg::HOSTNAME,
+        );
+    }
+    e.check(
+        c.ssh_authorized_keys.iter().all(|k| is_ssh_key(k)),
+        || "spec.cloudInit.sshAuthorizedKeys".into(),
+        msg::SSH_KEY,
+    );
+    if let Some(secret) = &c.user_data_secret_ref {
+        e.check(
+            is_dns_subdomain(&secret.name),
+            || "spec.cloudInit.userDataSecretRef.name".into(),
+            msg::OBJECT_NAME,
+        );
+    }
+}
+
+/// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$` of at most `max` characters.
+pub fn is_dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(|label| is_dns_label(label, 63)) && !s.is_empty()
+}
+
+fn is_entry_name(s: &str) -> bool {
+    is_dns_label(s, msg::MAX_ENTRY_NAME)
+}
+
+fn is_plugin_name(s: &str) -> bool {
+    is_dns_label(s, msg::MAX_OBJECT_NAME)
+}
+
+fn is_nad_name(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((namespace, name)) => is_dns_label(namespace, 63) && is_dns_subdomain(name),
+        None => is_dns_subdomain(s),
+    }
+}
+
+/// A Linux interface name: at most 15 characters of letters, digits, `.`, `_`, `-`.
+pub fn is_interface_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= msg::MAX_INTERFACE_NAME
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// An address with a prefix length valid for its family (`10.0.0.1/24`, `fd00::1/64`).
+pub fn is_cidr(s: &str) -> bool {
+    let Some((address, prefix)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    !prefix.starts_with('+') && prefix.parse::<u8>().is_ok_and(|p| p <= max)
+}
+
+/// A MAC address `xx:xx:xx:xx:xx:xx` whose group bit is clear.
+pub fn is_unicast_mac(s: &str) -> bool {
+    let octets: Vec<&str> = s.split(':').collect();
+    octets.len() == 6
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+        && u8::from_str_radix(octets[0], 16).is_ok_and(|first| first & 1 == 0)
+}
+
+fn is_ssh_key(s: &str) -> bool {
+    const TYPES: [&str; 8] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    let mut parts = s.splitn(3, ' ');
+    let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    TYPES.contains(&kind)
+        && !blob.is_empty()
+        && blob
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}

@@ -1,0 +1,45 @@
+//! The committed CRD is what the code generates: run `cargo xtask crdgen` after changing the API.
+
+use std::{fs, path::Path};
+
+#[test]
+fn committed_crd_matches_the_generated_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let path = root.join(vmop_api::CRD_PATH);
+    let committed = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}; run `cargo xtask crdgen`", path.display()));
+    let generated = vmop_api::crd_yaml().expect("the CRD serializes");
+    assert!(
+        committed == generated,
+        "{} is stale: run `cargo xtask crdgen` and commit the result",
+        vmop_api::CRD_PATH
+    );
+}
+
+#[test]
+fn the_crd_carries_what_users_see() {
+    let crd: serde_yaml::Value =
+        serde_yaml::from_str(&vmop_api::crd_yaml().expect("serializes")).expect("parses");
+    let names = &crd["spec"]["names"];
+    assert_eq!(names["kind"], "VirtualMachineProfile");
+    assert_eq!(names["shortNames"][0], "vmp");
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["name"], "v1alpha1");
+    assert!(version["subresources"]["status"].is_mapping());
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_sequence()
+        .expect("printer columns")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        columns,
+        ["Phase", "CPU", "Memory", "Node", "IP", "Ready", "Age"]
+    );
+    let networks =
+        &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["networks"];
+    assert_eq!(networks["x-kubernetes-list-type"], "map");
+    assert_eq!(networks["maxItems"], 16);
+    let description = networks["description"].as_str().expect("described");
+    assert!(!description.contains("always\nthe"), "{description:?}");
+}

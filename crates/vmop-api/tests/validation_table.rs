@@ -1,0 +1,63 @@
+//! Every invalid profile of the shared table gets exactly its error from the Rust validator.
+
+use pretty_assertions::assert_eq;
+use vmop_api::{
+    fixtures::{invalid_cases, valid_profile},
+    validate::{FieldError, validate_profile},
+};
+
+fn name_of(profile: &vmop_api::VirtualMachineProfile) -> &str {
+    profile.metadata.name.as_deref().unwrap_or_default()
+}
+
+#[test]
+fn the_valid_profile_is_valid() {
+    let profile = valid_profile("web-vm-01");
+    assert_eq!(validate_profile(name_of(&profile), &profile.spec), Ok(()));
+}
+
+#[test]
+fn the_table_covers_at_least_twenty_distinct_mistakes() {
+    let cases = invalid_cases();
+    let descriptions: std::collections::HashSet<_> = cases.iter().map(|c| c.description).collect();
+    assert!(cases.len() >= 20, "only {} cases", cases.len());
+    assert_eq!(
+        descriptions.len(),
+        cases.len(),
+        "descriptions must be unique"
+    );
+}
+
+#[test]
+fn each_invalid_profile_gets_exactly_its_field_and_message() {
+    let mut failures = Vec::new();
+    for case in invalid_cases() {
+        let expected = vec![FieldError {
+            path: case.path.to_owned(),
+            message: case.message.clone(),
+        }];
+        let actual = match validate_profile(name_of(&case.profile), &case.profile.spec) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.0,
+        };
+        if actual != expected {
+            failures.push(format!(
+                "{}: expected {expected:?}, got {actual:?}",
+                case.description
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn errors_read_as_path_then_message() {
+    let mut profile = valid_profile("web-vm-01");
+    profile.spec.cpu = 0;
+    profile.spec.networks[0].vlan = Some(5000);
+    let error = validate_profile("web-vm-01", &profile.spec).expect_err("two mistakes");
+    assert_eq!(
+        error.to_string(),
+        "spec.cpu: must be between 1 and 256; spec.networks[0].vlan: must be between 1 and 4094"
+    );
+}

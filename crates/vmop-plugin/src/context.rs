@@ -1,0 +1,220 @@
+//! What the controller hands plugins and what plugins hand back. All owned data: plugins keep
+//! nothing between calls, and mocks of the traits stay simple.
+
+use std::collections::BTreeMap;
+
+use vmop_api::{
+    DiskSpec, NetworkSpec, VirtualMachineProfile,
+    external::{
+        cdi::DataVolume,
+        kubevirt::VirtualMachine,
+        multus::NetworkAttachmentDefinition,
+        nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
+    },
+    k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret},
+};
+
+/// The profile an entry belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileRef {
+    pub name: String,
+    pub namespace: String,
+    /// Labels of the profile (the HA group among them).
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One spec network, as a NetworkPlugin sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    pub profile: ProfileRef,
+    /// Position in `spec.networks`, for field paths.
+    pub index: usize,
+    pub network: NetworkSpec,
+}
+
+impl NetworkConfig {
+    /// Path of a field of this network, for errors: `spec.networks[1].vlan`.
+    pub fn field_path(&self, field: &str) -> String {
+        format!("spec.networks[{}].{field}", self.index)
+    }
+}
+
+/// How the VM's interface attaches to a Multus network (KubeVirt's interface binding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterfaceBinding {
+    /// `bridge: {}`.
+    Bridge,
+    /// `sriov: {}`.
+    Sriov,
+    /// `binding: {name}`: a KubeVirt network binding plugin.
+    Plugin(String),
+}
+
+/// What a NetworkPlugin wants to exist for one network, and how the VM attaches to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredNetwork {
+    /// The NAD to create, or `None` to use an existing one (`nadName`).
+    pub nad: Option<NetworkAttachmentDefinition>,
+    /// Cluster-scoped node configuration; shared between profiles that need the same state.
+    pub policies: Vec<NodeNetworkConfigurationPolicy>,
+    /// How the VM attaches.
+    pub attachment: NetworkAttachment,
+}
+
+/// The VM side of a network: which NAD, which binding, where the VM may run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkAttachment {
+    /// The spec network's name (also the VM's network and interface name).
+    pub name: String,
+    /// `<namespace>/<name>` of the NAD.
+    pub nad: String,
+    pub binding: InterfaceBinding,
+    /// Nodes that have this network; the VM gets a matching node affinity.
+    pub node_selector: Option<BTreeMap<String, String>>,
+}
+
+/// What exists for one network, as the managers observed it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedNetwork {
+    /// The NAD, when it exists.
+    pub nad: Option<NetworkAttachmentDefinition>,
+    /// Each desired policy as it exists, with its per-node enactments.
+    pub policies: Vec<ObservedPolicy>,
+}
+
+/// One policy and its enactments.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedPolicy {
+    /// Name of the desired policy.
+    pub name: String,
+    /// The policy, when it exists.
+    pub policy: Option<NodeNetworkConfigurationPolicy>,
+    pub enactments: Vec<NodeNetworkConfigurationEnactment>,
+}
+
+/// Readiness of a network or the VM, in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not yet; no action needed.
+    InProgress {
+        reason: String,
+        message: String,
+    },
+    /// Will not get ready without a change; the message is the upstream one.
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+impl Readiness {
+    /// Whether this is [`Readiness::Ready`].
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Readiness::Ready)
+    }
+}
+
+/// Facts about a StorageClass a backend may need (read by the managers from a cache).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageClassInfo {
+    pub name: String,
+    pub provisioner: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// One spec disk, as a StorageBackend sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskConfig {
+    pub profile: ProfileRef,
+    /// Position in `spec.disks`, for field paths.
+    pub index: usize,
+    pub disk: DiskSpec,
+    /// The profile asks for live migration: the disk must be ReadWriteMany.
+    pub high_availability: bool,
+    /// The disk's StorageClass, when named and known.
+    pub storage_class: Option<StorageClassInfo>,
+}
+
+impl DiskConfig {
+    /// Path of a field of this disk, for errors: `spec.disks[0].size`.
+    pub fn field_path(&self, field: &str) -> String {
+        format!("spec.disks[{}].{field}", self.index)
+    }
+}
+
+/// The object a backend creates for a disk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeObject {
+    Claim(Box<PersistentVolumeClaim>),
+    DataVolume(Box<DataVolume>),
+}
+
+/// How the VM refers to a disk's volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSourceRef {
+    /// `persistentVolumeClaim: {claimName}`.
+    Claim(String),
+    /// `dataVolume: {name}`: KubeVirt also waits for the import.
+    DataVolume(String),
+}
+
+/// What a StorageBackend wants to exist for one disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredVolume {
+    pub object: VolumeObject,
+    pub attachment: VolumeAttachment,
+}
+
+/// The VM side of a disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeAttachment {
+    /// The spec disk's name (also the VM's disk and volume name).
+    pub name: String,
+    pub source: VolumeSourceRef,
+    pub boot_order: Option<i32>,
+}
+
+/// What exists for one disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservedVolume {
+    pub claim: Option<PersistentVolumeClaim>,
+    pub data_volume: Option<DataVolume>,
+}
+
+/// Readiness of a disk with the details shown in status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeReadiness {
+    pub readiness: Readiness,
+    /// The claim holding the data.
+    pub claim_name: Option<String>,
+    /// The upstream phase (`ImportInProgress`, `Bound`, ...).
+    pub phase: Option<String>,
+    /// Import progress such as "67.60%".
+    pub progress: Option<String>,
+}
+
+/// Everything a VMTemplate needs to build the VirtualMachine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateInput {
+    pub profile: VirtualMachineProfile,
+    /// One per spec network, in spec order.
+    pub networks: Vec<NetworkAttachment>,
+    /// One per spec disk, in spec order.
+    pub volumes: Vec<VolumeAttachment>,
+    /// Pinned MAC per network name (from status or an earlier VM); the template generates
+    /// and returns the missing ones.
+    pub macs: BTreeMap<String, String>,
+    /// The user's own user data (the `userDataSecretRef` Secret's `userdata`), if any.
+    pub user_data: Option<String>,
+}
+
+/// What a VMTemplate wants to exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredVm {
+    pub vm: VirtualMachine,
+    /// Secrets the VM needs (cloud-init user and network data).
+    pub secrets: Vec<Secret>,
+    /// The MAC of every network, to be recorded in status.
+    pub macs: BTreeMap<String, String>,
+}

@@ -1,0 +1,42 @@
+//! `vm-operator`: a thin command line over the vm-operator crates.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use vmop_plugin::Registries;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Provisions KubeVirt virtual machines from VirtualMachineProfiles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the VirtualMachineProfile CustomResourceDefinition (YAML) to install it:
+    /// `vm-operator crd | kubectl apply -f -`.
+    Crd,
+    /// List the network plugins, storage backends and VM templates linked into this binary.
+    Plugins,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Crd => print!("{}", vmop_api::crd_yaml().context("serializing the CRD")?),
+        Command::Plugins => print_plugins(&Registries::from_inventory()?),
+    }
+    Ok(())
+}
+
+fn print_plugins(registries: &Registries) {
+    println!("{:<10} {:<16} REGISTERED BY", "KIND", "NAME");
+    let networks = registries.networks.entries().map(|e| ("network", e));
+    let storage = registries.storage.entries().map(|e| ("storage", e));
+    let templates = registries.templates.entries().map(|e| ("template", e));
+    for (kind, (name, module)) in networks.chain(storage).chain(templates) {
+        println!("{kind:<10} {name:<16} {module}");
+    }
+}

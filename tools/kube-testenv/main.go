@@ -1,0 +1,294 @@
+// kube-testenv runs a real Kubernetes control plane for vm-operator's tests and demo:
+// embedded etcd, kube-apiserver (RBAC, service-account tokens, a static admin token)
+// and kube-controller-manager's garbage-collector, namespace and service-account
+// controllers. It writes a kubeconfig, prints one READY line and stops on SIGTERM.
+//
+// The API server runs in this process. The controller manager runs as a child process
+// of this same binary (`kube-testenv controller-manager ...`), because both components
+// register process-global metrics and flags that must not collide.
+//
+// Restarting on the same --data-dir keeps every object and reuses the same ports, so a
+// client's kubeconfig stays valid across a restart (fault tests rely on that).
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+)
+
+// ports are persisted in the data dir so a restart serves on the same addresses.
+type ports struct {
+	EtcdClient int `json:"etcdClient"`
+	EtcdPeer   int `json:"etcdPeer"`
+	APIServer  int `json:"apiServer"`
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "controller-manager" {
+		cmd := kcmapp.NewControllerManagerCommand()
+		cmd.SetArgs(os.Args[2:])
+		if err := cmd.Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "controller-manager:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "kube-testenv:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dataDir := flag.String("data-dir", "", "directory for etcd data, PKI and kubeconfig (temporary and removed at exit when empty)")
+	kubeconfigPath := flag.String("kubeconfig", "", "where to write the admin kubeconfig (default <data-dir>/kubeconfig)")
+	apiPort := flag.Int("port", 0, "API server port (default: a free port, reused on restart)")
+	flag.Parse()
+
+	if *dataDir == "" {
+		dir, err := os.MkdirTemp("", "kube-testenv-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*dataDir = dir
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	if *kubeconfigPath == "" {
+		*kubeconfigPath = filepath.Join(*dataDir, "kubeconfig")
+	}
+
+	p, err := loadOrAllocatePorts(*dataDir, *apiPort)
+	if err != nil {
+		return fmt.Errorf("ports: %w", err)
+	}
+	pki, err := ensurePKI(filepath.Join(*dataDir, "pki"))
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+
+	etcd, err := startEtcd(filepath.Join(*dataDir, "etcd"), p)
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+
+	apiErr := make(chan error, 1)
+	apiserver := apiserverapp.NewAPIServerCommand()
+	apiserver.SetArgs(apiServerArgs(p, pki))
+	// The command stops on SIGTERM/SIGINT through its own signal context.
+	go func() { apiErr <- apiserver.Execute() }()
+
+	host := fmt.Sprintf("https://127.0.0.1:%d", p.APIServer)
+	if err := waitReady(host, pki, apiErr); err != nil {
+		return fmt.Errorf("kube-apiserver: %w", err)
+	}
+	if err := writeKubeconfig(*kubeconfigPath, host, pki.caFile, adminToken); err != nil {
+		return err
+	}
+	kcm, err := startControllerManager(*dataDir, *kubeconfigPath, pki)
+	if err != nil {
+		return fmt.Errorf("controller-manager: %w", err)
+	}
+
+	fmt.Printf("READY kubeconfig=%s server=%s data-dir=%s\n", *kubeconfigPath, host, *dataDir)
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	kcmDone := make(chan error, 1)
+	go func() { kcmDone <- kcm.Wait() }()
+
+	var runErr error
+	select {
+	case <-signals:
+	case err := <-apiErr:
+		runErr = fmt.Errorf("kube-apiserver stopped: %v", err)
+	case err := <-kcmDone:
+		runErr = fmt.Errorf("controller-manager stopped: %v", err)
+		kcmDone <- err
+	}
+	_ = kcm.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-kcmDone:
+	case <-time.After(10 * time.Second):
+		_ = kcm.Process.Kill()
+	}
+	select {
+	case <-apiErr:
+	case <-time.After(30 * time.Second):
+	}
+	return runErr
+}
+
+func loadOrAllocatePorts(dataDir string, apiPort int) (ports, error) {
+	path := filepath.Join(dataDir, "ports.json")
+	var p ports
+	if raw, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return p, fmt.Errorf("%s: %w", path, err)
+		}
+		if apiPort != 0 {
+			p.APIServer = apiPort
+		}
+	} else {
+		var err error
+		if p.EtcdClient, err = freePort(); err != nil {
+			return p, err
+		}
+		if p.EtcdPeer, err = freePort(); err != nil {
+			return p, err
+		}
+		p.APIServer = apiPort
+		if p.APIServer == 0 {
+			if p.APIServer, err = freePort(); err != nil {
+				return p, err
+			}
+		}
+	}
+	raw, _ := json.Marshal(p)
+	return p, os.WriteFile(path, raw, 0o600)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startEtcd(dir string, p ports) (*embed.Etcd, error) {
+	cfg := embed.NewConfig()
+	cfg.Dir = dir
+	cfg.Name = "testenv"
+	clientURL, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(p.EtcdClient))
+	peerURL, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(p.EtcdPeer))
+	cfg.ListenClientUrls = []url.URL{*clientURL}
+	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
+	cfg.ListenPeerUrls = []url.URL{*peerURL}
+	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
+	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
+	cfg.LogLevel = "error"
+	// Tests create and delete many objects; keep the data dir small.
+	cfg.AutoCompactionMode = "periodic"
+	cfg.AutoCompactionRetention = "5m"
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, errors.New("not ready after 60s")
+	}
+}
+
+func apiServerArgs(p ports, pki *pkiFiles) []string {
+	return []string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(p.EtcdClient),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(p.APIServer),
+		"--tls-cert-file=" + pki.servingCert,
+		"--tls-private-key-file=" + pki.servingKey,
+		"--client-ca-file=" + pki.caFile,
+		"--token-auth-file=" + pki.tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pki.saPublic,
+		"--service-account-signing-key-file=" + pki.saPrivate,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--profiling=false",
+		// A loopback address cannot back the kubernetes Service's endpoints; nothing here needs them.
+		"--endpoint-reconciler-type=none",
+		"--v=0",
+	}
+}
+
+func waitReady(host string, pki *pkiFiles, apiErr <-chan error) error {
+	client, err := httpClient(pki.caFile)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-apiErr:
+			return fmt.Errorf("exited before ready: %v", err)
+		default:
+		}
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, host+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("/readyz not OK after 3 minutes")
+}
+
+func httpClient(caFile string) (*http.Client, error) {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{
+		Timeout:   5 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}, nil
+}
+
+func startControllerManager(dataDir, kubeconfig string, pki *pkiFiles) (*exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dataDir, "controller-manager.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "controller-manager",
+		"--kubeconfig="+kubeconfig,
+		"--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--service-account-private-key-file="+pki.saPrivate,
+		"--root-ca-file="+pki.caFile,
+		"--use-service-account-credentials=false",
+		"--v=0",
+	)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// The child must not outlive this process, even when this one is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, cmd.Start()
+}
