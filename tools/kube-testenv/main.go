@@ -1,7 +1,8 @@
 // kube-testenv runs a real Kubernetes control plane for vm-operator's tests and demo:
 // embedded etcd, kube-apiserver (RBAC, service-account tokens, a static admin token)
-// and kube-controller-manager's garbage-collector, namespace and service-account
-// controllers. It writes a kubeconfig, prints one READY line and stops on SIGTERM.
+// and kube-controller-manager's garbage-collector, namespace, service-account and
+// persistent-volume binder and protection controllers. It writes a kubeconfig, prints
+// one READY line and stops on SIGTERM.
 //
 // The API server runs in this process. The controller manager runs as a child process
 // of this same binary (`kube-testenv controller-manager ...`), because both components
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -62,6 +64,8 @@ func run() error {
 	dataDir := flag.String("data-dir", "", "directory for etcd data, PKI and kubeconfig (temporary and removed at exit when empty)")
 	kubeconfigPath := flag.String("kubeconfig", "", "where to write the admin kubeconfig (default <data-dir>/kubeconfig)")
 	apiPort := flag.Int("port", 0, "API server port (default: a free port, reused on restart)")
+	removeOnExit := flag.Bool("remove-data-dir-on-exit", false, "delete --data-dir after shutting down")
+	stopOnStdinEOF := flag.Bool("stop-on-stdin-eof", false, "shut down when standard input closes (the parent process exited)")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -69,8 +73,12 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
 		*dataDir = dir
+		*removeOnExit = true
+	}
+	if *removeOnExit {
+		// Deferred first, so it runs last: after etcd has closed its files.
+		defer os.RemoveAll(*dataDir)
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
@@ -116,6 +124,14 @@ func run() error {
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	if *stopOnStdinEOF {
+		// A test binary that exits, however it exits, closes our stdin. SIGTERM to ourselves
+		// also reaches the API server's own signal handler, so it drains cleanly.
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		}()
+	}
 	kcmDone := make(chan error, 1)
 	go func() { kcmDone <- kcm.Wait() }()
 
@@ -278,7 +294,10 @@ func startControllerManager(dataDir, kubeconfig string, pki *pkiFiles) (*exec.Cm
 	}
 	cmd := exec.Command(self, "controller-manager",
 		"--kubeconfig="+kubeconfig,
-		"--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+		// Only controllers whose behaviour the operator relies on: owner-reference cleanup,
+		// namespace deletion, service accounts, and the volume binder with the protection
+		// controllers (without them a deleted claim would stay Terminating forever).
+		"--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--service-account-private-key-file="+pki.saPrivate,

@@ -1,0 +1,134 @@
+//! What a fresh control plane needs before vm-operator can work on it: our CRD and the
+//! upstream ones, nodes to schedule on, and the Huamei StorageClasses.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use k8s_openapi::{
+    api::{core::v1::Node, storage::v1::StorageClass},
+    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use kube::{
+    Api, Client, CustomResourceExt,
+    api::{Patch, PatchParams},
+    runtime::wait::{await_condition, conditions},
+};
+use vmop_api::VirtualMachineProfile;
+
+use crate::TestEnvError;
+
+/// Field manager of everything the test environment itself writes.
+pub const MANAGER: &str = "vmop-testenv";
+
+/// Stand-ins for the upstream CRDs (see `crds/`).
+pub const UPSTREAM_CRDS: [&str; 6] = [
+    include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
+    include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
+    include_str!("../crds/nmstate.io_nodenetworkconfigurationenactments.yaml"),
+    include_str!("../crds/cdi.kubevirt.io_datavolumes.yaml"),
+    include_str!("../crds/kubevirt.io_virtualmachines.yaml"),
+    include_str!("../crds/kubevirt.io_virtualmachineinstances.yaml"),
+];
+
+/// Nodes of the simulated cluster: `node-1` and `node-2` have the `eth1` port for bridges,
+/// `node-3` has SR-IOV capable NICs.
+pub fn nodes() -> Vec<Node> {
+    let node = |name: &str, labels: &[(&str, &str)]| {
+        let mut all: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        all.insert("kubernetes.io/hostname".into(), name.into());
+        all.insert("kubernetes.io/os".into(), "linux".into());
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(all),
+                ..ObjectMeta::default()
+            },
+            ..Node::default()
+        }
+    };
+    vec![
+        node("node-1", &[("network.vmoperator.io/eth1", "true")]),
+        node("node-2", &[("network.vmoperator.io/eth1", "true")]),
+        node(
+            "node-3",
+            &[("feature.node.kubernetes.io/network-sriov.capable", "true")],
+        ),
+    ]
+}
+
+/// The CSI provisioner name of the simulated Huamei driver.
+pub const HUAMEI_PROVISIONER: &str = "csi.huamei.com";
+
+/// StorageClasses: Huamei SSD and HDD (bound at once, Block preferred), and a node-local
+/// class that binds on first consumer.
+pub fn storage_classes() -> Vec<StorageClass> {
+    let class = |name: &str, provisioner: &str, mode: &str| StorageClass {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        provisioner: provisioner.into(),
+        volume_binding_mode: Some(mode.into()),
+        reclaim_policy: Some("Delete".into()),
+        allow_volume_expansion: Some(true),
+        parameters: Some(BTreeMap::from([("volumeMode".into(), "Block".into())])),
+        ..StorageClass::default()
+    };
+    vec![
+        class("huamei-sc-ssd", HUAMEI_PROVISIONER, "Immediate"),
+        class("huamei-sc-hdd", HUAMEI_PROVISIONER, "Immediate"),
+        class(
+            "local-path",
+            "rancher.io/local-path",
+            "WaitForFirstConsumer",
+        ),
+    ]
+}
+
+/// Installs every CRD and waits until each is established, then creates nodes and classes.
+/// Idempotent: server-side apply throughout.
+pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
+    let params = PatchParams::apply(MANAGER).force();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut all = vec![VirtualMachineProfile::crd()];
+    for yaml in UPSTREAM_CRDS {
+        all.push(
+            serde_yaml::from_str(yaml).map_err(|e| TestEnvError::Bootstrap {
+                detail: format!("upstream CRD: {e}"),
+            })?,
+        );
+    }
+    for crd in &all {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &params, &Patch::Apply(crd)).await?;
+    }
+    for crd in &all {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let established = await_condition(crds.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .map_err(|_| TestEnvError::Bootstrap {
+                detail: format!("CRD {name} not established after 30s"),
+            })?
+            .map_err(|e| TestEnvError::Bootstrap {
+                detail: format!("waiting for CRD {name}: {e}"),
+            })?;
+    }
+
+    let node_api: Api<Node> = Api::all(client.clone());
+    for node in nodes() {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        node_api.patch(&name, &params, &Patch::Apply(&node)).await?;
+    }
+    let class_api: Api<StorageClass> = Api::all(client.clone());
+    for class in storage_classes() {
+        let name = class.metadata.name.clone().unwrap_or_default();
+        class_api
+            .patch(&name, &params, &Patch::Apply(&class))
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! One `kube-testenv` process: etcd, kube-apiserver and the controller manager's garbage
+//! collector, namespace and service-account controllers.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use kube::{
+    Client, Config,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+use crate::{TestEnvError, tools};
+
+/// How long a cold start may take (etcd, API server, CRD-free bootstrap).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A running control plane. Dropping it shuts the process down.
+#[derive(Debug)]
+pub struct ControlPlane {
+    child: Option<Child>,
+    // Closing it tells kube-testenv to shut down: also when this process dies abruptly.
+    stdin: Option<ChildStdin>,
+    data_dir: PathBuf,
+    kubeconfig: PathBuf,
+    server: String,
+}
+
+impl ControlPlane {
+    /// Starts a control plane on `data_dir` (created if needed). Reusing the directory of an
+    /// earlier control plane restarts it with all its objects and on the same port.
+    pub fn start(data_dir: &Path) -> Result<Self, TestEnvError> {
+        Self::launch(data_dir, false)
+    }
+
+    /// Starts a control plane on a new temporary directory that kube-testenv removes when it
+    /// exits, even when this process ends without dropping the value (a `static`).
+    pub fn start_ephemeral() -> Result<Self, TestEnvError> {
+        let dir = tempfile::Builder::new()
+            .prefix("vmop-testenv-")
+            .tempdir()
+            .map_err(|e| TestEnvError::io(&std::env::temp_dir(), e))?
+            .keep();
+        Self::launch(&dir, true)
+    }
+
+    fn launch(data_dir: &Path, remove_on_exit: bool) -> Result<Self, TestEnvError> {
+        let binary = tools::ensure_kube_testenv()?;
+        std::fs::create_dir_all(data_dir).map_err(|e| TestEnvError::io(data_dir, e))?;
+        let log_path = data_dir.join("kube-testenv.log");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| TestEnvError::io(&log_path, e))?;
+        let mut command = Command::new(&binary);
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--stop-on-stdin-eof");
+        if remove_on_exit {
+            command.arg("--remove-data-dir-on-exit");
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| TestEnvError::io(&binary, e))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().ok_or_else(|| TestEnvError::Start {
+            detail: "no stdout".into(),
+            log: log_path.clone(),
+        })?;
+
+        // Read stdout on a thread so a silent process cannot block us past the timeout.
+        let (ready_tx, ready_rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("READY ") {
+                    let _ = ready_tx.send(line);
+                }
+            }
+        });
+        let started = Instant::now();
+        let line = loop {
+            if let Ok(line) = ready_rx.recv_timeout(Duration::from_millis(200)) {
+                break line;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(TestEnvError::Start {
+                    detail: format!("kube-testenv exited with {status}"),
+                    log: log_path,
+                });
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                return Err(TestEnvError::Start {
+                    detail: format!("no READY line after {START_TIMEOUT:?}"),
+                    log: log_path,
+                });
+            }
+        };
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|part| part.strip_prefix(key))
+                .map(str::to_owned)
+        };
+        let (Some(kubeconfig), Some(server)) = (field("kubeconfig="), field("server=")) else {
+            return Err(TestEnvError::Start {
+                detail: format!("malformed READY line {line:?}"),
+                log: log_path,
+            });
+        };
+        Ok(ControlPlane {
+            child: Some(child),
+            stdin,
+            data_dir: data_dir.to_path_buf(),
+            kubeconfig: PathBuf::from(kubeconfig),
+            server,
+        })
+    }
+
+    /// Path of the admin kubeconfig (contexts `testenv` and `restricted`).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The directory holding etcd's data, the PKI and logs.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A client of the admin identity (system:masters).
+    pub async fn client(&self) -> Result<Client, TestEnvError> {
+        client_for(&self.kubeconfig, None).await
+    }
+
+    /// A client of the `restricted` identity, which no RBAC rule grants anything.
+    pub async fn restricted_client(&self) -> Result<Client, TestEnvError> {
+        client_for(&self.kubeconfig, Some("restricted")).await
+    }
+
+    /// Stops the process and waits for it, gracefully when it cooperates.
+    pub fn stop(&mut self) {
+        drop(self.stdin.take());
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(45);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts again on the same data dir: same objects, same address. Not for an
+    /// ephemeral control plane, whose data dir goes with it.
+    pub fn restart(&mut self) -> Result<(), TestEnvError> {
+        self.stop();
+        *self = ControlPlane::start(&self.data_dir.clone())?;
+        Ok(())
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A client for a kubeconfig file, optionally of a named context.
+pub async fn client_for(kubeconfig: &Path, context: Option<&str>) -> Result<Client, TestEnvError> {
+    let file = Kubeconfig::read_from(kubeconfig).map_err(|e| TestEnvError::Client {
+        detail: e.to_string(),
+    })?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let config = Config::from_custom_kubeconfig(file, &options)
+        .await
+        .map_err(|e| TestEnvError::Client {
+            detail: e.to_string(),
+        })?;
+    Client::try_from(config).map_err(|e| TestEnvError::Client {
+        detail: e.to_string(),
+    })
+}

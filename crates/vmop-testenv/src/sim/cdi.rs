@@ -1,0 +1,310 @@
+//! CDI's DataVolume controller: creates the DataVolume's claim (owned by it), waits for it to
+//! bind, then walks the upstream phases — ImportScheduled, ImportInProgress with a progress
+//! percentage, Succeeded — or CloneScheduled/CloneInProgress for clones. An image URL
+//! containing the configured marker fails the import with an upstream-style message.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use k8s_openapi::{
+    api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+use vmop_api::external::{
+    UpstreamCondition,
+    cdi::{DataVolume, DataVolumeStatus, condition, phase},
+};
+
+use super::{SimConfig, SimContext, SimError, controller, drive, retry};
+
+/// Runs the DataVolume controller.
+pub async fn run(client: Client, config: Arc<SimConfig>) {
+    let context = SimContext::new(&client, &config);
+    let claims = Api::<PersistentVolumeClaim>::all(client.clone());
+    let stream = controller::<DataVolume>(&client)
+        .owns(claims, kube::runtime::watcher::Config::default())
+        .run(reconcile, retry, context);
+    drive("cdi", stream).await;
+}
+
+/// What a DataVolume does with its source.
+enum Work {
+    Import { url: String },
+    Clone { namespace: String, name: String },
+    Blank,
+}
+
+fn work_of(dv: &DataVolume) -> Work {
+    let source = dv.spec.source.as_ref();
+    if let Some(http) = source.and_then(|s| s.http.as_ref()) {
+        return Work::Import {
+            url: http.url.clone(),
+        };
+    }
+    if let Some(url) = source
+        .and_then(|s| s.registry.as_ref())
+        .and_then(|r| r.url.clone())
+    {
+        return Work::Import { url };
+    }
+    if let Some(pvc) = source.and_then(|s| s.pvc.as_ref()) {
+        return Work::Clone {
+            namespace: pvc.namespace.clone(),
+            name: pvc.name.clone(),
+        };
+    }
+    if let Some(reference) = &dv.spec.source_ref {
+        // A DataSource points at a golden claim of the same name in its namespace.
+        return Work::Clone {
+            namespace: reference
+                .namespace
+                .clone()
+                .or_else(|| dv.namespace())
+                .unwrap_or_default(),
+            name: reference.name.clone(),
+        };
+    }
+    Work::Blank
+}
+
+async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, SimError> {
+    if dv.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = dv
+        .namespace()
+        .ok_or_else(|| SimError::Invalid("DataVolume without namespace".into()))?;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
+    let name = dv.name_any();
+    let claim = match claims.get_opt(&name).await? {
+        Some(claim) => claim,
+        None => {
+            claims
+                .create(&PostParams::default(), &claim_for(&dv)?)
+                .await?
+        }
+    };
+    let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+
+    let current = dv.status.clone().unwrap_or_default();
+    let current_phase = current.phase.clone().unwrap_or_default();
+    if current_phase == phase::SUCCEEDED || current_phase == phase::FAILED {
+        return Ok(Action::await_change());
+    }
+    let config = &ctx.config;
+    let next = if !bound {
+        status(phase::PENDING, "N/A", &name, false, None)
+    } else {
+        match work_of(&dv) {
+            Work::Import { url } => import_step(&current_phase, &current, &url, &name, config),
+            Work::Clone {
+                namespace: source_ns,
+                name: source,
+            } => {
+                let exists =
+                    Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &source_ns)
+                        .get_opt(&source)
+                        .await?
+                        .is_some();
+                if exists {
+                    clone_step(&current_phase, &current, &name, config)
+                } else {
+                    let mut s = status(phase::CLONE_SCHEDULED, "N/A", &name, true, None);
+                    set(
+                        &mut s,
+                        condition::RUNNING,
+                        false,
+                        "CloneWithoutSource",
+                        &format!("source PVC {source_ns}/{source} not found"),
+                    );
+                    s
+                }
+            }
+            Work::Blank => match current_phase.as_str() {
+                phase::IMPORT_SCHEDULED => status(phase::SUCCEEDED, "100.0%", &name, true, None),
+                _ => status(phase::IMPORT_SCHEDULED, "N/A", &name, true, None),
+            },
+        }
+    };
+    if Some(&next) != dv.status.as_ref() {
+        Api::<DataVolume>::namespaced(ctx.client.clone(), &namespace)
+            .patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": next })),
+            )
+            .await?;
+    }
+    match next.phase.as_deref() {
+        Some(phase::SUCCEEDED | phase::FAILED | phase::PENDING) => Ok(Action::await_change()),
+        _ => Ok(config.next_step()),
+    }
+}
+
+fn import_step(
+    current_phase: &str,
+    current: &DataVolumeStatus,
+    url: &str,
+    claim: &str,
+    config: &SimConfig,
+) -> DataVolumeStatus {
+    match current_phase {
+        phase::IMPORT_SCHEDULED | phase::IMPORT_IN_PROGRESS
+            if url.contains(&config.failing_image_marker) =>
+        {
+            let mut s = status(phase::FAILED, "N/A", claim, true, None);
+            set(
+                &mut s,
+                condition::RUNNING,
+                false,
+                "ImportFailed",
+                &format!(
+                    "Unable to process data: Unable to transfer source data to target file: {url}: 404 Not Found"
+                ),
+            );
+            set(
+                &mut s,
+                condition::READY,
+                false,
+                "ImportFailed",
+                "Import failed",
+            );
+            s
+        }
+        phase::IMPORT_SCHEDULED => {
+            status(phase::IMPORT_IN_PROGRESS, "0.00%", claim, true, Some(true))
+        }
+        phase::IMPORT_IN_PROGRESS => advance(current, phase::IMPORT_IN_PROGRESS, claim, config),
+        _ => status(phase::IMPORT_SCHEDULED, "N/A", claim, true, None),
+    }
+}
+
+fn clone_step(
+    current_phase: &str,
+    current: &DataVolumeStatus,
+    claim: &str,
+    config: &SimConfig,
+) -> DataVolumeStatus {
+    match current_phase {
+        phase::CLONE_SCHEDULED => {
+            status(phase::CLONE_IN_PROGRESS, "0.00%", claim, true, Some(true))
+        }
+        phase::CLONE_IN_PROGRESS => advance(current, phase::CLONE_IN_PROGRESS, claim, config),
+        _ => status(phase::CLONE_SCHEDULED, "N/A", claim, true, None),
+    }
+}
+
+/// One progress step; Succeeded after the last.
+fn advance(
+    current: &DataVolumeStatus,
+    in_progress: &str,
+    claim: &str,
+    config: &SimConfig,
+) -> DataVolumeStatus {
+    let done: f64 = current
+        .progress
+        .as_deref()
+        .and_then(|p| p.trim_end_matches('%').parse().ok())
+        .unwrap_or(0.0);
+    let step = 100.0 / f64::from(config.import_steps.max(1));
+    let next = done + step;
+    if next >= 99.99 {
+        status(phase::SUCCEEDED, "100.0%", claim, true, None)
+    } else {
+        status(in_progress, &format!("{next:.2}%"), claim, true, Some(true))
+    }
+}
+
+fn status(
+    phase_name: &str,
+    progress: &str,
+    claim: &str,
+    bound: bool,
+    running: Option<bool>,
+) -> DataVolumeStatus {
+    let mut s = DataVolumeStatus {
+        phase: Some(phase_name.into()),
+        progress: Some(progress.into()),
+        claim_name: Some(claim.into()),
+        ..DataVolumeStatus::default()
+    };
+    let succeeded = phase_name == phase::SUCCEEDED;
+    set(
+        &mut s,
+        condition::BOUND,
+        bound,
+        if bound { "Bound" } else { "Pending" },
+        if bound { "PVC Bound" } else { "PVC Pending" },
+    );
+    let (running, reason) = match running {
+        Some(true) => (true, "Pod is running"),
+        _ if succeeded => (false, "Completed"),
+        _ => (false, ""),
+    };
+    set(&mut s, condition::RUNNING, running, reason, "");
+    set(
+        &mut s,
+        condition::READY,
+        succeeded,
+        if succeeded { "Completed" } else { "" },
+        "",
+    );
+    s
+}
+
+fn set(s: &mut DataVolumeStatus, type_: &str, value: bool, reason: &str, message: &str) {
+    let condition = UpstreamCondition {
+        type_: type_.into(),
+        status: if value { "True" } else { "False" }.into(),
+        reason: (!reason.is_empty()).then(|| reason.into()),
+        message: (!message.is_empty()).then(|| message.into()),
+        extra: BTreeMap::new(),
+    };
+    match s.conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(existing) => *existing = condition,
+        None => s.conditions.push(condition),
+    }
+}
+
+fn claim_for(dv: &DataVolume) -> Result<PersistentVolumeClaim, SimError> {
+    let storage = dv.spec.storage.clone().unwrap_or_default();
+    let owner = OwnerReference {
+        api_version: DataVolume::api_version(&()).into_owned(),
+        kind: DataVolume::kind(&()).into_owned(),
+        name: dv.name_any(),
+        uid: dv
+            .uid()
+            .ok_or_else(|| SimError::Invalid("DataVolume without uid".into()))?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    Ok(PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(dv.name_any()),
+            namespace: dv.namespace(),
+            labels: Some(BTreeMap::from([(
+                "app".into(),
+                "containerized-data-importer".into(),
+            )])),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(
+                storage
+                    .access_modes
+                    .unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+            ),
+            volume_mode: storage.volume_mode,
+            storage_class_name: storage.storage_class_name,
+            resources: storage.resources,
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        status: None,
+    })
+}

@@ -1,0 +1,569 @@
+//! KubeVirt's virt-controller and virt-handler: for a VM that should run, check its volumes,
+//! pick a node (node selector and required node affinity), create the VMI (owned by the VM),
+//! and walk it through Pending, Scheduling, Scheduled and Running, reporting per-interface
+//! MAC, IPs, guest interface name and info source. A VM that should not run loses its VMI.
+//! The VM's printableStatus, ready flag and conditions follow, with KubeVirt's error states
+//! (ErrorUnschedulable, DataVolumeError, ErrorPvcNotFound, WaitingForVolumeBinding).
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use k8s_openapi::{
+    api::{
+        core::v1::{Node, NodeSelectorRequirement, PersistentVolumeClaim, Secret},
+        storage::v1::StorageClass,
+    },
+    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+use vmop_api::external::{
+    UpstreamCondition,
+    cdi::{DataVolume, phase as dv_phase},
+    kubevirt::{
+        VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceSpec, VmiInterfaceStatus,
+        info_source, printable_status as ps, run_strategy, vm_condition, vmi_phase,
+    },
+};
+
+use super::{
+    SimConfig, SimContext, SimError, controller, csi::SELECTED_NODE_ANNOTATION, drive, retry,
+};
+
+/// How often a VM waiting for volumes looks again (volumes are not watched).
+const VOLUME_POLL: Duration = Duration::from_millis(500);
+
+/// Runs the VM controller.
+pub async fn run(client: Client, config: Arc<SimConfig>) {
+    let context = SimContext::new(&client, &config);
+    let instances = Api::<VirtualMachineInstance>::all(client.clone());
+    let stream = controller::<VirtualMachine>(&client)
+        .owns(instances, kube::runtime::watcher::Config::default())
+        .run(reconcile, retry, context);
+    drive("kubevirt", stream).await;
+}
+
+/// Why a VM cannot start yet.
+struct Blocked {
+    printable: &'static str,
+    reason: &'static str,
+    message: String,
+}
+
+async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Action, SimError> {
+    if vm.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = vm
+        .namespace()
+        .ok_or_else(|| SimError::Invalid("VM without namespace".into()))?;
+    let name = vm.name_any();
+    let vmis = Api::<VirtualMachineInstance>::namespaced(ctx.client.clone(), &namespace);
+    let vmi = vmis.get_opt(&name).await?;
+    let template = vm
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| t.spec.clone())
+        .unwrap_or_default();
+
+    let strategy = vm
+        .spec
+        .run_strategy
+        .as_deref()
+        .unwrap_or(run_strategy::HALTED);
+    let finished = vmi
+        .as_ref()
+        .and_then(|i| i.status.as_ref())
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|p| p == vmi_phase::SUCCEEDED || p == vmi_phase::FAILED);
+    let should_run = match strategy {
+        run_strategy::ALWAYS | run_strategy::RERUN_ON_FAILURE => true,
+        run_strategy::ONCE => !finished,
+        run_strategy::MANUAL => vmi.is_some(),
+        _ => false,
+    };
+
+    match (should_run, vmi) {
+        (false, Some(vmi)) => {
+            if vmi.metadata.deletion_timestamp.is_none() {
+                vmis.delete(&name, &DeleteParams::default()).await?;
+            }
+            set_vm_status(&ctx, &vm, ps::STOPPING, false, None, false).await?;
+            Ok(ctx.config.next_step())
+        }
+        (false, None) => {
+            set_vm_status(&ctx, &vm, ps::STOPPED, false, None, false).await?;
+            Ok(Action::await_change())
+        }
+        (true, Some(vmi)) if finished && strategy == run_strategy::ALWAYS => {
+            vmis.delete(&vmi.name_any(), &DeleteParams::default())
+                .await?;
+            Ok(ctx.config.next_step())
+        }
+        (true, Some(vmi)) => {
+            let restart_required = vmi.spec.domain.cpu != template.domain.cpu
+                || vmi.spec.domain.memory != template.domain.memory;
+            let running = advance_vmi(&ctx, &vmi).await?;
+            let printable = if running { ps::RUNNING } else { ps::STARTING };
+            set_vm_status(&ctx, &vm, printable, running, None, restart_required).await?;
+            Ok(if running {
+                Action::await_change()
+            } else {
+                ctx.config.next_step()
+            })
+        }
+        (true, None) => {
+            let node = match pick_node(&ctx, &vm, &template).await? {
+                Ok(node) => node,
+                Err(blocked) => {
+                    set_vm_status(&ctx, &vm, blocked.printable, false, Some(&blocked), false)
+                        .await?;
+                    return Ok(Action::requeue(VOLUME_POLL));
+                }
+            };
+            if let Some(blocked) = check_volumes(&ctx, &namespace, &template, &node).await? {
+                set_vm_status(&ctx, &vm, blocked.printable, false, Some(&blocked), false).await?;
+                return Ok(Action::requeue(VOLUME_POLL));
+            }
+            vmis.create(&PostParams::default(), &instance_for(&vm, template, &node)?)
+                .await?;
+            set_vm_status(&ctx, &vm, ps::STARTING, false, None, false).await?;
+            Ok(ctx.config.next_step())
+        }
+    }
+}
+
+/// The VMI of a VM, with the chosen node remembered in an annotation until it is scheduled.
+fn instance_for(
+    vm: &VirtualMachine,
+    spec: VirtualMachineInstanceSpec,
+    node: &str,
+) -> Result<VirtualMachineInstance, SimError> {
+    let template_meta = vm
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.clone())
+        .unwrap_or_default();
+    let owner = OwnerReference {
+        api_version: VirtualMachine::api_version(&()).into_owned(),
+        kind: VirtualMachine::kind(&()).into_owned(),
+        name: vm.name_any(),
+        uid: vm
+            .uid()
+            .ok_or_else(|| SimError::Invalid("VM without uid".into()))?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let mut labels = template_meta.labels;
+    labels.insert("kubevirt.io/vm".into(), vm.name_any());
+    let mut annotations = template_meta.annotations;
+    annotations.insert(TARGET_NODE_ANNOTATION.into(), node.into());
+    Ok(VirtualMachineInstance {
+        metadata: ObjectMeta {
+            name: Some(vm.name_any()),
+            namespace: vm.namespace(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    })
+}
+
+/// Where the simulated scheduler decided to put the VMI.
+const TARGET_NODE_ANNOTATION: &str = "simulator.vmoperator.io/target-node";
+
+/// One boot step of a VMI; true once it runs.
+async fn advance_vmi(ctx: &SimContext, vmi: &VirtualMachineInstance) -> Result<bool, SimError> {
+    let phase = vmi
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_default();
+    if phase == vmi_phase::RUNNING {
+        return Ok(true);
+    }
+    let node = vmi
+        .annotations()
+        .get(TARGET_NODE_ANNOTATION)
+        .cloned()
+        .unwrap_or_default();
+    let instant = ctx.config.step_delay.is_zero();
+    let status = match phase.as_str() {
+        _ if instant => running_status(ctx, vmi, &node).await?,
+        "" => json!({"phase": vmi_phase::PENDING}),
+        vmi_phase::PENDING => json!({"phase": vmi_phase::SCHEDULING}),
+        vmi_phase::SCHEDULING => json!({"phase": vmi_phase::SCHEDULED, "nodeName": node}),
+        _ => running_status(ctx, vmi, &node).await?,
+    };
+    let running = status["phase"] == vmi_phase::RUNNING;
+    let namespace = vmi.namespace().unwrap_or_default();
+    Api::<VirtualMachineInstance>::namespaced(ctx.client.clone(), &namespace)
+        .patch_status(
+            &vmi.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
+    Ok(running)
+}
+
+async fn running_status(
+    ctx: &SimContext,
+    vmi: &VirtualMachineInstance,
+    node: &str,
+) -> Result<serde_json::Value, SimError> {
+    let namespace = vmi.namespace().unwrap_or_default();
+    let static_addresses = cloud_init_addresses(ctx, &namespace, &vmi.spec).await?;
+    let key = format!("{namespace}/{}", vmi.name_any());
+    let mut interfaces = Vec::new();
+    for (index, interface) in vmi.spec.domain.devices.interfaces.iter().enumerate() {
+        let network = vmi.spec.networks.iter().find(|n| n.name == interface.name);
+        let is_pod = network.is_some_and(|n| n.pod.is_some());
+        let mac = interface
+            .mac_address
+            .clone()
+            .unwrap_or_else(|| derived_mac(&format!("{key}/{}", interface.name)));
+        let (addresses, source, guest_name) = if is_pod {
+            (
+                vec![pool_address(10, 244, &format!("{key}/pod"))],
+                format!("{}, {}", info_source::DOMAIN, info_source::GUEST_AGENT),
+                "eth0".to_owned(),
+            )
+        } else {
+            let configured = static_addresses.get(&mac.to_lowercase()).cloned();
+            let (addresses, name) = match configured {
+                Some((addresses, name)) => (addresses, name),
+                None => (
+                    vec![pool_address(10, 200, &format!("{key}/{}", interface.name))],
+                    None,
+                ),
+            };
+            (
+                addresses,
+                format!(
+                    "{}, {}, {}",
+                    info_source::DOMAIN,
+                    info_source::GUEST_AGENT,
+                    info_source::MULTUS_STATUS
+                ),
+                name.unwrap_or_else(|| format!("eth{index}")),
+            )
+        };
+        interfaces.push(VmiInterfaceStatus {
+            name: Some(interface.name.clone()),
+            mac: Some(mac),
+            ip_address: addresses.first().cloned(),
+            ip_addresses: addresses,
+            interface_name: Some(guest_name),
+            info_source: Some(source),
+            extra: BTreeMap::new(),
+        });
+    }
+    Ok(json!({
+        "phase": vmi_phase::RUNNING,
+        "nodeName": node,
+        "interfaces": interfaces,
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }))
+}
+
+/// Static addresses by MAC from the VMI's cloud-init network data (v2 `ethernets` matched by
+/// `macaddress`), with the `set-name` when given: what the guest would configure.
+async fn cloud_init_addresses(
+    ctx: &SimContext,
+    namespace: &str,
+    spec: &VirtualMachineInstanceSpec,
+) -> Result<BTreeMap<String, (Vec<String>, Option<String>)>, SimError> {
+    let mut found = BTreeMap::new();
+    let secret_names = spec.volumes.iter().filter_map(|v| {
+        v.cloud_init_no_cloud
+            .as_ref()
+            .and_then(|c| c.network_data_secret_ref.as_ref())
+            .map(|r| r.name.clone())
+    });
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), namespace);
+    for secret_name in secret_names {
+        let Some(secret) = secrets.get_opt(&secret_name).await? else {
+            continue;
+        };
+        let data = secret.data.unwrap_or_default();
+        let Some(bytes) = data.get("networkdata").or_else(|| data.get("networkData")) else {
+            continue;
+        };
+        let Ok(document) = serde_yaml::from_slice::<serde_yaml::Value>(&bytes.0) else {
+            continue;
+        };
+        let ethernets = document
+            .get("ethernets")
+            .or_else(|| document.get("network").and_then(|n| n.get("ethernets")));
+        let Some(serde_yaml::Value::Mapping(ethernets)) = ethernets else {
+            continue;
+        };
+        for (_, ethernet) in ethernets {
+            let mac = ethernet
+                .get("match")
+                .and_then(|m| m.get("macaddress"))
+                .and_then(serde_yaml::Value::as_str);
+            let addresses: Vec<String> = ethernet
+                .get("addresses")
+                .and_then(serde_yaml::Value::as_sequence)
+                .map(|seq| {
+                    seq.iter()
+                        .filter_map(serde_yaml::Value::as_str)
+                        .map(|a| a.split('/').next().unwrap_or(a).to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let set_name = ethernet
+                .get("set-name")
+                .and_then(serde_yaml::Value::as_str)
+                .map(str::to_owned);
+            if let (Some(mac), false) = (mac, addresses.is_empty()) {
+                found.insert(mac.to_lowercase(), (addresses, set_name));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A node satisfying the VM's node selector and required node affinity, spread by name.
+async fn pick_node(
+    ctx: &SimContext,
+    vm: &VirtualMachine,
+    spec: &VirtualMachineInstanceSpec,
+) -> Result<Result<String, Blocked>, SimError> {
+    let nodes = Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let selector = spec.node_selector.clone().unwrap_or_default();
+    let terms = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .map(|r| r.node_selector_terms.clone())
+        .unwrap_or_default();
+    let mut candidates: Vec<String> = nodes
+        .items
+        .iter()
+        .filter(|node| {
+            let labels = node.labels();
+            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+                && (terms.is_empty()
+                    || terms.iter().any(|term| {
+                        term.match_expressions
+                            .iter()
+                            .flatten()
+                            .all(|req| matches_requirement(labels, req))
+                    }))
+        })
+        .map(ResourceExt::name_any)
+        .collect();
+    candidates.sort();
+    if candidates.is_empty() {
+        return Ok(Err(Blocked {
+            printable: ps::ERROR_UNSCHEDULABLE,
+            reason: "Unschedulable",
+            message: format!(
+                "0/{} nodes are available: {} node(s) didn't match Pod's node affinity/selector.",
+                nodes.items.len(),
+                nodes.items.len()
+            ),
+        }));
+    }
+    let key = format!("{}/{}", vm.namespace().unwrap_or_default(), vm.name_any());
+    let index = (fnv(&key) % candidates.len() as u64) as usize;
+    Ok(Ok(candidates.swap_remove(index)))
+}
+
+fn matches_requirement(labels: &BTreeMap<String, String>, req: &NodeSelectorRequirement) -> bool {
+    let value = labels.get(&req.key);
+    let values = req.values.clone().unwrap_or_default();
+    match req.operator.as_str() {
+        "In" => value.is_some_and(|v| values.contains(v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        _ => false,
+    }
+}
+
+/// The first reason the VM's volumes keep it from starting, if any. Claims of a
+/// WaitForFirstConsumer class get the chosen node, as the scheduler would give them.
+async fn check_volumes(
+    ctx: &SimContext,
+    namespace: &str,
+    spec: &VirtualMachineInstanceSpec,
+    node: &str,
+) -> Result<Option<Blocked>, SimError> {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace);
+    let data_volumes = Api::<DataVolume>::namespaced(ctx.client.clone(), namespace);
+    for volume in &spec.volumes {
+        if let Some(dv) = &volume.data_volume {
+            let Some(found) = data_volumes.get_opt(&dv.name).await? else {
+                return Ok(Some(Blocked {
+                    printable: ps::PROVISIONING,
+                    reason: "DataVolumeNotFound",
+                    message: format!("DataVolume {} does not exist", dv.name),
+                }));
+            };
+            let status = found.status.unwrap_or_default();
+            match status.phase.as_deref() {
+                Some(dv_phase::SUCCEEDED) => {}
+                Some(dv_phase::FAILED) => {
+                    return Ok(Some(Blocked {
+                        printable: ps::DATA_VOLUME_ERROR,
+                        reason: "DataVolumeError",
+                        message: format!("DataVolume {} failed to import", dv.name),
+                    }));
+                }
+                _ => {
+                    return Ok(Some(Blocked {
+                        printable: ps::PROVISIONING,
+                        reason: "Provisioning",
+                        message: format!("DataVolume {} is not ready", dv.name),
+                    }));
+                }
+            }
+        }
+        if let Some(claim_ref) = &volume.persistent_volume_claim {
+            let Some(claim) = claims.get_opt(&claim_ref.claim_name).await? else {
+                return Ok(Some(Blocked {
+                    printable: ps::ERROR_PVC_NOT_FOUND,
+                    reason: "FailedPvcNotFound",
+                    message: format!("PVC {namespace}/{} does not exist", claim_ref.claim_name),
+                }));
+            };
+            let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+            if !bound {
+                select_node_if_waiting(ctx, &claim, node).await?;
+                return Ok(Some(Blocked {
+                    printable: ps::WAITING_FOR_VOLUME_BINDING,
+                    reason: "WaitingForVolumeBinding",
+                    message: format!("PVC {namespace}/{} is not bound", claim_ref.claim_name),
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn select_node_if_waiting(
+    ctx: &SimContext,
+    claim: &PersistentVolumeClaim,
+    node: &str,
+) -> Result<(), SimError> {
+    if claim.annotations().contains_key(SELECTED_NODE_ANNOTATION) {
+        return Ok(());
+    }
+    let class_name = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.clone())
+        .unwrap_or_default();
+    let class = Api::<StorageClass>::all(ctx.client.clone())
+        .get_opt(&class_name)
+        .await?;
+    if class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer") {
+        Api::<PersistentVolumeClaim>::namespaced(
+            ctx.client.clone(),
+            &claim.namespace().unwrap_or_default(),
+        )
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}})),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn set_vm_status(
+    ctx: &SimContext,
+    vm: &VirtualMachine,
+    printable: &str,
+    ready: bool,
+    blocked: Option<&Blocked>,
+    restart_required: bool,
+) -> Result<(), SimError> {
+    let condition =
+        |type_: &str, value: bool, reason: Option<&str>, message: Option<&str>| UpstreamCondition {
+            type_: type_.into(),
+            status: if value { "True" } else { "False" }.into(),
+            reason: reason.map(str::to_owned),
+            message: message.map(str::to_owned),
+            extra: BTreeMap::new(),
+        };
+    let mut conditions = vec![condition(
+        vm_condition::READY,
+        ready,
+        blocked.map(|b| b.reason),
+        blocked.map(|b| b.message.as_str()),
+    )];
+    if restart_required {
+        conditions.push(condition(
+            vm_condition::RESTART_REQUIRED,
+            true,
+            None,
+            Some("a non-live-updatable field was changed in the template spec"),
+        ));
+    }
+    let status = json!({
+        "printableStatus": printable,
+        "ready": ready,
+        "created": printable != ps::STOPPED && blocked.is_none(),
+        "conditions": conditions,
+    });
+    let current = vm.status.as_ref().map(|s| {
+        json!({
+            "printableStatus": s.printable_status,
+            "ready": s.ready,
+            "created": s.created,
+            "conditions": s.conditions,
+        })
+    });
+    if current.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    Api::<VirtualMachine>::namespaced(ctx.client.clone(), &vm.namespace().unwrap_or_default())
+        .patch_status(
+            &vm.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await?;
+    Ok(())
+}
+
+fn fnv(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A locally administered unicast MAC derived from `key`, as KubeVirt would assign one.
+fn derived_mac(key: &str) -> String {
+    let b = fnv(key).to_be_bytes();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
+}
+
+/// An address of `a.b.0.0/16` derived from `key`, never `.0` or `.255`.
+fn pool_address(a: u8, b: u8, key: &str) -> String {
+    let h = fnv(key);
+    format!("{a}.{b}.{}.{}", (h >> 8) % 256, 1 + (h % 254))
+}

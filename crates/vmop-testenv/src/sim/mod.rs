@@ -1,0 +1,139 @@
+//! Simulators of the data plane, in the spirit of kwok: each plays the part of one upstream
+//! controller and acts only through the API server, as the real one would.
+//!
+//! | simulator  | plays                         | does                                         |
+//! |------------|-------------------------------|----------------------------------------------|
+//! | [`csi`]    | Huamei CSI external-provisioner | creates a PV for each claim of its classes; the real PV binder binds it; deletes released PVs |
+//! | [`cdi`]    | CDI DataVolume controller     | creates the claim, moves the DataVolume through import phases with progress, or fails it |
+//! | [`nmstate`]| kubernetes-nmstate handler    | writes per-node enactments and the policy's Available/Degraded/Ignored conditions |
+//! | [`kubevirt`]| virt-controller + virt-handler | creates, schedules and boots a VMI per running VM, reports interfaces and VM status |
+//!
+//! Faults are asked for through the objects themselves, so tests need no side channel: an
+//! image URL containing [`SimConfig::failing_image_marker`] fails its import, and a policy
+//! naming [`SimConfig::bad_interface`] degrades on every node.
+
+pub mod cdi;
+pub mod csi;
+pub mod kubevirt;
+pub mod nmstate;
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use kube::{
+    Client, Resource,
+    runtime::{Controller, controller::Action, watcher},
+};
+use serde::de::DeserializeOwned;
+
+/// Timing and fault settings shared by the simulators.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Pause between two steps of a simulated process (an import phase, a VM boot step).
+    pub step_delay: Duration,
+    /// Progress updates of an import between 0% and 100%.
+    pub import_steps: u32,
+    /// An image URL containing this fails its import with CDI's message.
+    pub failing_image_marker: String,
+    /// A node interface of this name makes NMState fail on every node.
+    pub bad_interface: String,
+}
+
+impl SimConfig {
+    /// No delays: for tests and benchmarks.
+    pub fn instant() -> Self {
+        SimConfig {
+            step_delay: Duration::ZERO,
+            import_steps: 2,
+            failing_image_marker: "invalid-image".into(),
+            bad_interface: "bad0".into(),
+        }
+    }
+
+    /// Human-scale delays: for the demo.
+    pub fn realistic() -> Self {
+        SimConfig {
+            step_delay: Duration::from_millis(700),
+            import_steps: 8,
+            ..Self::instant()
+        }
+    }
+
+    /// The requeue that advances a process by one step.
+    pub(crate) fn next_step(&self) -> Action {
+        // A zero requeue still goes through the queue: other objects get their turn.
+        Action::requeue(self.step_delay.max(Duration::from_millis(1)))
+    }
+}
+
+/// Errors inside a simulator: logged and retried, never fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Runs every simulator until the process ends.
+pub async fn run_all(client: Client, config: SimConfig) {
+    let config = Arc::new(config);
+    tokio::join!(
+        csi::run(client.clone(), config.clone()),
+        cdi::run(client.clone(), config.clone()),
+        nmstate::run(client.clone(), config.clone()),
+        kubevirt::run(client, config),
+    );
+}
+
+/// Drives a controller's stream, logging failures (a simulator never stops on an error).
+pub(crate) async fn drive<K, S>(name: &'static str, controller: S)
+where
+    K: Resource,
+    S: futures::Stream<
+            Item = Result<
+                (kube::runtime::reflector::ObjectRef<K>, Action),
+                kube::runtime::controller::Error<SimError, watcher::Error>,
+            >,
+        >,
+{
+    controller
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(simulator = name, %error, "reconcile failed; retrying");
+            }
+        })
+        .await;
+}
+
+/// What every simulator's reconcile gets.
+pub(crate) struct SimContext {
+    pub client: Client,
+    pub config: Arc<SimConfig>,
+}
+
+impl SimContext {
+    pub(crate) fn new(client: &Client, config: &Arc<SimConfig>) -> Arc<Self> {
+        Arc::new(SimContext {
+            client: client.clone(),
+            config: config.clone(),
+        })
+    }
+}
+
+/// The retry policy of every simulator.
+pub(crate) fn retry<K>(_: Arc<K>, _: &SimError, _: Arc<SimContext>) -> Action {
+    Action::requeue(Duration::from_millis(200))
+}
+
+/// A controller over all namespaces with a watcher that tolerates restarts of the API server.
+pub(crate) fn controller<K>(client: &Client) -> Controller<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + std::fmt::Debug + Unpin,
+{
+    Controller::new(
+        kube::Api::<K>::all(client.clone()),
+        watcher::Config::default(),
+    )
+}
