@@ -1,8 +1,13 @@
 //! `cargo xtask <task>`: project chores that are Rust programs rather than shell scripts.
 
-use std::{fs, path::PathBuf};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -16,20 +21,25 @@ struct Cli {
 enum Task {
     /// Write the VirtualMachineProfile CRD to deploy/crds/ (committed; a test fails when stale).
     Crdgen,
+    /// Build or install what the tests need: the kube-testenv control plane (Go) and kubectl.
+    Setup,
+    /// Everything CI checks: setup, formatting, clippy, licenses and sources, all tests.
+    Ci,
+    /// Start the test control plane with simulators and print how to reach it (Ctrl-C stops).
+    Testenv,
 }
 
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Crdgen => crdgen(),
+        Task::Setup => setup(),
+        Task::Ci => ci(),
+        Task::Testenv => testenv(),
     }
 }
 
 fn workspace_root() -> PathBuf {
-    // xtask lives one level below the workspace root.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    vmop_testenv::tools::workspace_root()
 }
 
 fn crdgen() -> Result<()> {
@@ -40,5 +50,128 @@ fn crdgen() -> Result<()> {
     }
     fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn setup() -> Result<()> {
+    let started = Instant::now();
+    let binary = vmop_testenv::tools::ensure_kube_testenv()?;
+    println!(
+        "control plane: {} ({:.0?})",
+        binary.display(),
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let kubectl = vmop_testenv::tools::ensure_kubectl()?;
+    println!("kubectl: {} ({:.0?})", kubectl.display(), started.elapsed());
+    Ok(())
+}
+
+/// Runs one step of CI, failing with its name.
+fn step(name: &str, program: &str, args: &[&str], dir: &Path) -> Result<()> {
+    println!("==> {name}: {program} {}", args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running {program}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    println!("==> {name} passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn ensure_cargo_deny() -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        step(
+            "install cargo-deny",
+            "cargo",
+            &["install", "--locked", "cargo-deny@0.20.2"],
+            &workspace_root(),
+        )?;
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    let root = workspace_root();
+    let go_dir = root.join("tools").join("kube-testenv");
+    setup()?;
+    step(
+        "rustfmt",
+        "cargo",
+        &["fmt", "--all", "--", "--check"],
+        &root,
+    )?;
+    let unformatted = Command::new("gofmt")
+        .args(["-l", "."])
+        .current_dir(&go_dir)
+        .output()
+        .context("running gofmt")?;
+    println!(
+        "==> gofmt -l: {}",
+        if unformatted.stdout.is_empty() {
+            "clean"
+        } else {
+            "unformatted files"
+        }
+    );
+    if !unformatted.stdout.is_empty() {
+        bail!(
+            "gofmt: unformatted files: {}",
+            String::from_utf8_lossy(&unformatted.stdout)
+        );
+    }
+    step("go vet", "go", &["vet", "."], &go_dir)?;
+    step(
+        "clippy",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &root,
+    )?;
+    // Advisories need the RustSec database from the network, which CI cannot reach.
+    ensure_cargo_deny()?;
+    step(
+        "cargo deny",
+        "cargo",
+        &["deny", "check", "bans", "licenses", "sources"],
+        &root,
+    )?;
+    step("tests", "cargo", &["test", "--workspace"], &root)?;
+    Ok(())
+}
+
+fn testenv() -> Result<()> {
+    let control_plane = vmop_testenv::ControlPlane::start_ephemeral()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client = control_plane.client().await?;
+        vmop_testenv::bootstrap(&client).await?;
+        println!("control plane ready at {}", control_plane.server());
+        println!(
+            "  export KUBECONFIG={}\n  kubectl get nodes,storageclasses\n  kubectl apply -f examples/manifests/\n  kubectl get vmp",
+            control_plane.kubeconfig().display()
+        );
+        println!("simulators running (CSI, CDI, NMState, KubeVirt); Ctrl-C stops");
+        tokio::select! {
+            () = vmop_testenv::sim::run_all(client, vmop_testenv::sim::SimConfig::realistic()) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        anyhow::Ok(())
+    })?;
+    drop(control_plane);
     Ok(())
 }
