@@ -23,7 +23,19 @@ enum Command {
     Plugins,
 }
 
+/// Names every bundled plugin crate, so the linker keeps their `inventory` registrations.
+fn link_bundled_plugins() -> [&'static str; 5] {
+    [
+        vmop_net_bridge::link(),
+        vmop_net_sriov::link(),
+        vmop_storage_huamei::link(),
+        vmop_storage_cdi::link(),
+        vmop_template_cloudinit::link(),
+    ]
+}
+
 fn main() -> Result<()> {
+    link_bundled_plugins();
     match Cli::parse().command {
         Command::Crd => print!("{}", vmop_api::crd_yaml().context("serializing the CRD")?),
         Command::Plugins => print_plugins(&Registries::from_inventory()?),

@@ -454,7 +454,7 @@ pub struct SecretReference {
 }
 
 impl VirtualMachineProfileSpec {
-    /// The profile's networks with a NetworkPlugin name resolved (`bridge` by default).
+    /// The NetworkPlugin serving a network (`bridge` by default).
     pub fn network_type(network: &NetworkSpec) -> &str {
         network.type_.as_deref().unwrap_or(DEFAULT_NETWORK_TYPE)
     }
@@ -462,6 +462,16 @@ impl VirtualMachineProfileSpec {
     /// The effective retention policy of a disk.
     pub fn retention_of(&self, disk: &DiskSpec) -> RetentionPolicy {
         disk.retention_policy.unwrap_or(self.disk_retention_policy)
+    }
+
+    /// The StorageBackend serving a disk: its `backend`, else `cdi` for a disk with an image
+    /// or a source, else `huamei-csi`.
+    pub fn backend_of(disk: &DiskSpec) -> &str {
+        match &disk.backend {
+            Some(backend) => backend,
+            None if disk.image.is_some() || disk.source.is_some() => DEFAULT_IMPORT_BACKEND,
+            None => DEFAULT_BLANK_BACKEND,
+        }
     }
 
     /// The VMTemplate plugin name (`cloud-init` by default).
@@ -472,5 +482,9 @@ impl VirtualMachineProfileSpec {
 
 /// NetworkPlugin used when a network names no type.
 pub const DEFAULT_NETWORK_TYPE: &str = "bridge";
+/// StorageBackend for disks with an image or source, unless they name one.
+pub const DEFAULT_IMPORT_BACKEND: &str = "cdi";
+/// StorageBackend for blank disks, unless they name one.
+pub const DEFAULT_BLANK_BACKEND: &str = "huamei-csi";
 /// VMTemplate used when a profile names none.
 pub const DEFAULT_TEMPLATE: &str = "cloud-init";

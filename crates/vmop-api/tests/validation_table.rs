@@ -61,3 +61,24 @@ fn errors_read_as_path_then_message() {
         "spec.cpu: must be between 1 and 256; spec.networks[0].vlan: must be between 1 and 4094"
     );
 }
+
+#[test]
+fn backends_default_by_image_and_can_be_named() {
+    use vmop_api::{DiskSpec, VirtualMachineProfileSpec as Spec};
+    let blank = DiskSpec {
+        name: "data".into(),
+        size: "1Gi".into(),
+        ..DiskSpec::default()
+    };
+    let image = DiskSpec {
+        image: Some("docker://x/y:1".into()),
+        ..blank.clone()
+    };
+    let named = DiskSpec {
+        backend: Some("local-path".into()),
+        ..image.clone()
+    };
+    assert_eq!(Spec::backend_of(&blank), "huamei-csi");
+    assert_eq!(Spec::backend_of(&image), "cdi");
+    assert_eq!(Spec::backend_of(&named), "local-path");
+}

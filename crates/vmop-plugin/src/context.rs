@@ -159,6 +159,15 @@ pub enum VolumeSourceRef {
     DataVolume(String),
 }
 
+impl VolumeSourceRef {
+    /// The claim's or DataVolume's name.
+    pub fn name(&self) -> &str {
+        match self {
+            VolumeSourceRef::Claim(name) | VolumeSourceRef::DataVolume(name) => name,
+        }
+    }
+}
+
 /// What a StorageBackend wants to exist for one disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredVolume {

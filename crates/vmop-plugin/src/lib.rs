@@ -20,7 +20,13 @@
 
 mod context;
 mod error;
+pub mod mac;
+pub mod names;
+pub mod objects;
+pub mod readiness;
 mod registry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod traits;
 
 pub use context::{

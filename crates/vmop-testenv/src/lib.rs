@@ -21,6 +21,7 @@ mod control_plane;
 mod error;
 mod shared;
 pub mod sim;
+mod subset;
 pub mod tools;
 pub mod wait;
 
@@ -28,3 +29,4 @@ pub use cluster::{HUAMEI_PROVISIONER, MANAGER, UPSTREAM_CRDS, bootstrap, nodes, 
 pub use control_plane::{ControlPlane, client_for};
 pub use error::TestEnvError;
 pub use shared::{TestEnv, TestNamespace};
+pub use subset::{check_subset, create_unchanged};

@@ -161,9 +161,7 @@ impl StorageBackend for LocalPathBackend {
             .as_ref()
             .and_then(|c| c.status.as_ref())
             .and_then(|s| s.phase.clone());
-        let claim_name = match &desired.attachment.source {
-            VolumeSourceRef::Claim(name) | VolumeSourceRef::DataVolume(name) => name.clone(),
-        };
+        let claim_name = desired.attachment.source.name().to_owned();
         // local-path binds on first consumer: Pending is expected until the VM starts.
         let readiness = if observed.claim.is_some() {
             Readiness::Ready

@@ -1,0 +1,237 @@
+//! Golden YAML of the CDI backend's output over a table of disks, every DataVolume created on
+//! the real API server and read back unchanged, and readiness read from the CDI simulator.
+
+use std::{collections::BTreeMap, path::Path, time::Duration};
+
+use kube::Api;
+use vmop_plugin::{
+    DiskConfig, ObservedVolume, ProfileRef, Readiness, StorageBackend, StorageClassInfo,
+    VolumeObject,
+    testing::{assert_golden, render_volume},
+    vmop_api::{
+        DiskSource, DiskSpec, PullMethod, SourceReference, VolumeMode, external::cdi::DataVolume,
+        profile::AccessMode,
+    },
+};
+use vmop_storage_cdi::CdiBackend;
+use vmop_testenv::{TestEnv, create_unchanged, wait};
+
+fn disk(name: &str, image: &str) -> DiskSpec {
+    DiskSpec {
+        name: name.into(),
+        size: "80Gi".into(),
+        storage_class_name: Some("huamei-sc-ssd".into()),
+        image: Some(image.into()),
+        boot_order: Some(1),
+        ..DiskSpec::default()
+    }
+}
+
+fn source(source: DiskSource) -> DiskSpec {
+    DiskSpec {
+        image: None,
+        source: Some(source),
+        ..disk("copy", "")
+    }
+}
+
+fn reference(name: &str, namespace: Option<&str>) -> SourceReference {
+    SourceReference {
+        name: name.into(),
+        namespace: namespace.map(Into::into),
+    }
+}
+
+fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
+    vec![
+        (
+            "registry",
+            disk("system", "docker://registry.example.com/centos-stream:8"),
+            false,
+        ),
+        (
+            "registry-node-pull",
+            DiskSpec {
+                pull_method: Some(PullMethod::Node),
+                ..disk("system", "docker://registry.example.com/centos-stream:8")
+            },
+            false,
+        ),
+        (
+            "oci-archive",
+            disk("system", "oci-archive://images/fedora.tar"),
+            false,
+        ),
+        (
+            "http",
+            disk("system", "https://images.example.com/fedora-40.qcow2"),
+            false,
+        ),
+        (
+            "clone-same-namespace",
+            source(DiskSource {
+                pvc: Some(reference("golden", None)),
+                ..DiskSource::default()
+            }),
+            false,
+        ),
+        (
+            "clone-other-namespace",
+            source(DiskSource {
+                pvc: Some(reference("golden", Some("images"))),
+                ..DiskSource::default()
+            }),
+            false,
+        ),
+        (
+            "data-source",
+            source(DiskSource {
+                data_source: Some(reference("fedora", Some("kubevirt-os-images"))),
+                ..DiskSource::default()
+            }),
+            false,
+        ),
+        (
+            "blank",
+            source(DiskSource {
+                blank: Some(true),
+                ..DiskSource::default()
+            }),
+            false,
+        ),
+        (
+            "ha",
+            disk("system", "docker://registry.example.com/rhel:9"),
+            true,
+        ),
+        (
+            "explicit-modes",
+            DiskSpec {
+                access_modes: Some(vec![AccessMode::ReadWriteOnce]),
+                volume_mode: Some(VolumeMode::Block),
+                ..disk("system", "docker://registry.example.com/rhel:9")
+            },
+            false,
+        ),
+        (
+            "error-ha-rwo",
+            DiskSpec {
+                access_modes: Some(vec![AccessMode::ReadWriteOnce]),
+                ..disk("system", "docker://registry.example.com/rhel:9")
+            },
+            true,
+        ),
+        (
+            "error-scheme",
+            disk("system", "ftp://images.example.com/x.qcow2"),
+            false,
+        ),
+    ]
+}
+
+fn config(disk: DiskSpec, high_availability: bool) -> DiskConfig {
+    DiskConfig {
+        profile: ProfileRef {
+            name: "web".into(),
+            namespace: "prod".into(),
+            labels: BTreeMap::new(),
+        },
+        index: 0,
+        disk,
+        high_availability,
+        storage_class: Some(StorageClassInfo {
+            name: "huamei-sc-ssd".into(),
+            provisioner: "csi.huamei.com".into(),
+            parameters: BTreeMap::from([("volumeMode".into(), "Block".into())]),
+        }),
+    }
+}
+
+#[tokio::test]
+async fn output_matches_the_golden_files() {
+    assert!(cases().len() >= 10);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (case, disk, ha) in cases() {
+        let result = CdiBackend.build(&config(disk, ha)).await;
+        assert_golden(&dir.join(format!("{case}.yaml")), &render_volume(&result));
+    }
+}
+
+#[tokio::test]
+async fn generated_data_volumes_are_accepted_by_the_api_server_unchanged() {
+    let ns = TestEnv::shared().namespace("cdi-plugin").await;
+    let dvs: Api<DataVolume> = ns.api();
+    for (case, disk, ha) in cases() {
+        let Ok(desired) = CdiBackend.build(&config(disk, ha)).await else {
+            continue;
+        };
+        let VolumeObject::DataVolume(mut dv) = desired.object else {
+            panic!("{case}: cdi builds DataVolumes");
+        };
+        dv.metadata.namespace = Some(ns.name.clone());
+        dv.metadata.name = Some(case.to_owned());
+        create_unchanged(&dvs, &dv)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: DataVolume {e}"));
+    }
+}
+
+async fn observe(
+    ns: &vmop_testenv::TestNamespace,
+    image: &str,
+    done: fn(&Readiness) -> bool,
+) -> (Readiness, Option<String>) {
+    let desired = CdiBackend
+        .build(&config(disk("system", image), false))
+        .await
+        .expect("builds");
+    let VolumeObject::DataVolume(mut dv) = desired.object.clone() else {
+        panic!("a DataVolume");
+    };
+    dv.metadata.namespace = Some(ns.name.clone());
+    let dvs: Api<DataVolume> = ns.api();
+    create_unchanged(&dvs, &dv).await.expect("created");
+    let name = dv.metadata.name.clone().unwrap_or_default();
+    wait::until(
+        "the DataVolume to settle",
+        Duration::from_secs(60),
+        || async {
+            let observed = ObservedVolume {
+                claim: None,
+                data_volume: dvs.get_opt(&name).await.ok().flatten(),
+            };
+            let readiness = CdiBackend.readiness(&desired, &observed);
+            done(&readiness.readiness).then_some((readiness.readiness, readiness.progress))
+        },
+    )
+    .await
+    .expect("settles")
+}
+
+#[tokio::test]
+async fn readiness_follows_the_import_to_success() {
+    let ns = TestEnv::shared().namespace("cdi-ready").await;
+    let (readiness, progress) = observe(
+        &ns,
+        "docker://registry.example.com/centos-stream:8",
+        Readiness::is_ready,
+    )
+    .await;
+    assert_eq!(readiness, Readiness::Ready);
+    assert_eq!(progress.as_deref(), Some("100.0%"));
+}
+
+#[tokio::test]
+async fn a_failed_import_is_a_failure_with_cdis_message_at_once() {
+    let ns = TestEnv::shared().namespace("cdi-failed").await;
+    let (readiness, _) = observe(&ns, "docker://registry.example.com/invalid-image:1", |r| {
+        matches!(r, Readiness::Failed { .. })
+    })
+    .await;
+    let Readiness::Failed { reason, message } = readiness else {
+        panic!("expected a failure");
+    };
+    assert_eq!(reason, "ImportFailed");
+    assert!(message.contains("404 Not Found"), "{message}");
+    assert!(message.starts_with("DataVolume web-system: "), "{message}");
+}

@@ -1,0 +1,147 @@
+//! The `huamei-csi` storage backend: a blank PersistentVolumeClaim on Huamei CSI storage for
+//! every disk without an image or source. With high availability the claim is ReadWriteMany
+//! (Block where the class prefers it), so the VM can live-migrate. Ready when Bound.
+
+use std::collections::BTreeMap;
+
+use vmop_plugin::{
+    DesiredVolume, DiskConfig, ObservedVolume, PluginError, Readiness, StorageBackend,
+    VolumeAttachment, VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
+    objects::{access_modes, claim_name, profile_labels, require_live_migratable, volume_mode},
+    register_storage_backend,
+    vmop_api::k8s_openapi::{
+        api::core::v1::{
+            PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+        },
+        apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+    },
+};
+
+/// The name users select this backend by.
+pub const NAME: &str = "huamei-csi";
+/// The Huamei CSI driver's provisioner.
+pub const PROVISIONER: &str = "csi.huamei.com";
+
+register_storage_backend!(NAME, HuameiBackend);
+
+/// Keeps this crate's registration in a binary that names nothing else from it.
+#[inline(never)]
+pub fn link() -> &'static str {
+    NAME
+}
+
+/// Blank claims on Huamei CSI storage.
+#[derive(Debug, Default)]
+pub struct HuameiBackend;
+
+#[async_trait]
+impl StorageBackend for HuameiBackend {
+    fn validate(&self, config: &DiskConfig) -> Result<(), PluginError> {
+        let disk = &config.disk;
+        if disk.image.is_some() || disk.source.is_some() {
+            return Err(PluginError::invalid(
+                config.field_path(if disk.image.is_some() {
+                    "image"
+                } else {
+                    "source"
+                }),
+                "huamei-csi creates blank disks; images and clones are imported by the cdi backend",
+            ));
+        }
+        if let Some(class) = config
+            .storage_class
+            .as_ref()
+            .filter(|c| c.provisioner != PROVISIONER)
+        {
+            return Err(PluginError::invalid(
+                config.field_path("storageClassName"),
+                format!(
+                    "StorageClass {} is served by {}, not Huamei CSI ({PROVISIONER})",
+                    class.name, class.provisioner
+                ),
+            ));
+        }
+        if config.high_availability {
+            require_live_migratable(config)?;
+            let prefers_block = config
+                .storage_class
+                .as_ref()
+                .and_then(|c| c.parameters.get("volumeMode"))
+                .is_some_and(|m| m == "Block");
+            if prefers_block && volume_mode(config).as_deref() == Some("Filesystem") {
+                return Err(PluginError::invalid(
+                    config.field_path("volumeMode"),
+                    "this Huamei class shares volumes between nodes only in Block mode: live migration needs volumeMode Block",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn build(&self, config: &DiskConfig) -> Result<DesiredVolume, PluginError> {
+        self.validate(config)?;
+        let name = claim_name(config);
+        let claim = PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(config.profile.namespace.clone()),
+                labels: Some(profile_labels(&config.profile)),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(
+                    access_modes(config).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+                ),
+                volume_mode: volume_mode(config),
+                storage_class_name: config.disk.storage_class_name.clone(),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity(config.disk.size.clone()),
+                    )])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            status: None,
+        };
+        Ok(DesiredVolume {
+            object: VolumeObject::Claim(Box::new(claim)),
+            attachment: VolumeAttachment {
+                name: config.disk.name.clone(),
+                source: VolumeSourceRef::Claim(name),
+                boot_order: config.disk.boot_order,
+            },
+        })
+    }
+
+    fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
+        let name = desired.attachment.source.name().to_owned();
+        let phase = observed
+            .claim
+            .as_ref()
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.phase.clone());
+        let readiness = match phase.as_deref() {
+            Some("Bound") => Readiness::Ready,
+            Some("Lost") => Readiness::Failed {
+                reason: "ClaimLost".into(),
+                message: format!("claim {name} lost its volume"),
+            },
+            None if observed.claim.is_none() => Readiness::InProgress {
+                reason: "ClaimPending".into(),
+                message: format!("claim {name} is being created"),
+            },
+            _ => Readiness::InProgress {
+                reason: "ClaimPending".into(),
+                message: format!("claim {name} is waiting for a volume"),
+            },
+        };
+        VolumeReadiness {
+            readiness,
+            claim_name: Some(name),
+            phase,
+            progress: None,
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The `cloud-init` VM template: builds the KubeVirt VirtualMachine of a profile.
+//!
+//! - CPU (cores, sockets, threads), guest memory, `runStrategy` (never the deprecated
+//!   `running`).
+//! - The pod network with masquerade binding, then one Multus network and interface per spec
+//!   network, with the plugin's binding and a pinned MAC.
+//! - Disks on virtio in spec order with boot orders; volumes from the claims and DataVolumes.
+//! - A cloud-init NoCloud disk whose user data and network data live in a Secret the operator
+//!   owns (KubeVirt caps inline data at 2048 bytes): hostname, SSH keys, the user's own
+//!   cloud-config merged in, and network config v2 setting each static address on the
+//!   interface matched by MAC.
+//! - MACs: the spec's, else the one pinned earlier (from status), else a generated, locally
+//!   administered one. Returned so the controller records them: never regenerated.
+//! - Node affinity from the networks' node selectors; with high availability, eviction by live
+//!   migration and a soft anti-affinity between profiles of the same HA group.
+
+mod cloud_config;
+mod scheduling;
+
+use std::collections::BTreeMap;
+
+use vmop_plugin::{
+    DesiredVm, InterfaceBinding, PluginError, TemplateInput, VMTemplate, VolumeSourceRef,
+    async_trait,
+    mac::generated_mac,
+    names::derived_name,
+    objects::profile_labels,
+    register_vm_template,
+    vmop_api::{
+        HA_GROUP_LABEL, RunStrategy,
+        external::{
+            Empty,
+            kubevirt::{
+                ClaimVolumeSource, CloudInitNoCloud, Cpu, DataVolumeVolumeSource, Devices, Disk,
+                DiskTarget, DomainSpec, Interface, LocalObjectReference, Memory, MultusNetwork,
+                Network, PluginBinding, TemplateMetadata, VirtualMachine,
+                VirtualMachineInstanceSpec, VirtualMachineInstanceTemplateSpec, VirtualMachineSpec,
+                Volume, eviction_strategy,
+            },
+        },
+        k8s_openapi::{
+            ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        },
+    },
+};
+
+/// The name users select this template by.
+pub const NAME: &str = "cloud-init";
+/// The VM's network and interface name for the pod network.
+pub const POD_NETWORK: &str = "default";
+/// The VM's disk and volume name for the cloud-init NoCloud disk.
+pub const CLOUD_INIT_DISK: &str = "cloudinitdisk";
+
+register_vm_template!(NAME, CloudInitTemplate);
+
+/// Keeps this crate's registration in a binary that names nothing else from it.
+#[inline(never)]
+pub fn link() -> &'static str {
+    NAME
+}
+
+/// Name of the Secret holding a profile's cloud-init user and network data.
+pub fn secret_name(profile: &str) -> String {
+    derived_name(&[profile, "cloudinit"])
+}
+
+/// KubeVirt VirtualMachines with a cloud-init NoCloud disk.
+#[derive(Debug, Default)]
+pub struct CloudInitTemplate;
+
+fn run_strategy(strategy: RunStrategy) -> &'static str {
+    use vmop_plugin::vmop_api::external::kubevirt::run_strategy as kv;
+    match strategy {
+        RunStrategy::Always => kv::ALWAYS,
+        RunStrategy::Halted => kv::HALTED,
+        RunStrategy::Manual => kv::MANUAL,
+        RunStrategy::RerunOnFailure => kv::RERUN_ON_FAILURE,
+        RunStrategy::Once => kv::ONCE,
+    }
+}
+
+/// MAC of every interface, pod network included: spec, else pinned, else generated.
+fn macs(input: &TemplateInput) -> BTreeMap<String, String> {
+    let meta = &input.profile.metadata;
+    let seed = |network: &str| {
+        format!(
+            "{}/{}/{}/{network}",
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default(),
+            meta.uid.as_deref().unwrap_or_default(),
+        )
+    };
+    let mut names = vec![POD_NETWORK.to_owned()];
+    names.extend(input.profile.spec.networks.iter().map(|n| n.name.clone()));
+    names
+        .into_iter()
+        .map(|name| {
+            let from_spec = input
+                .profile
+                .spec
+                .networks
+                .iter()
+                .find(|n| n.name == name)
+                .and_then(|n| n.mac_address.clone());
+            let mac = from_spec
+                .or_else(|| input.macs.get(&name).cloned())
+                .unwrap_or_else(|| generated_mac(&seed(&name)))
+                .to_lowercase();
+            (name, mac)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl VMTemplate for CloudInitTemplate {
+    fn validate(&self, input: &TemplateInput) -> Result<(), PluginError> {
+        let spec = &input.profile.spec;
+        for (i, network) in spec.networks.iter().enumerate() {
+            if network.name == POD_NETWORK {
+                return Err(PluginError::invalid(
+                    format!("spec.networks[{i}].name"),
+                    "\"default\" is the pod network's name in the VM: choose another",
+                ));
+            }
+        }
+        for (i, disk) in spec.disks.iter().enumerate() {
+            if disk.name == CLOUD_INIT_DISK {
+                return Err(PluginError::invalid(
+                    format!("spec.disks[{i}].name"),
+                    "\"cloudinitdisk\" is the cloud-init disk's name in the VM: choose another",
+                ));
+            }
+        }
+        scheduling::node_affinity(input)?;
+        cloud_config::user_data(input)?;
+        Ok(())
+    }
+
+    async fn build(&self, input: &TemplateInput) -> Result<DesiredVm, PluginError> {
+        self.validate(input)?;
+        let profile = &input.profile;
+        let name = profile.metadata.name.clone().unwrap_or_default();
+        let namespace = profile.metadata.namespace.clone().unwrap_or_default();
+        let spec = &profile.spec;
+        let macs = macs(input);
+        let secret_name = secret_name(&name);
+        let labels = profile_labels(&vmop_plugin::ProfileRef {
+            name: name.clone(),
+            namespace: namespace.clone(),
+            labels: BTreeMap::new(),
+        });
+
+        let mut interfaces = vec![Interface {
+            name: POD_NETWORK.into(),
+            masquerade: Some(Empty::default()),
+            mac_address: macs.get(POD_NETWORK).cloned(),
+            ..Interface::default()
+        }];
+        let mut networks = vec![Network {
+            name: POD_NETWORK.into(),
+            pod: Some(Empty::default()),
+            ..Network::default()
+        }];
+        for attachment in &input.networks {
+            let mut interface = Interface {
+                name: attachment.name.clone(),
+                mac_address: macs.get(&attachment.name).cloned(),
+                ..Interface::default()
+            };
+            match &attachment.binding {
+                InterfaceBinding::Bridge => interface.bridge = Some(Empty::default()),
+                InterfaceBinding::Sriov => interface.sriov = Some(Empty::default()),
+                InterfaceBinding::Plugin(plugin) => {
+                    interface.binding = Some(PluginBinding {
+                        name: plugin.clone(),
+                    })
+                }
+            }
+            interfaces.push(interface);
+            networks.push(Network {
+                name: attachment.name.clone(),
+                multus: Some(MultusNetwork {
+                    network_name: attachment.nad.clone(),
+                    ..MultusNetwork::default()
+                }),
+                ..Network::default()
+            });
+        }
+
+        let virtio = || {
+            Some(DiskTarget {
+                bus: Some("virtio".into()),
+                ..DiskTarget::default()
+            })
+        };
+        let mut disks = Vec::new();
+        let mut volumes = Vec::new();
+        for attachment in &input.volumes {
+            disks.push(Disk {
+                name: attachment.name.clone(),
+                disk: virtio(),
+                boot_order: attachment.boot_order.and_then(|o| u32::try_from(o).ok()),
+                ..Disk::default()
+            });
+            let mut volume = Volume {
+                name: attachment.name.clone(),
+                ..Volume::default()
+            };
+            match &attachment.source {
+                VolumeSourceRef::Claim(claim) => {
+                    volume.persistent_volume_claim = Some(ClaimVolumeSource {
+                        claim_name: claim.clone(),
+                        ..ClaimVolumeSource::default()
+                    })
+                }
+                VolumeSourceRef::DataVolume(dv) => {
+                    volume.data_volume = Some(DataVolumeVolumeSource {
+                        name: dv.clone(),
+                        ..DataVolumeVolumeSource::default()
+                    })
+                }
+            }
+            volumes.push(volume);
+        }
+        disks.push(Disk {
+            name: CLOUD_INIT_DISK.into(),
+            disk: virtio(),
+            ..Disk::default()
+        });
+        volumes.push(Volume {
+            name: CLOUD_INIT_DISK.into(),
+            cloud_init_no_cloud: Some(CloudInitNoCloud {
+                secret_ref: Some(LocalObjectReference {
+                    name: secret_name.clone(),
+                }),
+                network_data_secret_ref: Some(LocalObjectReference {
+                    name: secret_name.clone(),
+                }),
+                ..CloudInitNoCloud::default()
+            }),
+            ..Volume::default()
+        });
+
+        let topology = spec.cpu_topology.clone().unwrap_or_default();
+        let mut template_labels = labels.clone();
+        let ha_group = profile
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HA_GROUP_LABEL))
+            .filter(|_| spec.high_availability);
+        if let Some(group) = ha_group {
+            template_labels.insert(HA_GROUP_LABEL.into(), group.clone());
+        }
+        let instance = VirtualMachineInstanceSpec {
+            domain: DomainSpec {
+                cpu: Some(Cpu {
+                    cores: u32::try_from(spec.cpu).ok(),
+                    sockets: topology.sockets.and_then(|s| u32::try_from(s).ok()),
+                    threads: topology.threads.and_then(|t| u32::try_from(t).ok()),
+                    ..Cpu::default()
+                }),
+                memory: Some(Memory {
+                    guest: Some(spec.memory.clone()),
+                    ..Memory::default()
+                }),
+                devices: Devices {
+                    disks,
+                    interfaces,
+                    ..Devices::default()
+                },
+                ..DomainSpec::default()
+            },
+            networks,
+            volumes,
+            affinity: scheduling::affinity(input)?,
+            eviction_strategy: spec
+                .high_availability
+                .then(|| eviction_strategy::LIVE_MIGRATE.to_owned()),
+            ..VirtualMachineInstanceSpec::default()
+        };
+        let vm = VirtualMachine {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                labels: Some(labels.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: VirtualMachineSpec {
+                run_strategy: Some(run_strategy(spec.run_strategy).to_owned()),
+                template: Some(VirtualMachineInstanceTemplateSpec {
+                    metadata: Some(TemplateMetadata {
+                        labels: template_labels,
+                        ..TemplateMetadata::default()
+                    }),
+                    spec: Some(instance),
+                }),
+                ..VirtualMachineSpec::default()
+            },
+            status: None,
+        };
+        let secret = Secret {
+            metadata: ObjectMeta {
+                name: Some(secret_name),
+                namespace: Some(namespace),
+                labels: Some(labels),
+                ..ObjectMeta::default()
+            },
+            type_: Some("Opaque".into()),
+            data: Some(BTreeMap::from([
+                (
+                    "userdata".to_owned(),
+                    ByteString(cloud_config::user_data(input)?.into_bytes()),
+                ),
+                (
+                    "networkdata".to_owned(),
+                    ByteString(cloud_config::network_data(input, &macs)?.into_bytes()),
+                ),
+            ])),
+            ..Secret::default()
+        };
+        Ok(DesiredVm {
+            vm,
+            secrets: vec![secret],
+            macs,
+        })
+    }
+}
