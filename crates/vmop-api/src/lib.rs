@@ -13,6 +13,7 @@
 
 pub mod external;
 pub mod fixtures;
+pub mod json;
 pub mod messages;
 pub mod profile;
 pub mod quantity;

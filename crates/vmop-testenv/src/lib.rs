@@ -29,4 +29,5 @@ pub use cluster::{HUAMEI_PROVISIONER, MANAGER, UPSTREAM_CRDS, bootstrap, nodes, 
 pub use control_plane::{ControlPlane, client_for};
 pub use error::TestEnvError;
 pub use shared::{TestEnv, TestNamespace};
-pub use subset::{check_subset, create_unchanged};
+pub use subset::create_unchanged;
+pub use vmop_api::json::check_subset;

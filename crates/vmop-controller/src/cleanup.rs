@@ -1,0 +1,226 @@
+//! Removing what a profile no longer needs: children of entries removed from the spec, and on
+//! deletion everything, in order — the VM first, then disks by their retention policy
+//! (`Retain` keeps the claim and drops our owner reference), then NADs and Secrets, then this
+//! profile's share of shared policies. Nothing orphaned, nothing deleted that the user kept.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    core::PartialObjectMeta,
+    runtime::reflector::Store,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+use vmop_api::{
+    PROFILE_LABEL, VirtualMachineProfile,
+    external::{
+        cdi::DataVolume,
+        kubevirt::{VirtualMachine, VirtualMachineInstance},
+        multus::NetworkAttachmentDefinition,
+    },
+};
+
+use crate::{
+    apply::{delete, kind_of},
+    context::Context,
+    error::{Error, Result},
+    network::release_policies,
+};
+
+/// Label on a disk's claim or DataVolume naming the spec disk it serves.
+pub const DISK_LABEL: &str = "vmoperator.io/disk";
+/// Label on a disk's claim or DataVolume recording its retention policy.
+pub const RETENTION_LABEL: &str = "vmoperator.io/retention";
+/// Annotation on a retained claim naming the profile it came from.
+pub const RETAINED_FROM_ANNOTATION: &str = "vmoperator.io/retained-from";
+
+/// Whether `object` is a child of `profile`: in its namespace, owned by its uid.
+fn owned_by<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
+    object.meta().namespace == profile.meta().namespace
+        && object
+            .owner_references()
+            .iter()
+            .any(|o| Some(&o.uid) == profile.meta().uid.as_ref())
+}
+
+fn children<K>(store: &Store<K>, profile: &VirtualMachineProfile) -> Vec<String>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| {
+            o.labels().get(PROFILE_LABEL) == Some(&profile.name_any()) && owned_by(&***o, profile)
+        })
+        .map(|o| o.name_any())
+        .collect()
+}
+
+/// Deletes every child of one kind whose name is not in `keep`.
+async fn delete_unwanted<K>(
+    ctx: &Context,
+    store: &Store<K>,
+    api: &Api<K>,
+    profile: &VirtualMachineProfile,
+    keep: &BTreeSet<String>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
+{
+    for name in children(store, profile) {
+        if !keep.contains(&name) {
+            delete(ctx, api, &name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Releases a volume from the profile: no owner reference and no profile label, so neither
+/// garbage collection nor this controller touches it again.
+async fn retain<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    name: &str,
+    profile: &VirtualMachineProfile,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let from = format!(
+        "{}/{}",
+        profile.namespace().unwrap_or_default(),
+        profile.name_any()
+    );
+    let patch = json!({"metadata": {
+        "ownerReferences": null,
+        "labels": {PROFILE_LABEL: null},
+        "annotations": {RETAINED_FROM_ANNOTATION: from},
+    }});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    ctx.metrics.wrote(kind_of::<K>(), "retain");
+    Ok(())
+}
+
+/// Disposes of one kind of volume object by the retention recorded on it.
+async fn dispose_volumes<K>(
+    ctx: &Context,
+    store: &Store<K>,
+    api: &Api<K>,
+    profile: &VirtualMachineProfile,
+    keep: &BTreeSet<String>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug
+        + 'static,
+{
+    for object in store.state() {
+        let name = object.name_any();
+        if keep.contains(&name)
+            || object.labels().get(PROFILE_LABEL) != Some(&profile.name_any())
+            || !owned_by(&*object, profile)
+        {
+            continue;
+        }
+        if object.labels().get(RETENTION_LABEL).map(String::as_str) == Some("Retain") {
+            retain(ctx, api, &name, profile).await?;
+        } else {
+            delete(ctx, api, &name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What to keep after a pass: names of the children the current spec wants.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    pub nads: BTreeSet<String>,
+    pub volumes: BTreeSet<String>,
+}
+
+/// Removes children of entries no longer in the spec. `secrets` are the Secrets the VM needs,
+/// or `None` to leave Secrets alone.
+pub async fn remove_orphans(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    wanted: &Wanted,
+    secrets: Option<&[String]>,
+) -> Result<()> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let client = &ctx.client;
+    let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), &namespace);
+    delete_unwanted_meta(ctx, &ctx.stores.nads, &nads, profile, &wanted.nads).await?;
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
+    dispose_volumes(ctx, &ctx.stores.claims, &claims, profile, &wanted.volumes).await?;
+    let dvs: Api<DataVolume> = Api::namespaced(client.clone(), &namespace);
+    dispose_volumes(
+        ctx,
+        &ctx.stores.data_volumes,
+        &dvs,
+        profile,
+        &wanted.volumes,
+    )
+    .await?;
+    if let Some(keep) = secrets {
+        let keep: BTreeSet<String> = keep.iter().cloned().collect();
+        let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        delete_unwanted_meta(ctx, &ctx.stores.secrets, &api, profile, &keep).await?;
+    }
+    Ok(())
+}
+
+/// Like [`delete_unwanted`] for kinds cached as metadata only.
+async fn delete_unwanted_meta<K>(
+    ctx: &Context,
+    store: &Store<PartialObjectMeta<K>>,
+    api: &Api<K>,
+    profile: &VirtualMachineProfile,
+    keep: &BTreeSet<String>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
+{
+    for object in store.state() {
+        let name = object.name_any();
+        if !keep.contains(&name)
+            && object.labels().get(PROFILE_LABEL) == Some(&profile.name_any())
+            && owned_by(&*object, profile)
+        {
+            delete(ctx, api, &name).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Cleans up a deleted profile. Returns an error while it must wait (the VM is still going),
+/// so the finalizer stays until everything is done.
+pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<()> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
+    delete_unwanted(ctx, &ctx.stores.vms, &vms, profile, &BTreeSet::new()).await?;
+    let vm_left =
+        !children(&ctx.stores.vms, profile).is_empty()
+            || ctx.stores.vmis.state().iter().any(
+                |vmi: &std::sync::Arc<VirtualMachineInstance>| {
+                    vmi.namespace() == profile.namespace()
+                        && vmi.labels().get(PROFILE_LABEL) == Some(&profile.name_any())
+                },
+            );
+    if vm_left {
+        return Err(Error::Cleanup(format!(
+            "waiting for VirtualMachine {namespace}/{} to go",
+            profile.name_any()
+        )));
+    }
+    remove_orphans(ctx, profile, &Wanted::default(), Some(&[])).await?;
+    release_policies(ctx, profile, &[]).await?;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! What every reconcile gets: the client, the plugin registries, the watch caches, the event
+//! recorder and the metrics. No globals: an embedder builds as many as it needs.
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::{
+    core::v1::{PersistentVolumeClaim, Secret},
+    storage::v1::StorageClass,
+};
+use kube::{
+    Client,
+    core::PartialObjectMeta,
+    runtime::{
+        events::Recorder,
+        reflector::{ObjectRef, Store},
+    },
+};
+use vmop_api::{
+    VirtualMachineProfile,
+    external::{
+        cdi::DataVolume,
+        kubevirt::{VirtualMachine, VirtualMachineInstance},
+        multus::NetworkAttachmentDefinition,
+        nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
+    },
+};
+use vmop_plugin::Registries;
+
+use crate::metrics::Metrics;
+
+/// Field manager of every object the controller applies.
+pub const FIELD_MANAGER: &str = "vm-operator";
+/// Finalizer that holds a profile until its children are cleaned up.
+pub const FINALIZER: &str = "vmoperator.io/cleanup";
+
+/// Watch caches of everything the controller reads. Reconciles read only from here.
+#[derive(Clone)]
+pub struct Stores {
+    pub profiles: Store<VirtualMachineProfile>,
+    /// Every NAD (metadata only): existing ones named by `nadName` are not ours.
+    pub nads: Store<PartialObjectMeta<NetworkAttachmentDefinition>>,
+    pub policies: Store<NodeNetworkConfigurationPolicy>,
+    pub enactments: Store<NodeNetworkConfigurationEnactment>,
+    pub claims: Store<PersistentVolumeClaim>,
+    pub data_volumes: Store<DataVolume>,
+    pub vms: Store<VirtualMachine>,
+    pub vmis: Store<VirtualMachineInstance>,
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub storage_classes: Store<StorageClass>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores")
+            .field("profiles", &self.profiles.state().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Timing of requeues.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// Look again this soon while something is still converging.
+    pub converging: Duration,
+    /// Periodic resync of a settled profile (costs no writes).
+    pub settled: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            converging: Duration::from_secs(10),
+            settled: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Consecutive failures per profile, for exponential backoff.
+#[derive(Debug, Default)]
+pub struct Failures(
+    std::sync::Mutex<std::collections::HashMap<ObjectRef<VirtualMachineProfile>, u32>>,
+);
+
+impl Failures {
+    /// Records a failure; returns how many in a row.
+    pub fn note(&self, profile: &ObjectRef<VirtualMachineProfile>) -> u32 {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = map.entry(profile.clone()).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    /// Forgets failures after a success.
+    pub fn clear(&self, profile: &ObjectRef<VirtualMachineProfile>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(profile);
+    }
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    pub client: Client,
+    pub registries: Arc<Registries>,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub timing: Timing,
+    pub failures: Failures,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("registries", &self.registries)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
+    }
+}

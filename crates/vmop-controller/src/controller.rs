@@ -1,0 +1,281 @@
+//! Wiring: watch caches for every kind the controller reads, triggers from owned children and
+//! from the VMIs and shared policies that are not owned, and the kube-runtime Controller.
+
+use std::{future::Future, sync::Arc};
+
+use futures::{Stream, StreamExt, future};
+use k8s_openapi::api::{
+    core::v1::{PersistentVolumeClaim, Secret},
+    storage::v1::StorageClass,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::PartialObjectMeta,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Config,
+        events::{Recorder, Reporter},
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use serde::de::DeserializeOwned;
+use vmop_api::{
+    PROFILE_LABEL, VirtualMachineProfile,
+    external::{
+        cdi::DataVolume,
+        kubevirt::{VirtualMachine, VirtualMachineInstance},
+        multus::NetworkAttachmentDefinition,
+        nmstate::{
+            ENACTMENT_POLICY_LABEL, NodeNetworkConfigurationEnactment,
+            NodeNetworkConfigurationPolicy,
+        },
+    },
+};
+use vmop_plugin::{Registries, objects::MANAGED_POLICY_LABEL};
+
+use crate::{
+    context::{Context, Failures, Stores, Timing},
+    metrics::Metrics,
+    reconcile::{error_policy, reconcile},
+};
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+    /// Profiles reconciled at once.
+    pub concurrency: u16,
+    pub timing: Timing,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            namespace: None,
+            concurrency: 8,
+            timing: Timing::default(),
+        }
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watch of `K` feeding a cache; the stream must be polled for the cache to fill.
+fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+fn labelled() -> watcher::Config {
+    watcher::Config::default().labels(PROFILE_LABEL)
+}
+
+/// A running controller: poll [`Running::run`] to drive it; the stores fill as it runs.
+pub struct Running {
+    pub context: Arc<Context>,
+    run: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Runs until `shutdown` completes (then finishes in-flight reconciles) or forever.
+    pub async fn run(self) {
+        self.run.await;
+    }
+
+    /// Waits until every watch cache has its first full list: the controller is ready.
+    pub async fn ready(context: &Context) -> bool {
+        let s = &context.stores;
+        s.profiles.wait_until_ready().await.is_ok()
+            && s.nads.wait_until_ready().await.is_ok()
+            && s.policies.wait_until_ready().await.is_ok()
+            && s.enactments.wait_until_ready().await.is_ok()
+            && s.claims.wait_until_ready().await.is_ok()
+            && s.data_volumes.wait_until_ready().await.is_ok()
+            && s.vms.wait_until_ready().await.is_ok()
+            && s.vmis.wait_until_ready().await.is_ok()
+            && s.secrets.wait_until_ready().await.is_ok()
+            && s.storage_classes.wait_until_ready().await.is_ok()
+    }
+}
+
+/// Builds the controller: caches, triggers, context. Nothing runs until [`Running::run`].
+pub fn controller(
+    client: Client,
+    registries: Arc<Registries>,
+    metrics: Arc<Metrics>,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Running {
+    let ns = config.namespace.as_deref();
+    let (profiles, profile_stream) =
+        cached::<VirtualMachineProfile>(api(&client, ns), watcher::Config::default());
+    let (nads_reader, nads_writer) = reflector::store();
+    let nad_stream = watcher(
+        api::<PartialObjectMeta<NetworkAttachmentDefinition>>(&client, ns),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(nads_writer)
+    .touched_objects();
+    let (secrets_reader, secrets_writer) = reflector::store();
+    let secret_stream = watcher(api::<PartialObjectMeta<Secret>>(&client, ns), labelled())
+        .default_backoff()
+        .reflect(secrets_writer)
+        .touched_objects();
+    let (policies, policy_stream) = cached::<NodeNetworkConfigurationPolicy>(
+        Api::all(client.clone()),
+        watcher::Config::default().labels(MANAGED_POLICY_LABEL),
+    );
+    let (enactments, enactment_stream) = cached::<NodeNetworkConfigurationEnactment>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
+    let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
+    let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled());
+    let (vmis, vmi_stream) = cached::<VirtualMachineInstance>(api(&client, ns), labelled());
+    let (storage_classes, class_stream) =
+        cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
+
+    let stores = Stores {
+        profiles: profiles.clone(),
+        nads: nads_reader,
+        policies,
+        enactments,
+        claims,
+        data_volumes,
+        vms,
+        vmis,
+        secrets: secrets_reader,
+        storage_classes,
+    };
+    let reporter = Reporter {
+        controller: "vm-operator".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let context = Arc::new(Context {
+        client: client.clone(),
+        registries,
+        stores,
+        recorder: Recorder::new(client, reporter),
+        metrics,
+        timing: config.timing.clone(),
+        failures: Failures::default(),
+    });
+
+    // Profiles that use a shared policy list it in status: map policy events to them.
+    let users = |profiles: Store<VirtualMachineProfile>| {
+        move |policy: String| -> Vec<ObjectRef<VirtualMachineProfile>> {
+            profiles
+                .state()
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .iter()
+                        .flat_map(|s| &s.networks)
+                        .any(|n| n.policies.contains(&policy))
+                })
+                .map(|p| ObjectRef::from(p.as_ref()))
+                .collect()
+        }
+    };
+    let policy_users = users(profiles.clone());
+    let enactment_users = users(profiles.clone());
+    let nad_profiles = profiles.clone();
+    let by_label = |object_namespace: Option<String>,
+                    labels: &std::collections::BTreeMap<String, String>| {
+        labels
+            .get(PROFILE_LABEL)
+            .zip(object_namespace)
+            .map(|(name, ns)| ObjectRef::new(name).within(&ns))
+    };
+
+    // Storage classes are read, never a trigger: drive their watch on its own.
+    let classes = class_stream.for_each(|_| future::ready(()));
+
+    let controller = Controller::for_stream(profile_stream, profiles)
+        .with_config(Config::default().concurrency(config.concurrency))
+        .owns_stream(claim_stream)
+        .owns_stream(dv_stream)
+        .owns_stream(vm_stream)
+        .owns_stream(secret_stream)
+        .watches_stream(vmi_stream, move |vmi| {
+            by_label(vmi.namespace(), vmi.labels())
+        })
+        .watches_stream(nad_stream, move |nad| {
+            // Our NADs by label; a user's NAD named by nadName, by reference.
+            let mut targets: Vec<ObjectRef<VirtualMachineProfile>> =
+                by_label(nad.namespace(), nad.labels())
+                    .into_iter()
+                    .collect();
+            let qualified = format!("{}/{}", nad.namespace().unwrap_or_default(), nad.name_any());
+            targets.extend(
+                nad_profiles
+                    .state()
+                    .iter()
+                    .filter(|p| {
+                        p.status
+                            .iter()
+                            .flat_map(|s| &s.networks)
+                            .any(|n| n.nad.as_deref() == Some(qualified.as_str()))
+                    })
+                    .map(|p| ObjectRef::from(p.as_ref())),
+            );
+            targets
+        })
+        .watches_stream(policy_stream, move |policy| policy_users(policy.name_any()))
+        .watches_stream(enactment_stream, move |enactment| {
+            enactment
+                .labels()
+                .get(ENACTMENT_POLICY_LABEL)
+                .map(|p| enactment_users(p.clone()))
+                .unwrap_or_default()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, context.clone())
+        .for_each(|_| future::ready(()));
+
+    Running {
+        context,
+        run: Box::pin(async move {
+            futures::join!(controller, classes);
+        }),
+    }
+}

@@ -1,0 +1,42 @@
+//! The VirtualMachineProfile controller, embeddable in another Rust controller.
+//!
+//! Three managers behind one [`reconcile`](reconcile::reconcile), as in the design:
+//! [`network`] (NADs, shared NMState policies), [`storage`] (claims, DataVolumes) and [`vm`]
+//! (the KubeVirt VirtualMachine), fed by [`plan`] (validation and building through the plugin
+//! registries, pure) and summarized by [`status`] (pure). [`controller()`] wires watch caches
+//! and triggers into a kube-runtime Controller; nothing is global, so an embedder can run
+//! several with their own registries.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! let client = kube::Client::try_default().await?;
+//! let registries = Arc::new(vmop_plugin::Registries::from_inventory()?);
+//! let running = vmop_controller::controller(
+//!     client,
+//!     registries,
+//!     Arc::new(vmop_controller::Metrics::default()),
+//!     vmop_controller::ControllerConfig::default(),
+//!     std::future::pending(),
+//! );
+//! running.run().await;
+//! # Ok(()) }
+//! ```
+
+pub mod apply;
+pub mod cleanup;
+mod context;
+mod controller;
+mod error;
+mod metrics;
+pub mod network;
+pub mod plan;
+pub mod reconcile;
+pub mod status;
+pub mod storage;
+pub mod vm;
+
+pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, Stores, Timing};
+pub use controller::{ControllerConfig, Running, controller};
+pub use error::{Error, Result};
+pub use metrics::{DurationGuard, Metrics};

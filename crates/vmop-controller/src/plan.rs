@@ -1,0 +1,315 @@
+//! Validate and build: the pure middle of the pipeline. Finds each entry's plugin in the
+//! registries, lets it validate, and collects what it wants to exist. No API calls: a profile
+//! that fails here creates nothing.
+
+use std::sync::Arc;
+
+use kube::ResourceExt;
+use vmop_api::{VirtualMachineProfile, VirtualMachineProfileSpec, validate::validate_profile};
+use vmop_plugin::{
+    DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, PluginError,
+    ProfileRef, Registries, StorageBackend, StorageClassInfo, VMTemplate,
+};
+
+/// One network with its plugin and what the plugin wants.
+#[derive(Clone)]
+pub struct PlannedNetwork {
+    pub config: NetworkConfig,
+    pub plugin_name: String,
+    pub plugin: Arc<dyn NetworkPlugin>,
+    pub desired: DesiredNetwork,
+}
+
+/// One disk with its backend and what the backend wants.
+#[derive(Clone)]
+pub struct PlannedDisk {
+    pub config: DiskConfig,
+    pub backend_name: String,
+    pub backend: Arc<dyn StorageBackend>,
+    pub desired: DesiredVolume,
+}
+
+/// Everything a valid profile needs, before anything is written.
+#[derive(Clone)]
+pub struct Plan {
+    pub networks: Vec<PlannedNetwork>,
+    pub disks: Vec<PlannedDisk>,
+    pub template_name: String,
+    pub template: Arc<dyn VMTemplate>,
+}
+
+/// The outcome of planning: a plan, or every reason the spec is invalid ("path: message").
+pub enum Planned {
+    Ready(Box<Plan>),
+    Invalid(Vec<String>),
+}
+
+impl std::fmt::Debug for PlannedNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedNetwork")
+            .field("plugin", &self.plugin_name)
+            .field("desired", &self.desired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PlannedDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedDisk")
+            .field("backend", &self.backend_name)
+            .field("desired", &self.desired)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("networks", &self.networks)
+            .field("disks", &self.disks)
+            .field("template", &self.template_name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Planned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Planned::Ready(plan) => f.debug_tuple("Ready").field(plan).finish(),
+            Planned::Invalid(errors) => f.debug_tuple("Invalid").field(errors).finish(),
+        }
+    }
+}
+
+/// The profile's identity as plugins see it.
+pub fn profile_ref(profile: &VirtualMachineProfile) -> ProfileRef {
+    ProfileRef {
+        name: profile.name_any(),
+        namespace: profile.namespace().unwrap_or_default(),
+        labels: profile.labels().clone(),
+    }
+}
+
+fn unknown(kind: &str, path: String, name: &str, registered: &[&str]) -> String {
+    format!(
+        "{path}: no {kind} is registered as {name:?} (registered: {})",
+        registered.join(", ")
+    )
+}
+
+/// Validates the profile against the CRD's rules and every plugin's, then builds the desired
+/// objects. `classes` looks up a StorageClass by name.
+pub async fn plan(
+    profile: &VirtualMachineProfile,
+    registries: &Registries,
+    classes: impl Fn(&str) -> Option<StorageClassInfo>,
+) -> Planned {
+    let mut invalid: Vec<String> = match validate_profile(&profile.name_any(), &profile.spec) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    };
+    let owner = profile_ref(profile);
+    let spec = &profile.spec;
+
+    let mut networks = Vec::new();
+    for (index, network) in spec.networks.iter().enumerate() {
+        let name = VirtualMachineProfileSpec::network_type(network);
+        let Some(plugin) = registries.networks.get(name) else {
+            let path = format!("spec.networks[{index}].type");
+            invalid.push(unknown(
+                "network plugin",
+                path,
+                name,
+                &registries.networks.names(),
+            ));
+            continue;
+        };
+        let config = NetworkConfig {
+            profile: owner.clone(),
+            index,
+            network: network.clone(),
+        };
+        match plugin.validate(&config) {
+            Ok(()) => networks.push((config, name.to_owned(), plugin)),
+            Err(e) => invalid.push(e.to_string()),
+        }
+    }
+
+    let mut disks = Vec::new();
+    for (index, disk) in spec.disks.iter().enumerate() {
+        let name = VirtualMachineProfileSpec::backend_of(disk);
+        let Some(backend) = registries.storage.get(name) else {
+            let path = format!("spec.disks[{index}].backend");
+            invalid.push(unknown(
+                "storage backend",
+                path,
+                name,
+                &registries.storage.names(),
+            ));
+            continue;
+        };
+        let config = DiskConfig {
+            profile: owner.clone(),
+            index,
+            disk: disk.clone(),
+            high_availability: spec.high_availability,
+            storage_class: disk.storage_class_name.as_deref().and_then(&classes),
+        };
+        match backend.validate(&config) {
+            Ok(()) => disks.push((config, name.to_owned(), backend)),
+            Err(e) => invalid.push(e.to_string()),
+        }
+    }
+
+    let template_name = spec.template_name().to_owned();
+    let template = registries.templates.get(&template_name);
+    if template.is_none() {
+        invalid.push(unknown(
+            "VM template",
+            "spec.template".into(),
+            &template_name,
+            &registries.templates.names(),
+        ));
+    }
+    let Some(template) = template.filter(|_| invalid.is_empty()) else {
+        return Planned::Invalid(invalid);
+    };
+
+    let mut plan = Plan {
+        networks: Vec::new(),
+        disks: Vec::new(),
+        template_name,
+        template,
+    };
+    for (config, plugin_name, plugin) in networks {
+        match plugin.build(&config).await {
+            Ok(desired) => plan.networks.push(PlannedNetwork {
+                config,
+                plugin_name,
+                plugin,
+                desired,
+            }),
+            Err(e) => invalid.push(describe(e)),
+        }
+    }
+    for (config, backend_name, backend) in disks {
+        match backend.build(&config).await {
+            Ok(desired) => plan.disks.push(PlannedDisk {
+                config,
+                backend_name,
+                backend,
+                desired,
+            }),
+            Err(e) => invalid.push(describe(e)),
+        }
+    }
+    if invalid.is_empty() {
+        Planned::Ready(Box::new(plan))
+    } else {
+        Planned::Invalid(invalid)
+    }
+}
+
+fn describe(error: PluginError) -> String {
+    error.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use vmop_api::fixtures::valid_profile;
+    use vmop_plugin::{
+        MockNetworkPlugin, MockStorageBackend, MockVMTemplate, PluginError, PluginKind, Registries,
+    };
+
+    use super::*;
+
+    fn registries(network: MockNetworkPlugin, storage: MockStorageBackend) -> Registries {
+        let mut r = Registries::empty();
+        let network: Arc<dyn NetworkPlugin> = Arc::new(network);
+        r.networks
+            .register("bridge", "test", network)
+            .expect("bridge");
+        let storage: Arc<dyn StorageBackend> = Arc::new(storage);
+        let cdi = storage.clone();
+        r.storage.register("cdi", "test", cdi).expect("cdi");
+        r.storage
+            .register("huamei-csi", "test", storage)
+            .expect("huamei");
+        let template: Arc<dyn VMTemplate> = Arc::new(MockVMTemplate::new());
+        r.templates
+            .register("cloud-init", "test", template)
+            .expect("template");
+        assert_eq!(r.networks.kind(), PluginKind::Network);
+        r
+    }
+
+    fn profile() -> VirtualMachineProfile {
+        let mut p = valid_profile("web");
+        p.spec.networks.truncate(1);
+        p
+    }
+
+    #[tokio::test]
+    async fn a_plugin_refusal_builds_nothing_and_names_the_field() {
+        let mut network = MockNetworkPlugin::new();
+        network.expect_validate().returning(|c| {
+            Err(PluginError::invalid(
+                c.field_path("vlan"),
+                "not on this bridge",
+            ))
+        });
+        network.expect_build().never();
+        let mut storage = MockStorageBackend::new();
+        storage.expect_validate().returning(|_| Ok(()));
+        storage.expect_build().never();
+
+        let Planned::Invalid(errors) =
+            plan(&profile(), &registries(network, storage), |_| None).await
+        else {
+            panic!("a refused network must make the plan invalid");
+        };
+        assert_eq!(
+            errors,
+            vec!["spec.networks[0].vlan: not on this bridge".to_owned()]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_plugin_is_reported_with_the_registered_ones() {
+        let mut p = profile();
+        p.spec.networks[0].type_ = Some("macvlan".into());
+        let mut storage = MockStorageBackend::new();
+        storage.expect_validate().returning(|_| Ok(()));
+        let Planned::Invalid(errors) =
+            plan(&p, &registries(MockNetworkPlugin::new(), storage), |_| None).await
+        else {
+            panic!("unknown plugin");
+        };
+        assert_eq!(
+            errors,
+            vec!["spec.networks[0].type: no network plugin is registered as \"macvlan\" (registered: bridge)".to_owned()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spec_the_crd_would_refuse_is_refused_before_any_plugin_runs() {
+        let mut p = profile();
+        p.spec.cpu = 0;
+        let mut network = MockNetworkPlugin::new();
+        network.expect_validate().returning(|_| Ok(()));
+        network.expect_build().never();
+        let mut storage = MockStorageBackend::new();
+        storage.expect_validate().returning(|_| Ok(()));
+        storage.expect_build().never();
+        let Planned::Invalid(errors) = plan(&p, &registries(network, storage), |_| None).await
+        else {
+            panic!("cpu 0 is invalid");
+        };
+        assert_eq!(
+            errors,
+            vec!["spec.cpu: must be between 1 and 256".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! One reconcile of a VirtualMachineProfile:
+//!
+//! ```text
+//! fetch (watch caches)
+//!   -> plan: validate + build        pure; an invalid spec stops here, nothing is created
+//!   -> networks ┐ concurrently        NetworkManager, StorageManager: apply, read readiness
+//!   -> storage  ┘
+//!   -> orphans                        children of removed entries; shares of unused policies
+//!   -> VM                             VMLifecycleManager: built always, applied when ready
+//!   -> status                         pure; written once, only when it changed
+//! ```
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        controller::Action,
+        events::{Event, EventType},
+        finalizer::{self, finalizer},
+        reflector::ObjectRef,
+    },
+};
+use serde_json::json;
+use tracing::{info, instrument, warn};
+use vmop_api::{
+    Phase, VirtualMachineProfile, VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
+};
+use vmop_plugin::{StorageClassInfo, VolumeObject};
+
+use crate::{
+    apply::{kind_of, owner_reference},
+    cleanup::{Wanted, cleanup, remove_orphans},
+    context::{Context, FIELD_MANAGER, FINALIZER},
+    error::{Error, Result},
+    network::{policy_names, reconcile_networks, release_policies},
+    plan::{Planned, plan},
+    status::{Observed, compute},
+    storage::reconcile_disks,
+    vm::{VmOutcome, reconcile_vm},
+};
+
+/// Reconciles one profile (the kube-runtime `reconcile` function).
+#[instrument(skip_all, fields(profile = %profile.name_any(), namespace = profile.namespace().unwrap_or_default()))]
+pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile_started();
+    let namespace = profile.namespace().unwrap_or_default();
+    let api: Api<VirtualMachineProfile> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, profile, |event| async {
+        match event {
+            finalizer::Event::Apply(profile) => apply(&profile, &ctx).await,
+            finalizer::Event::Cleanup(profile) => {
+                cleanup(&ctx, &profile).await?;
+                info!("cleaned up");
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Backs off per failure: transient errors retry soon, then less often. Invalid specs never
+/// get here (they are conditions, and wait for a change).
+pub fn error_policy(
+    profile: Arc<VirtualMachineProfile>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let category = error.category();
+    ctx.metrics.failed(category);
+    let waiting = matches!(error, Error::Finalizer(inner) if matches!(inner.as_ref(), finalizer::Error::CleanupFailed(Error::Cleanup(_))));
+    if waiting {
+        return Action::requeue(Duration::from_secs(1));
+    }
+    warn!(profile = %profile.name_any(), %error, category, "reconcile failed");
+    let recorder = ctx.recorder.clone();
+    let reference = profile.object_ref(&());
+    let note = truncate(&error.to_string(), 1000);
+    tokio::spawn(async move {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: category.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        let _ = recorder.publish(&event, &reference).await;
+    });
+    let attempts = ctx.failures.note(&ObjectRef::from(profile.as_ref()));
+    Action::requeue(backoff(attempts))
+}
+
+/// 1s, 2s, 4s ... capped at 5 minutes.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(8).saturating_sub(1)).min(Duration::from_secs(300))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let old = profile.status.clone().unwrap_or_default();
+    let classes = |name: &str| {
+        ctx.stores
+            .storage_classes
+            .get(&ObjectRef::new(name))
+            .map(|c| StorageClassInfo {
+                name: name.to_owned(),
+                provisioner: c.provisioner.clone(),
+                parameters: c.parameters.clone().unwrap_or_default(),
+            })
+    };
+    let plan = match plan(profile, &ctx.registries, classes).await {
+        Planned::Ready(plan) => plan,
+        Planned::Invalid(errors) => {
+            let observed = Observed {
+                generation: profile.metadata.generation,
+                run_strategy: profile.spec.run_strategy,
+                invalid: Some(&errors),
+                networks: &[],
+                disks: &[],
+                vm_outcome: None,
+                vm: None,
+                vmi: None,
+            };
+            write_status(ctx, profile, &old, compute(&old, &observed, now())).await?;
+            ctx.failures.clear(&ObjectRef::from(profile));
+            return Ok(Action::await_change());
+        }
+    };
+
+    let owner = owner_reference(profile);
+    let (networks, disks) = tokio::try_join!(
+        reconcile_networks(ctx, profile, owner.clone(), &plan.networks),
+        reconcile_disks(ctx, profile, owner.clone(), &plan.disks),
+    )?;
+    release_policies(ctx, profile, &policy_names(&networks)).await?;
+    let wanted = Wanted {
+        nads: plan
+            .networks
+            .iter()
+            .filter_map(|n| n.desired.nad.as_ref().map(ResourceExt::name_any))
+            .collect(),
+        volumes: plan
+            .disks
+            .iter()
+            .map(|d| match &d.desired.object {
+                VolumeObject::Claim(c) => c.name_any(),
+                VolumeObject::DataVolume(dv) => dv.name_any(),
+            })
+            .collect(),
+    };
+    let vm_outcome = reconcile_vm(ctx, profile, owner, &plan, &networks, &disks).await?;
+    remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
+    let vm_ref = ObjectRef::<VirtualMachine>::new(&profile.name_any()).within(&namespace);
+    let vm = ctx.stores.vms.get(&vm_ref);
+    let vmi = ctx
+        .stores
+        .vmis
+        .get(&ObjectRef::new(&profile.name_any()).within(&namespace));
+    let observed = Observed {
+        generation: profile.metadata.generation,
+        run_strategy: profile.spec.run_strategy,
+        invalid: None,
+        networks: &networks,
+        disks: &disks,
+        vm_outcome: Some(&vm_outcome),
+        vm: vm.as_deref(),
+        vmi: vmi.as_deref(),
+    };
+    let status = compute(&old, &observed, now());
+    let settled = status.phase == Some(Phase::Running)
+        || (status.phase == Some(Phase::Stopped)
+            && matches!(vm_outcome, VmOutcome::Applied { .. }));
+    write_status(ctx, profile, &old, status).await?;
+    ctx.failures.clear(&ObjectRef::from(profile));
+    Ok(Action::requeue(if settled {
+        ctx.timing.settled
+    } else {
+        ctx.timing.converging
+    }))
+}
+
+fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Writes status when it changed (one write per reconcile at most), and records an Event
+/// when the phase or the Ready reason changed.
+async fn write_status(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: VirtualMachineProfileStatus,
+) -> Result<()> {
+    if &new == old {
+        return Ok(());
+    }
+    let api: Api<VirtualMachineProfile> =
+        Api::namespaced(ctx.client.clone(), &profile.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "vmoperator.io/v1alpha1",
+        "kind": "VirtualMachineProfile",
+        "status": new,
+    });
+    api.patch_status(
+        &profile.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics
+        .wrote(kind_of::<VirtualMachineProfile>(), "status");
+    publish_transition(ctx, profile, old, &new).await;
+    Ok(())
+}
+
+async fn publish_transition(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) {
+    let ready = |s: &VirtualMachineProfileStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let (old_ready, new_ready) = (ready(old), ready(new));
+    if old.phase == new.phase
+        && old_ready.as_ref().map(|r| &r.0) == new_ready.as_ref().map(|r| &r.0)
+    {
+        return;
+    }
+    let phase = new.phase.map(|p| format!("{p:?}")).unwrap_or_default();
+    let (reason, message) = new_ready.unwrap_or_default();
+    let failed = matches!(new.phase, Some(Phase::Failed)) || reason == "InvalidSpec";
+    let event = Event {
+        type_: if failed {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: if failed {
+            reason.clone()
+        } else {
+            phase.clone()
+        },
+        note: Some(truncate(
+            &if message.is_empty() {
+                format!("phase {phase}")
+            } else {
+                format!("phase {phase}: {message}")
+            },
+            1000,
+        )),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+        warn!(%error, "publishing an event failed");
+    }
+}

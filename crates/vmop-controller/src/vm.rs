@@ -1,0 +1,223 @@
+//! VMLifecycleManager: builds the VirtualMachine through the template plugin (always, so the
+//! MACs are known and pinned from the start), and applies it with its Secrets once networks and
+//! storage are ready — or at once when the VM already exists, so updates flow.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::OwnerReference};
+use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
+use vmop_api::{VirtualMachineProfile, external::kubevirt::VirtualMachine};
+use vmop_plugin::TemplateInput;
+
+use crate::{
+    apply::ensure, context::Context, error::Result, network::NetworkOutcome, plan::Plan,
+    storage::DiskOutcome,
+};
+
+/// What became of the VM in this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmOutcome {
+    /// The template refused the profile: a spec problem, named by field.
+    Invalid(String),
+    /// Not applied yet; the reason says what it waits for.
+    Waiting {
+        reason: String,
+        message: String,
+        macs: BTreeMap<String, String>,
+        /// Secrets the VM will need (kept by orphan cleanup).
+        secrets: Vec<String>,
+    },
+    /// Applied (or already in place).
+    Applied {
+        macs: BTreeMap<String, String>,
+        secrets: Vec<String>,
+    },
+}
+
+impl VmOutcome {
+    /// The Secrets the VM needs; `None` when the template refused (keep whatever exists).
+    pub fn secrets(&self) -> Option<&[String]> {
+        match self {
+            VmOutcome::Invalid(_) => None,
+            VmOutcome::Waiting { secrets, .. } | VmOutcome::Applied { secrets, .. } => {
+                Some(secrets)
+            }
+        }
+    }
+
+    /// The MACs of the VM's interfaces, when the template built it.
+    pub fn macs(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            VmOutcome::Invalid(_) => None,
+            VmOutcome::Waiting { macs, .. } | VmOutcome::Applied { macs, .. } => Some(macs),
+        }
+    }
+}
+
+/// MACs pinned earlier: recorded in status, else read from the existing VM.
+fn pinned_macs(
+    profile: &VirtualMachineProfile,
+    vm: Option<&VirtualMachine>,
+) -> BTreeMap<String, String> {
+    let mut macs: BTreeMap<String, String> = vm
+        .and_then(|vm| vm.spec.template.as_ref())
+        .and_then(|t| t.spec.as_ref())
+        .map(|spec| {
+            spec.domain
+                .devices
+                .interfaces
+                .iter()
+                .filter_map(|i| Some((i.name.clone(), i.mac_address.clone()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    for network in profile.status.iter().flat_map(|s| &s.networks) {
+        if let Some(mac) = &network.mac_address {
+            macs.insert(network.name.clone(), mac.clone());
+        }
+    }
+    macs
+}
+
+/// The user's own cloud-config from `userDataSecretRef`, or why it cannot be had yet.
+async fn user_data(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+) -> Result<Result<Option<String>, (String, String)>> {
+    let Some(reference) = profile
+        .spec
+        .cloud_init
+        .as_ref()
+        .and_then(|c| c.user_data_secret_ref.as_ref())
+    else {
+        return Ok(Ok(None));
+    };
+    let namespace = profile.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+        return Ok(Err((
+            "UserDataSecretNotFound".into(),
+            format!(
+                "spec.cloudInit.userDataSecretRef: Secret {namespace}/{} does not exist",
+                reference.name
+            ),
+        )));
+    };
+    let data = secret.data.unwrap_or_default();
+    match data.get("userdata").or_else(|| data.get("userData")) {
+        Some(bytes) => Ok(Ok(Some(String::from_utf8_lossy(&bytes.0).into_owned()))),
+        None => Ok(Err((
+            "UserDataKeyMissing".into(),
+            format!(
+                "spec.cloudInit.userDataSecretRef: Secret {namespace}/{} has no userdata key",
+                reference.name
+            ),
+        ))),
+    }
+}
+
+/// Builds the VM and applies it when its networks and disks are ready or it already exists.
+pub async fn reconcile_vm(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    owner: Option<OwnerReference>,
+    plan: &Plan,
+    networks: &[NetworkOutcome],
+    disks: &[DiskOutcome],
+) -> Result<VmOutcome> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let cached_vm = ctx
+        .stores
+        .vms
+        .get(&ObjectRef::new(&profile.name_any()).within(&namespace));
+    let user_data = match user_data(ctx, profile).await? {
+        Ok(user_data) => user_data,
+        Err((reason, message)) => {
+            return Ok(VmOutcome::Waiting {
+                reason,
+                message,
+                macs: pinned_macs(profile, cached_vm.as_deref()),
+                secrets: existing_secrets(ctx, profile),
+            });
+        }
+    };
+    let input = TemplateInput {
+        profile: profile.clone(),
+        networks: networks.iter().map(|n| n.attachment.clone()).collect(),
+        volumes: disks.iter().map(|d| d.attachment.clone()).collect(),
+        macs: pinned_macs(profile, cached_vm.as_deref()),
+        user_data,
+    };
+    if let Err(e) = plan.template.validate(&input) {
+        return Ok(VmOutcome::Invalid(e.to_string()));
+    }
+    let desired = match plan.template.build(&input).await {
+        Ok(desired) => desired,
+        Err(e) => return Ok(VmOutcome::Invalid(e.to_string())),
+    };
+
+    let secret_names: Vec<String> = desired.secrets.iter().map(ResourceExt::name_any).collect();
+    let networks_ready = networks.iter().all(|n| n.readiness.is_ready());
+    let disks_ready = disks.iter().all(|d| d.readiness.readiness.is_ready());
+    if cached_vm.is_none() && !(networks_ready && disks_ready) {
+        let waiting_for = match (networks_ready, disks_ready) {
+            (false, false) => "networks and disks",
+            (false, true) => "networks",
+            _ => "disks",
+        };
+        return Ok(VmOutcome::Waiting {
+            reason: "WaitingForDependencies".into(),
+            message: format!("the VM is created once its {waiting_for} are ready"),
+            macs: desired.macs,
+            secrets: secret_names,
+        });
+    }
+
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    for secret in desired.secrets {
+        let cached = ctx
+            .stores
+            .secrets
+            .get(&ObjectRef::new(&secret.name_any()).within(&namespace));
+        ensure(
+            ctx,
+            &secrets,
+            secret,
+            owner.clone(),
+            cached.as_ref().map(|s| s.annotations()),
+            None,
+        )
+        .await?;
+    }
+    let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
+    let cached_json = cached_vm
+        .as_ref()
+        .and_then(|vm| serde_json::to_value(&**vm).ok());
+    ensure(
+        ctx,
+        &vms,
+        desired.vm,
+        owner,
+        cached_vm.as_ref().map(|vm| vm.annotations()),
+        cached_json,
+    )
+    .await?;
+    Ok(VmOutcome::Applied {
+        macs: desired.macs,
+        secrets: secret_names,
+    })
+}
+
+/// Secrets of this profile that exist now (kept while the template cannot say).
+fn existing_secrets(ctx: &Context, profile: &VirtualMachineProfile) -> Vec<String> {
+    ctx.stores
+        .secrets
+        .state()
+        .iter()
+        .filter(|s| {
+            s.namespace() == profile.namespace()
+                && s.labels().get(vmop_api::PROFILE_LABEL) == Some(&profile.name_any())
+        })
+        .map(|s| s.name_any())
+        .collect()
+}
