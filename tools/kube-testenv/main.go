@@ -65,6 +65,7 @@ func run() error {
 	kubeconfigPath := flag.String("kubeconfig", "", "where to write the admin kubeconfig (default <data-dir>/kubeconfig)")
 	apiPort := flag.Int("port", 0, "API server port (default: a free port, reused on restart)")
 	removeOnExit := flag.Bool("remove-data-dir-on-exit", false, "delete --data-dir after shutting down")
+	crdDirs := flag.String("crds", "", "comma-separated directories of CRD manifests to install before the controller manager starts")
 	stopOnStdinEOF := flag.Bool("stop-on-stdin-eof", false, "shut down when standard input closes (the parent process exited)")
 	flag.Parse()
 
@@ -114,6 +115,11 @@ func run() error {
 	}
 	if err := writeKubeconfig(*kubeconfigPath, host, pki.caFile, adminToken); err != nil {
 		return err
+	}
+	if dirs := splitDirs(*crdDirs); len(dirs) > 0 {
+		if err := installCRDs(*kubeconfigPath, dirs); err != nil {
+			return fmt.Errorf("CRDs: %w", err)
+		}
 	}
 	kcm, err := startControllerManager(*dataDir, *kubeconfigPath, pki)
 	if err != nil {

@@ -274,8 +274,10 @@ pub fn controller(
 
     Running {
         context,
+        // The classes' watch never ends by itself: the controller's end (shutdown) ends both.
         run: Box::pin(async move {
-            futures::join!(controller, classes);
+            futures::pin_mut!(classes);
+            future::select(Box::pin(controller), classes).await;
         }),
     }
 }

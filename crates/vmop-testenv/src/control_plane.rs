@@ -63,7 +63,9 @@ impl ControlPlane {
         command
             .arg("--data-dir")
             .arg(data_dir)
-            .arg("--stop-on-stdin-eof");
+            .arg("--stop-on-stdin-eof")
+            .arg("--crds")
+            .arg(crd_dirs());
         if remove_on_exit {
             command.arg("--remove-data-dir-on-exit");
         }
@@ -181,6 +183,17 @@ impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Our CRD and the upstream stand-ins, installed by kube-testenv before its controller
+/// manager starts, so the garbage collector knows the custom kinds from the start.
+fn crd_dirs() -> String {
+    let root = tools::workspace_root();
+    [root.join("deploy").join("crds"), root.join("crates").join("vmop-testenv").join("crds")]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A client for a kubeconfig file, optionally of a named context.
