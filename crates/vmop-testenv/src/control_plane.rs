@@ -189,11 +189,14 @@ impl Drop for ControlPlane {
 /// manager starts, so the garbage collector knows the custom kinds from the start.
 fn crd_dirs() -> String {
     let root = tools::workspace_root();
-    [root.join("deploy").join("crds"), root.join("crates").join("vmop-testenv").join("crds")]
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(",")
+    [
+        root.join("deploy").join("crds"),
+        root.join("crates").join("vmop-testenv").join("crds"),
+    ]
+    .iter()
+    .map(|p| p.display().to_string())
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 /// A client for a kubeconfig file, optionally of a named context.
