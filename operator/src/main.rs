@@ -1,5 +1,8 @@
 //! `vm-operator`: a thin command line over the vm-operator crates.
 
+mod http;
+mod run;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use vmop_plugin::Registries;
@@ -16,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller against a cluster (in-cluster config, or --kubeconfig).
+    Run(run::RunArgs),
     /// Print the VirtualMachineProfile CustomResourceDefinition (YAML) to install it:
     /// `vm-operator crd | kubectl apply -f -`.
     Crd,
@@ -37,10 +42,18 @@ fn link_bundled_plugins() -> [&'static str; 5] {
 fn main() -> Result<()> {
     link_bundled_plugins();
     match Cli::parse().command {
-        Command::Crd => print!("{}", vmop_api::crd_yaml().context("serializing the CRD")?),
-        Command::Plugins => print_plugins(&Registries::from_inventory()?),
+        Command::Run(args) => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")?
+            .block_on(run::run(args)),
+        Command::Crd => {
+            print!("{}", vmop_api::crd_yaml().context("serializing the CRD")?);
+            Ok(())
+        }
+        Command::Plugins => {
+            print_plugins(&Registries::from_inventory()?);
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 fn print_plugins(registries: &Registries) {

@@ -1,5 +1,7 @@
 //! `cargo xtask <task>`: project chores that are Rust programs rather than shell scripts.
 
+mod demo;
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -23,10 +25,13 @@ enum Task {
     Crdgen,
     /// Build or install what the tests need: the kube-testenv control plane (Go) and kubectl.
     Setup,
-    /// Everything CI checks: setup, formatting, clippy, licenses and sources, all tests.
+    /// Everything CI checks: setup, formatting, clippy, licenses and sources, all tests, and
+    /// the demo.
     Ci,
     /// Start the test control plane with simulators and print how to reach it (Ctrl-C stops).
     Testenv,
+    /// The whole system on an embedded control plane: simulators, the operator, the examples.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> Result<()> {
@@ -35,6 +40,7 @@ fn main() -> Result<()> {
         Task::Setup => setup(),
         Task::Ci => ci(),
         Task::Testenv => testenv(),
+        Task::Demo(args) => demo::demo(&workspace_root(), args),
     }
 }
 
@@ -151,6 +157,13 @@ fn ci() -> Result<()> {
         &root,
     )?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;
+    // The README's first command, non-interactively: it must converge and exit 0.
+    step(
+        "demo",
+        "cargo",
+        &["xtask", "demo", "--timeout", "180"],
+        &root,
+    )?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::{future::Future, sync::Arc};
 
-use futures::{Stream, StreamExt, future};
+use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::{
     core::v1::{PersistentVolumeClaim, Secret},
     storage::v1::StorageClass,
@@ -88,11 +88,22 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
+    let stream = logged(watcher(api, config))
         .default_backoff()
         .reflect(writer)
         .touched_objects();
     (reader, stream)
+}
+
+/// Logs watch failures (RBAC denials above all), which the backoff otherwise retries silently.
+fn logged<K: Resource<DynamicType = ()>>(
+    stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
+    stream.inspect(|event| {
+        if let Err(error) = event {
+            tracing::warn!(kind = %K::kind(&()), %error, "watch failed; retrying");
+        }
+    })
 }
 
 fn labelled() -> watcher::Config {
@@ -122,16 +133,43 @@ impl Running {
     /// Waits until every watch cache has its first full list: the controller is ready.
     pub async fn ready(context: &Context) -> bool {
         let s = &context.stores;
-        s.profiles.wait_until_ready().await.is_ok()
-            && s.nads.wait_until_ready().await.is_ok()
-            && s.policies.wait_until_ready().await.is_ok()
-            && s.enactments.wait_until_ready().await.is_ok()
-            && s.claims.wait_until_ready().await.is_ok()
-            && s.data_volumes.wait_until_ready().await.is_ok()
-            && s.vms.wait_until_ready().await.is_ok()
-            && s.vmis.wait_until_ready().await.is_ok()
-            && s.secrets.wait_until_ready().await.is_ok()
-            && s.storage_classes.wait_until_ready().await.is_ok()
+        let synced = |name: &'static str| {
+            move |result: Result<(), reflector::store::WriterDropped>| {
+                tracing::debug!(cache = name, ok = result.is_ok(), "watch cache synced");
+                result.is_ok()
+            }
+        };
+        let all = futures::join!(
+            s.profiles
+                .wait_until_ready()
+                .map(synced("VirtualMachineProfile")),
+            s.nads
+                .wait_until_ready()
+                .map(synced("NetworkAttachmentDefinition")),
+            s.policies
+                .wait_until_ready()
+                .map(synced("NodeNetworkConfigurationPolicy")),
+            s.enactments
+                .wait_until_ready()
+                .map(synced("NodeNetworkConfigurationEnactment")),
+            s.claims
+                .wait_until_ready()
+                .map(synced("PersistentVolumeClaim")),
+            s.data_volumes.wait_until_ready().map(synced("DataVolume")),
+            s.vms.wait_until_ready().map(synced("VirtualMachine")),
+            s.vmis
+                .wait_until_ready()
+                .map(synced("VirtualMachineInstance")),
+            s.secrets.wait_until_ready().map(synced("Secret")),
+            s.storage_classes
+                .wait_until_ready()
+                .map(synced("StorageClass")),
+        );
+        [
+            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9,
+        ]
+        .iter()
+        .all(|ok| *ok)
     }
 }
 
@@ -155,10 +193,13 @@ pub fn controller(
     .reflect(nads_writer)
     .touched_objects();
     let (secrets_reader, secrets_writer) = reflector::store();
-    let secret_stream = watcher(api::<PartialObjectMeta<Secret>>(&client, ns), labelled())
-        .default_backoff()
-        .reflect(secrets_writer)
-        .touched_objects();
+    let secret_stream = logged(watcher(
+        api::<PartialObjectMeta<Secret>>(&client, ns),
+        labelled(),
+    ))
+    .default_backoff()
+    .reflect(secrets_writer)
+    .touched_objects();
     let (policies, policy_stream) = cached::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(MANAGED_POLICY_LABEL),

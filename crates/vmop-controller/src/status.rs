@@ -381,3 +381,350 @@ fn readiness_message(readiness: &Readiness) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::jiff::Timestamp;
+    use serde_json::json;
+    use vmop_api::external::kubevirt::{VirtualMachineStatus, VmiInterfaceStatus};
+    use vmop_plugin::{
+        InterfaceBinding, NetworkAttachment, VolumeAttachment, VolumeReadiness, VolumeSourceRef,
+    };
+
+    use super::*;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).expect("valid"))
+    }
+
+    fn network(readiness: Readiness) -> NetworkOutcome {
+        NetworkOutcome {
+            name: "mgmt".into(),
+            plugin: "bridge".into(),
+            attachment: NetworkAttachment {
+                name: "mgmt".into(),
+                nad: "prod/web-mgmt".into(),
+                binding: InterfaceBinding::Bridge,
+                node_selector: None,
+            },
+            policies: vec![],
+            readiness,
+        }
+    }
+
+    fn disk(readiness: Readiness, phase: &str, progress: Option<&str>) -> DiskOutcome {
+        DiskOutcome {
+            name: "system".into(),
+            backend: "cdi".into(),
+            attachment: VolumeAttachment {
+                name: "system".into(),
+                source: VolumeSourceRef::DataVolume("web-system".into()),
+                boot_order: Some(1),
+            },
+            readiness: VolumeReadiness {
+                readiness,
+                claim_name: Some("web-system".into()),
+                phase: Some(phase.into()),
+                progress: progress.map(Into::into),
+            },
+        }
+    }
+
+    fn vm(printable: &str, conditions: serde_json::Value) -> VirtualMachine {
+        let mut vm = VirtualMachine::new("web", Default::default());
+        vm.status = Some(VirtualMachineStatus {
+            printable_status: Some(printable.into()),
+            conditions: serde_json::from_value(conditions).expect("conditions"),
+            ..VirtualMachineStatus::default()
+        });
+        vm
+    }
+
+    fn applied() -> VmOutcome {
+        VmOutcome::Applied {
+            macs: [("mgmt".to_owned(), "02:00:00:00:00:01".to_owned())].into(),
+            secrets: vec![],
+        }
+    }
+
+    fn observed<'a>(
+        networks: &'a [NetworkOutcome],
+        disks: &'a [DiskOutcome],
+        outcome: &'a VmOutcome,
+        vm: Option<&'a VirtualMachine>,
+        vmi: Option<&'a VirtualMachineInstance>,
+    ) -> Observed<'a> {
+        Observed {
+            generation: Some(3),
+            run_strategy: RunStrategy::Always,
+            invalid: None,
+            networks,
+            disks,
+            vm_outcome: Some(outcome),
+            vm,
+            vmi,
+        }
+    }
+
+    fn reason(status: &VirtualMachineProfileStatus, type_: &str) -> (String, String, String) {
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .expect("condition present");
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+
+    #[test]
+    fn a_running_vm_is_ready_with_ips_node_and_the_pinned_mac() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", Some("100.0%"))];
+        let outcome = applied();
+        let vm = vm("Running", json!([{"type": "Ready", "status": "True"}]));
+        let mut vmi = VirtualMachineInstance::new("web", Default::default());
+        vmi.status = Some(vmop_api::external::kubevirt::VirtualMachineInstanceStatus {
+            node_name: Some("node-2".into()),
+            interfaces: vec![
+                VmiInterfaceStatus {
+                    name: Some("default".into()),
+                    ip_address: Some("10.244.0.5".into()),
+                    ..Default::default()
+                },
+                VmiInterfaceStatus {
+                    name: Some("mgmt".into()),
+                    ip_addresses: vec!["192.168.100.10".into()],
+                    interface_name: Some("eth1".into()),
+                    info_source: Some("domain, guest-agent".into()),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&vm), Some(&vmi)),
+            at(100),
+        );
+        assert_eq!(status.phase, Some(Phase::Running));
+        assert_eq!(status.node_name.as_deref(), Some("node-2"));
+        assert_eq!(status.primary_ip.as_deref(), Some("192.168.100.10"));
+        assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(
+            status.networks[0].mac_address.as_deref(),
+            Some("02:00:00:00:00:01")
+        );
+        assert_eq!(status.networks[0].interface_name.as_deref(), Some("eth1"));
+        assert_eq!(reason(&status, "Ready").0, "True");
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(3))
+        );
+    }
+
+    #[test]
+    fn an_import_in_progress_is_provisioning_with_its_progress() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(
+            Readiness::InProgress {
+                reason: "ImportInProgress".into(),
+                message: "DataVolume web-system: ImportInProgress 45.00%".into(),
+            },
+            "ImportInProgress",
+            Some("45.00%"),
+        )];
+        let outcome = VmOutcome::Waiting {
+            reason: "WaitingForDependencies".into(),
+            message: "the VM is created once its disks are ready".into(),
+            macs: Default::default(),
+            secrets: vec![],
+        };
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, None, None),
+            at(100),
+        );
+        assert_eq!(status.phase, Some(Phase::Provisioning));
+        assert_eq!(status.disks[0].progress.as_deref(), Some("45.00%"));
+        let (ok, why, message) = reason(&status, "StorageReady");
+        assert_eq!((ok.as_str(), why.as_str()), ("False", "Progressing"));
+        assert!(message.contains("45.00%"), "{message}");
+        assert_eq!(
+            reason(&status, "Ready").1,
+            "Progressing",
+            "the first unready part explains Ready"
+        );
+    }
+
+    #[test]
+    fn kubevirt_error_states_are_failures_with_kubevirts_message() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        for printable in [
+            "ErrorUnschedulable",
+            "DataVolumeError",
+            "ErrorPvcNotFound",
+            "CrashLoopBackOff",
+            "ImagePullBackOff",
+        ] {
+            let vm = vm(
+                printable,
+                json!([{"type": "Ready", "status": "False", "message": "0/3 nodes are available"}]),
+            );
+            let status = compute(
+                &Default::default(),
+                &observed(&networks, &disks, &outcome, Some(&vm), None),
+                at(1),
+            );
+            assert_eq!(status.phase, Some(Phase::Failed), "{printable}");
+            assert_eq!(
+                reason(&status, "VMReady"),
+                (
+                    "False".into(),
+                    printable.into(),
+                    "0/3 nodes are available".into()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_dependency_fails_the_profile_with_the_upstream_message() {
+        let networks = [network(Readiness::Failed {
+            reason: "FailedToConfigure".into(),
+            message: "policy vmop-br: 1/2 nodes failed".into(),
+        })];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = VmOutcome::Waiting {
+            reason: "WaitingForDependencies".into(),
+            message: String::new(),
+            macs: Default::default(),
+            secrets: vec![],
+        };
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, None, None),
+            at(1),
+        );
+        assert_eq!(status.phase, Some(Phase::Failed));
+        assert_eq!(
+            reason(&status, "NetworksReady"),
+            (
+                "False".into(),
+                "FailedToConfigure".into(),
+                "mgmt: policy vmop-br: 1/2 nodes failed".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_halted_vm_is_stopped_as_asked() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        let vm = vm("Stopped", json!([]));
+        let mut seen = observed(&networks, &disks, &outcome, Some(&vm), None);
+        seen.run_strategy = RunStrategy::Halted;
+        let status = compute(&Default::default(), &seen, at(1));
+        assert_eq!(status.phase, Some(Phase::Stopped));
+        assert_eq!(reason(&status, "VMReady").0, "True");
+        seen.run_strategy = RunStrategy::Always;
+        assert_eq!(
+            reason(&compute(&Default::default(), &seen, at(1)), "VMReady").0,
+            "False",
+            "stopped against its run strategy"
+        );
+    }
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_changes() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        let vm = vm("Running", json!([]));
+        let first = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&vm), None),
+            at(100),
+        );
+        let same = compute(
+            &first,
+            &observed(&networks, &disks, &outcome, Some(&vm), None),
+            at(200),
+        );
+        assert_eq!(
+            first, same,
+            "an unchanged status is equal, so nothing is written"
+        );
+        let stopped = self::vm("Stopped", json!([]));
+        let changed = compute(
+            &first,
+            &observed(&networks, &disks, &outcome, Some(&stopped), None),
+            at(300),
+        );
+        let time = |s: &VirtualMachineProfileStatus, t: &str| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == t)
+                .map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(time(&changed, "NetworksReady"), Some(at(100)));
+        assert_eq!(time(&changed, "VMReady"), Some(at(300)));
+    }
+
+    #[test]
+    fn restart_required_is_reported_from_kubevirt() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        let vm = vm(
+            "Running",
+            json!([{"type": "RestartRequired", "status": "True", "message": "a non-live-updatable field was changed"}]),
+        );
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&vm), None),
+            at(1),
+        );
+        assert_eq!(
+            reason(&status, RESTART_REQUIRED),
+            (
+                "True".into(),
+                RESTART_REQUIRED.into(),
+                "a non-live-updatable field was changed".into()
+            )
+        );
+    }
+
+    #[test]
+    fn an_invalid_spec_keeps_what_was_known() {
+        let old = VirtualMachineProfileStatus {
+            networks: vec![NetworkStatus {
+                name: "mgmt".into(),
+                mac_address: Some("02:00:00:00:00:01".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let errors = vec!["spec.cpu: must be between 1 and 256".to_owned()];
+        let seen = Observed {
+            generation: Some(4),
+            run_strategy: RunStrategy::Always,
+            invalid: Some(&errors),
+            networks: &[],
+            disks: &[],
+            vm_outcome: None,
+            vm: None,
+            vmi: None,
+        };
+        let status = compute(&old, &seen, at(1));
+        assert_eq!(status.phase, Some(Phase::Pending));
+        assert_eq!(
+            reason(&status, "Ready"),
+            ("False".into(), "InvalidSpec".into(), errors[0].clone())
+        );
+        assert_eq!(status.networks, old.networks, "the pinned MAC is not lost");
+    }
+}

@@ -97,6 +97,9 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         return Ok(Action::await_change());
     }
     let config = &ctx.config;
+    if let Some(wait) = ctx.wait_before_step(&dv.uid().unwrap_or_default()) {
+        return Ok(Action::requeue(wait));
+    }
     let next = if !bound {
         status(phase::PENDING, "N/A", &name, false, None)
     } else {

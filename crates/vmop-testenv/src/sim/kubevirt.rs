@@ -195,6 +195,12 @@ async fn advance_vmi(ctx: &SimContext, vmi: &VirtualMachineInstance) -> Result<b
         .get(TARGET_NODE_ANNOTATION)
         .cloned()
         .unwrap_or_default();
+    if ctx
+        .wait_before_step(&vmi.uid().unwrap_or_default())
+        .is_some()
+    {
+        return Ok(false);
+    }
     let instant = ctx.config.step_delay.is_zero();
     let status = match phase.as_str() {
         _ if instant => running_status(ctx, vmi, &node).await?,

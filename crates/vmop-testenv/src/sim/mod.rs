@@ -110,6 +110,10 @@ where
 pub(crate) struct SimContext {
     pub client: Client,
     pub config: Arc<SimConfig>,
+    // When each object last took a step: watch events of the simulator's own writes must
+    // not skip the configured delay.
+    last_step: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    settled: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl SimContext {
@@ -117,7 +121,48 @@ impl SimContext {
         Arc::new(SimContext {
             client: client.clone(),
             config: config.clone(),
+            last_step: Default::default(),
+            settled: Default::default(),
         })
+    }
+
+    /// Whether the process identified by `key` has finished.
+    pub(crate) fn settled(&self, key: &str) -> bool {
+        self.settled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(key)
+    }
+
+    /// Records that the process identified by `key` has finished; always true.
+    pub(crate) fn settle(&self, key: &str) -> bool {
+        self.settled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_owned());
+        true
+    }
+
+    /// `None` when the object identified by `key` may take its next step now (and records
+    /// it), else how long it must still wait.
+    pub(crate) fn wait_before_step(&self, key: &str) -> Option<Duration> {
+        if self.config.step_delay.is_zero() {
+            return None;
+        }
+        let mut steps = self
+            .last_step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match steps.get(key) {
+            Some(last) if now.duration_since(*last) < self.config.step_delay => {
+                Some(self.config.step_delay - now.duration_since(*last))
+            }
+            _ => {
+                steps.insert(key.to_owned(), now);
+                None
+            }
+        }
     }
 }
 

@@ -85,7 +85,14 @@ async fn reconcile(
                 && e.status.as_ref().and_then(|s| s.policy_generation) == Some(generation)
         })
     };
-    let settled = ctx.config.step_delay.is_zero() || node_names.iter().all(recorded);
+    // The outcome of a generation, once reached, stays: the object that triggered this pass may
+    // be older than our last status write, so it cannot tell.
+    let key = format!("{name}/{generation}");
+    let settled = ctx.config.step_delay.is_zero()
+        || ctx.settled(&key)
+        || (node_names.iter().all(recorded)
+            && ctx.wait_before_step(&key).is_none()
+            && ctx.settle(&key));
 
     let owner = OwnerReference {
         api_version: NodeNetworkConfigurationPolicy::api_version(&()).into_owned(),

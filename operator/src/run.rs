@@ -1,0 +1,131 @@
+//! `vm-operator run`: the controller with its health and metrics endpoint.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client, Config,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use tracing::info;
+use vmop_controller::{ControllerConfig, Metrics, Running, controller};
+use vmop_plugin::Registries;
+
+use crate::http;
+
+const CRD_NAME: &str = "virtualmachineprofiles.vmoperator.io";
+
+/// Options of `vm-operator run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Kubeconfig to use; without it, the in-cluster config or the default kubeconfig.
+    #[arg(long, env = "VMOP_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "VMOP_NAMESPACE")]
+    namespace: Option<String>,
+    /// Profiles reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: u16,
+    /// Address serving /livez, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Log filter, such as `info` or `vmop_controller=debug`.
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await?
+        }
+        None => Config::infer()
+            .await
+            .context("no kubeconfig given and none found")?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// Runs until SIGTERM or Ctrl-C, then finishes the reconciles in flight.
+pub async fn run(args: RunArgs) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .with_writer(std::io::stderr)
+        .init();
+    info!(version = env!("CARGO_PKG_VERSION"), "vm-operator starting");
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    if crds
+        .get_opt(CRD_NAME)
+        .await
+        .context("looking up the CRD")?
+        .is_none()
+    {
+        bail!(
+            "the VirtualMachineProfile CRD is not installed: run `vm-operator crd | kubectl apply -f -`"
+        );
+    }
+    let registries = Arc::new(Registries::from_inventory()?);
+    for (name, _) in registries
+        .networks
+        .entries()
+        .chain(registries.storage.entries())
+        .chain(registries.templates.entries())
+    {
+        info!(plugin = name, "plugin registered");
+    }
+
+    let metrics = Arc::new(Metrics::default());
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let ready = Arc::new(AtomicBool::new(false));
+    let server = http::serve(args.listen, Arc::new(registry), ready.clone()).await?;
+    info!(address = %args.listen, "serving /livez, /readyz, /metrics");
+
+    let config = ControllerConfig {
+        namespace: args.namespace.clone(),
+        concurrency: args.concurrency,
+        ..ControllerConfig::default()
+    };
+    let running = controller(client, registries, metrics, config, shutdown_signal());
+    let context = running.context.clone();
+    tokio::spawn(async move {
+        // Ready means every watch has synced, not merely that the process is up.
+        if Running::ready(&context).await {
+            ready.store(true, Ordering::Relaxed);
+            info!("watch caches synced: ready");
+        }
+    });
+    running.run().await;
+    server.abort();
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    info!("shutting down");
+}
