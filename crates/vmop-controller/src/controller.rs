@@ -182,8 +182,12 @@ pub fn controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Running {
     let ns = config.namespace.as_deref();
-    let (profiles, profile_stream) =
-        cached::<VirtualMachineProfile>(api(&client, ns), watcher::Config::default());
+    // The controller's own reflector caches the profiles; its store feeds the mappers too.
+    let profile_controller = Controller::new(
+        api::<VirtualMachineProfile>(&client, ns),
+        watcher::Config::default(),
+    );
+    let profiles = profile_controller.store();
     let (nads_reader, nads_writer) = reflector::store();
     let nad_stream = watcher(
         api::<PartialObjectMeta<NetworkAttachmentDefinition>>(&client, ns),
@@ -271,7 +275,7 @@ pub fn controller(
     // Storage classes are read, never a trigger: drive their watch on its own.
     let classes = class_stream.for_each(|_| future::ready(()));
 
-    let controller = Controller::for_stream(profile_stream, profiles)
+    let controller = profile_controller
         .with_config(Config::default().concurrency(config.concurrency))
         .owns_stream(claim_stream)
         .owns_stream(dv_stream)

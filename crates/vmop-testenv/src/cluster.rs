@@ -9,11 +9,10 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
-    Api, Client, CustomResourceExt,
+    Api, Client,
     api::{Patch, PatchParams},
     runtime::wait::{await_condition, conditions},
 };
-use vmop_api::VirtualMachineProfile;
 
 use crate::TestEnvError;
 
@@ -93,7 +92,17 @@ pub fn storage_classes() -> Vec<StorageClass> {
 pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     let params = PatchParams::apply(MANAGER).force();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut all = vec![VirtualMachineProfile::crd()];
+    // Exactly the committed CRD (kube-testenv installed it already): an apply that changed it
+    // would make the API server rebuild the kind's storage under running watches.
+    let ours = vmop_api::crd_yaml().map_err(|e| TestEnvError::Bootstrap {
+        detail: format!("our CRD: {e}"),
+    })?;
+    let mut all: Vec<CustomResourceDefinition> =
+        vec![
+            serde_yaml::from_str(&ours).map_err(|e| TestEnvError::Bootstrap {
+                detail: format!("our CRD: {e}"),
+            })?,
+        ];
     for yaml in UPSTREAM_CRDS {
         all.push(
             serde_yaml::from_str(yaml).map_err(|e| TestEnvError::Bootstrap {
