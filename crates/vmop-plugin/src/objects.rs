@@ -36,6 +36,25 @@ pub fn qualified(namespace: &str, nad: &str) -> String {
     }
 }
 
+/// The network of a spec entry that names an existing NAD (`nadName`): nothing to create, the
+/// VM attaches to it with `binding`. `None` when the entry names no NAD.
+pub fn existing_nad(
+    config: &NetworkConfig,
+    binding: crate::InterfaceBinding,
+) -> Option<crate::DesiredNetwork> {
+    let existing = config.network.nad_name.as_ref()?;
+    Some(crate::DesiredNetwork {
+        nad: None,
+        policies: Vec::new(),
+        attachment: crate::NetworkAttachment {
+            name: config.network.name.clone(),
+            nad: qualified(&config.profile.namespace, existing),
+            binding,
+            node_selector: None,
+        },
+    })
+}
+
 /// The CNI `ipam` section: `{}` (none), `static` with the network's address and gateway, or
 /// `whereabouts` with its range.
 pub fn ipam(network: &NetworkSpec) -> Value {

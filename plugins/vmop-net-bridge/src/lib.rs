@@ -11,8 +11,7 @@
 use serde_json::json;
 use vmop_plugin::{
     DesiredNetwork, InterfaceBinding, NetworkAttachment, NetworkConfig, NetworkPlugin,
-    ObservedNetwork, PluginError, Readiness, async_trait,
-    objects::{self, qualified},
+    ObservedNetwork, PluginError, Readiness, async_trait, objects,
     readiness::{nad_readiness, policies_readiness},
     register_network_plugin,
 };
@@ -67,17 +66,8 @@ impl NetworkPlugin for BridgePlugin {
         self.validate(config)?;
         let network = &config.network;
         let namespace = &config.profile.namespace;
-        if let Some(existing) = &network.nad_name {
-            return Ok(DesiredNetwork {
-                nad: None,
-                policies: Vec::new(),
-                attachment: NetworkAttachment {
-                    name: network.name.clone(),
-                    nad: qualified(namespace, existing),
-                    binding: InterfaceBinding::Bridge,
-                    node_selector: None,
-                },
-            });
+        if let Some(existing) = objects::existing_nad(config, InterfaceBinding::Bridge) {
+            return Ok(existing);
         }
         let bridge = network.bridge.clone().unwrap_or_default();
         let mut cni = json!({

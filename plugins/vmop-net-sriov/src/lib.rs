@@ -10,8 +10,7 @@
 use serde_json::json;
 use vmop_plugin::{
     DesiredNetwork, InterfaceBinding, NetworkAttachment, NetworkConfig, NetworkPlugin,
-    ObservedNetwork, PluginError, Readiness, async_trait,
-    objects::{self, qualified},
+    ObservedNetwork, PluginError, Readiness, async_trait, objects,
     readiness::{nad_readiness, policies_readiness},
     register_network_plugin,
     vmop_api::profile::IpamType,
@@ -103,17 +102,8 @@ impl NetworkPlugin for SriovPlugin {
         self.validate(config)?;
         let network = &config.network;
         let namespace = &config.profile.namespace;
-        if let Some(existing) = &network.nad_name {
-            return Ok(DesiredNetwork {
-                nad: None,
-                policies: Vec::new(),
-                attachment: NetworkAttachment {
-                    name: network.name.clone(),
-                    nad: qualified(namespace, existing),
-                    binding: InterfaceBinding::Sriov,
-                    node_selector: None,
-                },
-            });
+        if let Some(existing) = objects::existing_nad(config, InterfaceBinding::Sriov) {
+            return Ok(existing);
         }
         let sriov = network.sriov.clone().unwrap_or_default();
         let resource = sriov.resource_name.clone().unwrap_or_default();
