@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    core::PartialObjectMeta,
     runtime::reflector::Store,
 };
 use serde::{Serialize, de::DeserializeOwned};
@@ -60,15 +59,17 @@ where
         .collect()
 }
 
-/// Deletes every child of one kind whose name is not in `keep`.
-async fn delete_unwanted<K>(
+/// Deletes every child of one kind whose name is not in `keep`. The cache may hold the full
+/// objects (`S = K`) or their metadata only (`S = PartialObjectMeta<K>`).
+async fn delete_unwanted<S, K>(
     ctx: &Context,
-    store: &Store<K>,
+    store: &Store<S>,
     api: &Api<K>,
     profile: &VirtualMachineProfile,
     keep: &BTreeSet<String>,
 ) -> Result<()>
 where
+    S: Resource<DynamicType = ()> + Clone + 'static,
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
     for name in children(store, profile) {
@@ -157,7 +158,7 @@ pub async fn remove_orphans(
     let namespace = profile.namespace().unwrap_or_default();
     let client = &ctx.client;
     let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), &namespace);
-    delete_unwanted_meta(ctx, &ctx.stores.nads, &nads, profile, &wanted.nads).await?;
+    delete_unwanted(ctx, &ctx.stores.nads, &nads, profile, &wanted.nads).await?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
     dispose_volumes(ctx, &ctx.stores.claims, &claims, profile, &wanted.volumes).await?;
     let dvs: Api<DataVolume> = Api::namespaced(client.clone(), &namespace);
@@ -172,30 +173,7 @@ pub async fn remove_orphans(
     if let Some(keep) = secrets {
         let keep: BTreeSet<String> = keep.iter().cloned().collect();
         let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        delete_unwanted_meta(ctx, &ctx.stores.secrets, &api, profile, &keep).await?;
-    }
-    Ok(())
-}
-
-/// Like [`delete_unwanted`] for kinds cached as metadata only.
-async fn delete_unwanted_meta<K>(
-    ctx: &Context,
-    store: &Store<PartialObjectMeta<K>>,
-    api: &Api<K>,
-    profile: &VirtualMachineProfile,
-    keep: &BTreeSet<String>,
-) -> Result<()>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
-{
-    for object in store.state() {
-        let name = object.name_any();
-        if !keep.contains(&name)
-            && object.labels().get(PROFILE_LABEL) == Some(&profile.name_any())
-            && owned_by(&*object, profile)
-        {
-            delete(ctx, api, &name).await?;
-        }
+        delete_unwanted(ctx, &ctx.stores.secrets, &api, profile, &keep).await?;
     }
     Ok(())
 }

@@ -122,7 +122,7 @@ async fn csi_leaves_claims_of_other_provisioners_alone() {
         .create(&PostParams::default(), &claim("elsewhere", "no-such-class"))
         .await
         .expect("claim");
-    // A claim the simulator serves binds within a second; give this one ten.
+    // A claim the simulator serves binds well within a second; give this one two.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let claim = claims.get("elsewhere").await.expect("claim");
     assert_eq!(claim_phase(&claim), Some("Pending"));
