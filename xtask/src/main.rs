@@ -1,5 +1,6 @@
 //! `cargo xtask <task>`: project chores that are Rust programs rather than shell scripts.
 
+mod bench;
 mod demo;
 
 use std::{
@@ -32,6 +33,8 @@ enum Task {
     Testenv,
     /// The whole system on an embedded control plane: simulators, the operator, the examples.
     Demo(demo::DemoArgs),
+    /// Convergence time and API writes for many profiles with instant simulators.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Task::Ci => ci(),
         Task::Testenv => testenv(),
         Task::Demo(args) => demo::demo(&workspace_root(), args),
+        Task::Bench(args) => bench::bench(args),
     }
 }
 
