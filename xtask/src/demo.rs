@@ -213,15 +213,19 @@ async fn follow(client: &Client, timeout: u64) -> Result<()> {
         }
         out.flush()?;
         drop(out);
-        let phases: Vec<Option<Phase>> = list
-            .items
-            .iter()
-            .map(|p| p.status.as_ref().and_then(|s| s.phase))
-            .collect();
-        if !phases.is_empty() && phases.iter().all(|p| *p == Some(Phase::Running)) {
+        // Done when every profile runs and is Ready (networks, disks and VM all ready).
+        let ready = |p: &VirtualMachineProfile| {
+            p.status.as_ref().is_some_and(|s| {
+                s.phase == Some(Phase::Running)
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        };
+        if !list.items.is_empty() && list.items.iter().all(ready) {
             println!(
-                "\nall {} profiles Running after {:.1}s",
-                phases.len(),
+                "\nall {} profiles Running and Ready after {:.1}s",
+                list.items.len(),
                 started.elapsed().as_secs_f64()
             );
             return Ok(());
