@@ -7,8 +7,8 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use vmop_api::{VirtualMachineProfile, VirtualMachineProfileSpec, validate::validate_profile};
 use vmop_plugin::{
-    DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, PluginError,
-    ProfileRef, Registries, StorageBackend, StorageClassInfo, VMTemplate,
+    DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, ProfileRef,
+    Registries, StorageBackend, StorageClassInfo, VMTemplate,
 };
 
 /// One network with its plugin and what the plugin wants.
@@ -189,7 +189,7 @@ pub async fn plan(
                 plugin,
                 desired,
             }),
-            Err(e) => invalid.push(describe(e)),
+            Err(e) => invalid.push(e.to_string()),
         }
     }
     for (config, backend_name, backend) in disks {
@@ -200,7 +200,7 @@ pub async fn plan(
                 backend,
                 desired,
             }),
-            Err(e) => invalid.push(describe(e)),
+            Err(e) => invalid.push(e.to_string()),
         }
     }
     if invalid.is_empty() {
@@ -208,10 +208,6 @@ pub async fn plan(
     } else {
         Planned::Invalid(invalid)
     }
-}
-
-fn describe(error: PluginError) -> String {
-    error.to_string()
 }
 
 #[cfg(test)]

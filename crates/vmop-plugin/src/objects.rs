@@ -179,6 +179,22 @@ pub fn volume_mode(config: &crate::context::DiskConfig) -> Option<String> {
     }
 }
 
+/// The storage request of a disk's claim: its `size`.
+pub fn storage_request(
+    config: &crate::context::DiskConfig,
+) -> vmop_api::k8s_openapi::api::core::v1::VolumeResourceRequirements {
+    use vmop_api::k8s_openapi::{
+        api::core::v1::VolumeResourceRequirements, apimachinery::pkg::api::resource::Quantity,
+    };
+    VolumeResourceRequirements {
+        requests: Some(BTreeMap::from([(
+            "storage".to_owned(),
+            Quantity(config.disk.size.clone()),
+        )])),
+        ..VolumeResourceRequirements::default()
+    }
+}
+
 /// Labels of every object built for a profile.
 pub fn profile_labels(profile: &crate::context::ProfileRef) -> BTreeMap<String, String> {
     BTreeMap::from([(PROFILE_LABEL.to_owned(), profile.name.clone())])

@@ -7,8 +7,6 @@
 //! Each is registered with one macro line. A binary that embeds them calls [`link`] (or uses
 //! any other item of this crate) so that the linker keeps the registrations.
 
-use std::collections::BTreeMap;
-
 use vmop_plugin::{
     DesiredNetwork, DesiredVolume, DiskConfig, InterfaceBinding, NetworkAttachment, NetworkConfig,
     NetworkPlugin, ObservedNetwork, ObservedVolume, PluginError, Readiness, StorageBackend,
@@ -17,10 +15,8 @@ use vmop_plugin::{
     vmop_api::{
         external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
         k8s_openapi::{
-            api::core::v1::{
-                PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
-            },
-            apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+            api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
+            apimachinery::pkg::apis::meta::v1::ObjectMeta,
         },
     },
 };
@@ -134,13 +130,7 @@ impl StorageBackend for LocalPathBackend {
             spec: Some(PersistentVolumeClaimSpec {
                 access_modes: Some(vec!["ReadWriteOnce".into()]),
                 storage_class_name: Some(LOCAL_PATH.into()),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".into(),
-                        Quantity(config.disk.size.clone()),
-                    )])),
-                    ..VolumeResourceRequirements::default()
-                }),
+                resources: Some(vmop_plugin::objects::storage_request(config)),
                 ..PersistentVolumeClaimSpec::default()
             }),
             status: None,

@@ -5,12 +5,12 @@
 //! progress ("67.60%") are reported per disk, and a failed import fails at once with CDI's
 //! message.
 
-use std::collections::BTreeMap;
-
 use vmop_plugin::{
     DesiredVolume, DiskConfig, ObservedVolume, PluginError, Readiness, StorageBackend,
     VolumeAttachment, VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
-    objects::{access_modes, claim_name, profile_labels, require_live_migratable, volume_mode},
+    objects::{
+        self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
+    },
     register_storage_backend,
     vmop_api::{
         PullMethod,
@@ -22,10 +22,7 @@ use vmop_plugin::{
             },
             find_condition,
         },
-        k8s_openapi::{
-            api::core::v1::VolumeResourceRequirements,
-            apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
-        },
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
     },
 };
 
@@ -138,13 +135,7 @@ impl StorageBackend for CdiBackend {
                     access_modes: access_modes(config),
                     volume_mode: volume_mode(config),
                     storage_class_name: config.disk.storage_class_name.clone(),
-                    resources: Some(VolumeResourceRequirements {
-                        requests: Some(BTreeMap::from([(
-                            "storage".to_owned(),
-                            Quantity(config.disk.size.clone()),
-                        )])),
-                        ..VolumeResourceRequirements::default()
-                    }),
+                    resources: Some(objects::storage_request(config)),
                     ..StorageSpec::default()
                 }),
                 ..DataVolumeSpec::default()

@@ -2,18 +2,16 @@
 //! every disk without an image or source. With high availability the claim is ReadWriteMany
 //! (Block where the class prefers it), so the VM can live-migrate. Ready when Bound.
 
-use std::collections::BTreeMap;
-
 use vmop_plugin::{
     DesiredVolume, DiskConfig, ObservedVolume, PluginError, Readiness, StorageBackend,
     VolumeAttachment, VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
-    objects::{access_modes, claim_name, profile_labels, require_live_migratable, volume_mode},
+    objects::{
+        self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
+    },
     register_storage_backend,
     vmop_api::k8s_openapi::{
-        api::core::v1::{
-            PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
-        },
-        apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+        api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
+        apimachinery::pkg::apis::meta::v1::ObjectMeta,
     },
 };
 
@@ -94,13 +92,7 @@ impl StorageBackend for HuameiBackend {
                 ),
                 volume_mode: volume_mode(config),
                 storage_class_name: config.disk.storage_class_name.clone(),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_owned(),
-                        Quantity(config.disk.size.clone()),
-                    )])),
-                    ..VolumeResourceRequirements::default()
-                }),
+                resources: Some(objects::storage_request(config)),
                 ..PersistentVolumeClaimSpec::default()
             }),
             status: None,
