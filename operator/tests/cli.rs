@@ -30,6 +30,7 @@ fn plugins_lists_the_five_bundled_plugins_found_through_inventory() {
             vec!["network", "sriov", "vmop_net_sriov"],
             vec!["storage", "cdi", "vmop_storage_cdi"],
             vec!["storage", "huamei-csi", "vmop_storage_huamei"],
+            vec!["storage", "pvc", "vmop_storage_pvc"],
             vec!["template", "cloud-init", "vmop_template_cloudinit"],
         ],
         "{listed}"

@@ -84,6 +84,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         vmop_net_sriov::link(),
         vmop_storage_huamei::link(),
         vmop_storage_cdi::link(),
+        vmop_storage_pvc::link(),
         vmop_template_cloudinit::link(),
     );
     let control_plane = ControlPlane::start_ephemeral()?;

@@ -343,8 +343,9 @@ pub struct DiskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mode: Option<VolumeMode>,
 
-    /// The StorageBackend that serves this disk, by registered name; default `cdi` for disks
-    /// with image or source, else `huamei-csi`.
+    /// The StorageBackend that serves this disk, by registered name. Default: `cdi` for a
+    /// disk with an image or source; else the backend that serves the StorageClass's
+    /// provisioner (`huamei-csi` for `csi.huamei.com`); else `pvc`, a plain claim on any class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
@@ -464,13 +465,15 @@ impl VirtualMachineProfileSpec {
         disk.retention_policy.unwrap_or(self.disk_retention_policy)
     }
 
-    /// The StorageBackend serving a disk: its `backend`, else `cdi` for a disk with an image
-    /// or a source, else `huamei-csi`.
-    pub fn backend_of(disk: &DiskSpec) -> &str {
+    /// The StorageBackend a disk names or implies: its `backend`, else `cdi` for a disk with
+    /// an image or a source. `None` for a blank disk without `backend`: the controller then
+    /// picks the backend serving its StorageClass's provisioner, else
+    /// [`DEFAULT_BLANK_BACKEND`].
+    pub fn backend_of(disk: &DiskSpec) -> Option<&str> {
         match &disk.backend {
-            Some(backend) => backend,
-            None if disk.image.is_some() || disk.source.is_some() => DEFAULT_IMPORT_BACKEND,
-            None => DEFAULT_BLANK_BACKEND,
+            Some(backend) => Some(backend),
+            None if disk.image.is_some() || disk.source.is_some() => Some(DEFAULT_IMPORT_BACKEND),
+            None => None,
         }
     }
 
@@ -484,7 +487,8 @@ impl VirtualMachineProfileSpec {
 pub const DEFAULT_NETWORK_TYPE: &str = "bridge";
 /// StorageBackend for disks with an image or source, unless they name one.
 pub const DEFAULT_IMPORT_BACKEND: &str = "cdi";
-/// StorageBackend for blank disks, unless they name one.
-pub const DEFAULT_BLANK_BACKEND: &str = "huamei-csi";
+/// StorageBackend for blank disks that name none and whose class's provisioner no backend
+/// claims.
+pub const DEFAULT_BLANK_BACKEND: &str = "pvc";
 /// VMTemplate used when a profile names none.
 pub const DEFAULT_TEMPLATE: &str = "cloud-init";

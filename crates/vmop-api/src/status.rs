@@ -136,6 +136,13 @@ pub struct DiskStatus {
     /// Import progress such as "67.60%".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    /// How often CDI restarted the importer after a failure; the message says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<i32>,
+    /// The disk binds when the VM is scheduled (WaitForFirstConsumer): the VM is created
+    /// first and becomes the disk's consumer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting_for_first_consumer: bool,
     /// The disk is bound and, where it has an image, imported.
     #[serde(default)]
     pub ready: bool,

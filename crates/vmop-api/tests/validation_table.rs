@@ -78,7 +78,11 @@ fn backends_default_by_image_and_can_be_named() {
         backend: Some("local-path".into()),
         ..image.clone()
     };
-    assert_eq!(Spec::backend_of(&blank), "huamei-csi");
-    assert_eq!(Spec::backend_of(&image), "cdi");
-    assert_eq!(Spec::backend_of(&named), "local-path");
+    assert_eq!(
+        Spec::backend_of(&blank),
+        None,
+        "chosen by the class's provisioner"
+    );
+    assert_eq!(Spec::backend_of(&image), Some("cdi"));
+    assert_eq!(Spec::backend_of(&named), Some("local-path"));
 }

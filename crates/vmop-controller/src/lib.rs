@@ -24,9 +24,11 @@
 //! ```
 
 pub mod apply;
+pub mod classes;
 pub mod cleanup;
 mod context;
 mod controller;
+pub mod disk_changes;
 mod error;
 mod metrics;
 pub mod network;

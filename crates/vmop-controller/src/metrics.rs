@@ -106,6 +106,18 @@ impl Metrics {
     pub fn writes_total(&self) -> u64 {
         self.writes_total.load(Ordering::Relaxed)
     }
+
+    /// Writes of one kind since start, every verb.
+    pub fn writes_of(&self, kind: &'static str) -> u64 {
+        ["apply", "delete", "retain", "label", "expand", "status"]
+            .iter()
+            .map(|verb| {
+                // Read without creating: a family entry appears only once written.
+                let label = WriteLabel { kind, verb };
+                self.writes.get(&label).map_or(0, |counter| counter.get())
+            })
+            .sum()
+    }
 }
 
 /// Records a reconcile's duration when dropped, whichever way the reconcile ends.

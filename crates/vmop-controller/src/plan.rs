@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use kube::ResourceExt;
-use vmop_api::{VirtualMachineProfile, VirtualMachineProfileSpec, validate::validate_profile};
+use vmop_api::{
+    DiskSpec, VirtualMachineProfile, VirtualMachineProfileSpec, profile::DEFAULT_BLANK_BACKEND,
+    validate::validate_profile,
+};
 use vmop_plugin::{
     DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, ProfileRef,
     Registries, StorageBackend, StorageClassInfo, VMTemplate,
@@ -38,11 +41,21 @@ pub struct Plan {
     pub template: Arc<dyn VMTemplate>,
 }
 
-/// The outcome of planning: a plan, or every reason the spec is invalid ("path: message").
+/// The outcome of planning: a plan, every reason the spec is invalid ("path: message"), or
+/// what the valid spec waits for in the cluster (a StorageClass that does not exist yet).
 pub enum Planned {
     Ready(Box<Plan>),
     Invalid(Vec<String>),
+    /// Nothing is created until these are resolved; `reason` is the condition's reason.
+    Blocked {
+        reason: String,
+        messages: Vec<String>,
+    },
 }
+
+/// Reason of a profile whose disk names a StorageClass that does not exist, or names none
+/// where the cluster has no default class.
+pub const STORAGE_CLASS_NOT_FOUND: &str = "StorageClassNotFound";
 
 impl std::fmt::Debug for PlannedNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +90,11 @@ impl std::fmt::Debug for Planned {
         match self {
             Planned::Ready(plan) => f.debug_tuple("Ready").field(plan).finish(),
             Planned::Invalid(errors) => f.debug_tuple("Invalid").field(errors).finish(),
+            Planned::Blocked { reason, messages } => f
+                .debug_struct("Blocked")
+                .field("reason", reason)
+                .field("messages", messages)
+                .finish(),
         }
     }
 }
@@ -97,12 +115,34 @@ fn unknown(kind: &str, path: String, name: &str, registered: &[&str]) -> String 
     )
 }
 
+/// The backend of a disk: the one it names or implies (`cdi` for images and sources), else
+/// the one serving its class's provisioner, else the generic [`DEFAULT_BLANK_BACKEND`].
+fn choose_backend<'r>(
+    disk: &'r DiskSpec,
+    class: Option<&StorageClassInfo>,
+    registries: &'r Registries,
+) -> (String, Option<Arc<dyn StorageBackend>>) {
+    if let Some(name) = VirtualMachineProfileSpec::backend_of(disk) {
+        return (name.to_owned(), registries.storage.get(name));
+    }
+    if let Some((name, backend)) =
+        class.and_then(|c| registries.storage.for_provisioner(&c.provisioner))
+    {
+        return (name.to_owned(), Some(backend));
+    }
+    (
+        DEFAULT_BLANK_BACKEND.to_owned(),
+        registries.storage.get(DEFAULT_BLANK_BACKEND),
+    )
+}
+
 /// Validates the profile against the CRD's rules and every plugin's, then builds the desired
-/// objects. `classes` looks up a StorageClass by name.
+/// objects. `classes` looks up a StorageClass by name, or the cluster's default class for
+/// `None`.
 pub async fn plan(
     profile: &VirtualMachineProfile,
     registries: &Registries,
-    classes: impl Fn(&str) -> Option<StorageClassInfo>,
+    classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
 ) -> Planned {
     let mut invalid: Vec<String> = match validate_profile(&profile.name_any(), &profile.spec) {
         Ok(()) => Vec::new(),
@@ -136,14 +176,25 @@ pub async fn plan(
     }
 
     let mut disks = Vec::new();
+    let mut missing_classes = Vec::new();
     for (index, disk) in spec.disks.iter().enumerate() {
-        let name = VirtualMachineProfileSpec::backend_of(disk);
-        let Some(backend) = registries.storage.get(name) else {
+        let class = classes(disk.storage_class_name.as_deref());
+        if class.is_none() {
+            let path = format!("spec.disks[{index}].storageClassName");
+            missing_classes.push(match &disk.storage_class_name {
+                Some(name) => format!("{path}: StorageClass {name} does not exist"),
+                None => format!(
+                    "{path}: not set, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class)"
+                ),
+            });
+        }
+        let (name, backend) = choose_backend(disk, class.as_ref(), registries);
+        let Some(backend) = backend else {
             let path = format!("spec.disks[{index}].backend");
             invalid.push(unknown(
                 "storage backend",
                 path,
-                name,
+                &name,
                 &registries.storage.names(),
             ));
             continue;
@@ -153,10 +204,10 @@ pub async fn plan(
             index,
             disk: disk.clone(),
             high_availability: spec.high_availability,
-            storage_class: disk.storage_class_name.as_deref().and_then(&classes),
+            storage_class: class,
         };
         match backend.validate(&config) {
-            Ok(()) => disks.push((config, name.to_owned(), backend)),
+            Ok(()) => disks.push((config, name, backend)),
             Err(e) => invalid.push(e.to_string()),
         }
     }
@@ -174,6 +225,12 @@ pub async fn plan(
     let Some(template) = template.filter(|_| invalid.is_empty()) else {
         return Planned::Invalid(invalid);
     };
+    if !missing_classes.is_empty() {
+        return Planned::Blocked {
+            reason: STORAGE_CLASS_NOT_FOUND.into(),
+            messages: missing_classes,
+        };
+    }
 
     let mut plan = Plan {
         networks: Vec::new(),
@@ -221,7 +278,8 @@ mod tests {
 
     use super::*;
 
-    fn registries(network: MockNetworkPlugin, storage: MockStorageBackend) -> Registries {
+    fn registries(network: MockNetworkPlugin, mut storage: MockStorageBackend) -> Registries {
+        storage.expect_provisioners().returning(Vec::new);
         let mut r = Registries::empty();
         let network: Arc<dyn NetworkPlugin> = Arc::new(network);
         r.networks
@@ -231,14 +289,24 @@ mod tests {
         let cdi = storage.clone();
         r.storage.register("cdi", "test", cdi).expect("cdi");
         r.storage
-            .register("huamei-csi", "test", storage)
+            .register("huamei-csi", "test", storage.clone())
             .expect("huamei");
+        r.storage.register("pvc", "test", storage).expect("pvc");
         let template: Arc<dyn VMTemplate> = Arc::new(MockVMTemplate::new());
         r.templates
             .register("cloud-init", "test", template)
             .expect("template");
         assert_eq!(r.networks.kind(), PluginKind::Network);
         r
+    }
+
+    /// Every class exists and is served by a provisioner no backend claims.
+    fn any_class(name: Option<&str>) -> Option<StorageClassInfo> {
+        Some(StorageClassInfo {
+            name: name.unwrap_or("standard").into(),
+            provisioner: "example.com/any".into(),
+            ..StorageClassInfo::default()
+        })
     }
 
     fn profile() -> VirtualMachineProfile {
@@ -262,7 +330,7 @@ mod tests {
         storage.expect_build().never();
 
         let Planned::Invalid(errors) =
-            plan(&profile(), &registries(network, storage), |_| None).await
+            plan(&profile(), &registries(network, storage), any_class).await
         else {
             panic!("a refused network must make the plan invalid");
         };
@@ -278,8 +346,12 @@ mod tests {
         p.spec.networks[0].type_ = Some("macvlan".into());
         let mut storage = MockStorageBackend::new();
         storage.expect_validate().returning(|_| Ok(()));
-        let Planned::Invalid(errors) =
-            plan(&p, &registries(MockNetworkPlugin::new(), storage), |_| None).await
+        let Planned::Invalid(errors) = plan(
+            &p,
+            &registries(MockNetworkPlugin::new(), storage),
+            any_class,
+        )
+        .await
         else {
             panic!("unknown plugin");
         };
@@ -299,13 +371,87 @@ mod tests {
         let mut storage = MockStorageBackend::new();
         storage.expect_validate().returning(|_| Ok(()));
         storage.expect_build().never();
-        let Planned::Invalid(errors) = plan(&p, &registries(network, storage), |_| None).await
+        let Planned::Invalid(errors) = plan(&p, &registries(network, storage), any_class).await
         else {
             panic!("cpu 0 is invalid");
         };
         assert_eq!(
             errors,
             vec!["spec.cpu: must be between 1 and 256".to_owned()]
+        );
+    }
+
+    fn accepting_storage(backend_name: &'static str) -> MockStorageBackend {
+        let mut storage = MockStorageBackend::new();
+        storage.expect_validate().returning(|_| Ok(()));
+        storage
+            .expect_provisioners()
+            .returning(move || vec![format!("{backend_name}.example.com")]);
+        storage
+    }
+
+    #[tokio::test]
+    async fn a_blank_disk_goes_to_the_backend_of_its_provisioner_else_to_pvc() {
+        let mut r = Registries::empty();
+        for name in ["cdi", "pvc", "zfs"] {
+            let backend: Arc<dyn StorageBackend> = Arc::new(accepting_storage(name));
+            r.storage.register(name, "test", backend).expect("register");
+        }
+        let zfs = StorageClassInfo {
+            name: "fast".into(),
+            provisioner: "zfs.example.com".into(),
+            ..StorageClassInfo::default()
+        };
+        let disk = DiskSpec {
+            name: "data".into(),
+            size: "1Gi".into(),
+            ..DiskSpec::default()
+        };
+        assert_eq!(choose_backend(&disk, Some(&zfs), &r).0, "zfs");
+        let other = StorageClassInfo {
+            provisioner: "rancher.io/local-path".into(),
+            ..zfs.clone()
+        };
+        assert_eq!(choose_backend(&disk, Some(&other), &r).0, "pvc");
+        let image = DiskSpec {
+            image: Some("docker://x/y:1".into()),
+            ..disk.clone()
+        };
+        assert_eq!(choose_backend(&image, Some(&zfs), &r).0, "cdi");
+        let named = DiskSpec {
+            backend: Some("pvc".into()),
+            ..disk
+        };
+        assert_eq!(choose_backend(&named, Some(&zfs), &r).0, "pvc");
+    }
+
+    #[tokio::test]
+    async fn a_missing_class_blocks_the_profile_naming_the_class_and_builds_nothing() {
+        let mut network = MockNetworkPlugin::new();
+        network.expect_validate().returning(|_| Ok(()));
+        network.expect_build().never();
+        let mut storage = MockStorageBackend::new();
+        storage.expect_validate().returning(|_| Ok(()));
+        storage.expect_build().never();
+        let mut p = profile();
+        p.spec.disks[0].storage_class_name = Some("fast-nvme".into());
+        p.spec.disks[1].storage_class_name = None;
+        let only_named = |name: Option<&str>| {
+            name.filter(|n| *n != "fast-nvme")
+                .and_then(|n| any_class(Some(n)))
+        };
+        let Planned::Blocked { reason, messages } =
+            plan(&p, &registries(network, storage), only_named).await
+        else {
+            panic!("a missing class must block the plan");
+        };
+        assert_eq!(reason, STORAGE_CLASS_NOT_FOUND);
+        assert_eq!(
+            messages,
+            vec![
+                "spec.disks[0].storageClassName: StorageClass fast-nvme does not exist".to_owned(),
+                "spec.disks[1].storageClassName: not set, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class)".to_owned(),
+            ]
         );
     }
 }

@@ -28,10 +28,11 @@ use tracing::{info, instrument, warn};
 use vmop_api::{
     Phase, VirtualMachineProfile, VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
 };
-use vmop_plugin::{StorageClassInfo, VolumeObject};
+use vmop_plugin::VolumeObject;
 
 use crate::{
     apply::{kind_of, owner_reference},
+    classes::storage_class,
     cleanup::{Wanted, cleanup, remove_orphans},
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
@@ -108,23 +109,33 @@ fn truncate(text: &str, max: usize) -> String {
 async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action> {
     let namespace = profile.namespace().unwrap_or_default();
     let old = profile.status.clone().unwrap_or_default();
-    let classes = |name: &str| {
-        ctx.stores
-            .storage_classes
-            .get(&ObjectRef::new(name))
-            .map(|c| StorageClassInfo {
-                name: name.to_owned(),
-                provisioner: c.provisioner.clone(),
-                parameters: c.parameters.clone().unwrap_or_default(),
-            })
-    };
+    let classes = |name: Option<&str>| storage_class(&ctx.stores.storage_classes, name);
     let plan = match plan(profile, &ctx.registries, classes).await {
         Planned::Ready(plan) => plan,
+        Planned::Blocked { reason, messages } => {
+            // Nothing is created; the class may appear, so look again (StorageClass events
+            // do not map to profiles).
+            let observed = Observed {
+                generation: profile.metadata.generation,
+                run_strategy: profile.spec.run_strategy,
+                invalid: None,
+                blocked: Some((&reason, &messages)),
+                networks: &[],
+                disks: &[],
+                vm_outcome: None,
+                vm: None,
+                vmi: None,
+            };
+            write_status(ctx, profile, &old, compute(&old, &observed, now())).await?;
+            ctx.failures.clear(&ObjectRef::from(profile));
+            return Ok(Action::requeue(ctx.timing.converging));
+        }
         Planned::Invalid(errors) => {
             let observed = Observed {
                 generation: profile.metadata.generation,
                 run_strategy: profile.spec.run_strategy,
                 invalid: Some(&errors),
+                blocked: None,
                 networks: &[],
                 disks: &[],
                 vm_outcome: None,
@@ -170,6 +181,7 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         generation: profile.metadata.generation,
         run_strategy: profile.spec.run_strategy,
         invalid: None,
+        blocked: None,
         networks: &networks,
         disks: &disks,
         vm_outcome: Some(&vm_outcome),

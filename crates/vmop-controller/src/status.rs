@@ -16,7 +16,9 @@ use vmop_api::{
 };
 use vmop_plugin::Readiness;
 
-use crate::{network::NetworkOutcome, storage::DiskOutcome, vm::VmOutcome};
+use crate::{
+    disk_changes::DISK_CHANGE_REFUSED, network::NetworkOutcome, storage::DiskOutcome, vm::VmOutcome,
+};
 
 /// Condition type reporting that KubeVirt needs a restart to apply a change.
 pub const RESTART_REQUIRED: &str = "RestartRequired";
@@ -30,6 +32,8 @@ pub struct Observed<'a> {
     pub run_strategy: RunStrategy,
     /// Why the spec is invalid, if it is.
     pub invalid: Option<&'a [String]>,
+    /// What a valid spec waits for before anything is created: (reason, messages).
+    pub blocked: Option<(&'a str, &'a [String])>,
     pub networks: &'a [NetworkOutcome],
     pub disks: &'a [DiskOutcome],
     pub vm_outcome: Option<&'a VmOutcome>,
@@ -184,8 +188,12 @@ pub fn compute(
 ) -> VirtualMachineProfileStatus {
     let generation = observed.generation;
     let mut conditions = Vec::new();
-    if let Some(errors) = observed.invalid {
-        let verdict = Verdict::new(false, "InvalidSpec", errors.join("; "));
+    let refusal = observed
+        .invalid
+        .map(|errors| ("InvalidSpec", errors))
+        .or(observed.blocked);
+    if let Some((reason, errors)) = refusal {
+        let verdict = Verdict::new(false, reason, errors.join("; "));
         for type_ in [
             ConditionType::NetworksReady,
             ConditionType::StorageReady,
@@ -228,10 +236,30 @@ pub fn compute(
             .map(|d| (d.name.as_str(), &d.readiness.readiness)),
         "AllDisksReady",
     );
+    // A refused change leaves the disk as it is (and the VM running on it), but is not
+    // Ready: the spec asks for something that will not happen.
+    let storage_verdict = match observed
+        .disks
+        .iter()
+        .find_map(|d| d.refused_change.as_ref())
+    {
+        Some(message) if !storage_failed => {
+            Verdict::new(false, DISK_CHANGE_REFUSED, message.clone())
+        }
+        _ => storage_verdict,
+    };
     let (vm_verdict, vm_phase) = vm_verdict(observed);
     let spec_invalid = matches!(observed.vm_outcome, Some(VmOutcome::Invalid(_)));
+    // The VM exists but waits for disks still being bound or imported: Provisioning, with
+    // the disks' progress in status, until the data plane catches up.
+    let disks_pending = observed
+        .disks
+        .iter()
+        .any(|d| !d.readiness.readiness.is_ready());
     let phase = if network_failed || storage_failed {
         Phase::Failed
+    } else if vm_phase == Phase::Starting && disks_pending {
+        Phase::Provisioning
     } else {
         vm_phase
     };
@@ -342,6 +370,8 @@ pub fn compute(
             claim_name: d.readiness.claim_name.clone(),
             phase: d.readiness.phase.clone(),
             progress: d.readiness.progress.clone(),
+            restart_count: d.readiness.restart_count,
+            waiting_for_first_consumer: d.readiness.waits_for_consumer,
             ready: d.readiness.readiness.is_ready(),
             message: readiness_message(&d.readiness.readiness),
         })
@@ -422,11 +452,11 @@ mod tests {
                 boot_order: Some(1),
             },
             readiness: VolumeReadiness {
-                readiness,
-                claim_name: Some("web-system".into()),
                 phase: Some(phase.into()),
                 progress: progress.map(Into::into),
+                ..VolumeReadiness::new(readiness, Some("web-system".into()))
             },
+            refused_change: None,
         }
     }
 
@@ -458,6 +488,7 @@ mod tests {
             generation: Some(3),
             run_strategy: RunStrategy::Always,
             invalid: None,
+            blocked: None,
             networks,
             disks,
             vm_outcome: Some(outcome),
@@ -713,6 +744,7 @@ mod tests {
             generation: Some(4),
             run_strategy: RunStrategy::Always,
             invalid: Some(&errors),
+            blocked: None,
             networks: &[],
             disks: &[],
             vm_outcome: None,
@@ -726,5 +758,65 @@ mod tests {
             ("False".into(), "InvalidSpec".into(), errors[0].clone())
         );
         assert_eq!(status.networks, old.networks, "the pinned MAC is not lost");
+    }
+
+    #[test]
+    fn a_disk_waiting_for_its_consumer_keeps_the_profile_provisioning_under_a_created_vm() {
+        let mut waiting = disk(
+            Readiness::InProgress {
+                reason: "WaitingForFirstConsumer".into(),
+                message: "DataVolume web-system is populated once the VM is scheduled".into(),
+            },
+            "WaitForFirstConsumer",
+            Some("N/A"),
+        );
+        waiting.readiness.waits_for_consumer = true;
+        let disks = [waiting];
+        let networks = [network(Readiness::Ready)];
+        let outcome = applied();
+        let provisioning = vm("Provisioning", serde_json::json!([]));
+        let status = compute(
+            &VirtualMachineProfileStatus::default(),
+            &observed(&networks, &disks, &outcome, Some(&provisioning), None),
+            at(1),
+        );
+        assert_eq!(status.phase, Some(Phase::Provisioning));
+        assert!(status.disks[0].waiting_for_first_consumer);
+        assert_eq!(
+            reason(&status, "StorageReady"),
+            (
+                "False".to_owned(),
+                "Progressing".to_owned(),
+                "system: DataVolume web-system is populated once the VM is scheduled".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_refused_disk_change_is_not_ready_and_says_why_while_the_vm_runs() {
+        let mut refused = disk(Readiness::Ready, "Succeeded", Some("100.0%"));
+        refused.refused_change = Some("spec.disks[0].image: cannot change".into());
+        let disks = [refused];
+        let networks = [network(Readiness::Ready)];
+        let outcome = applied();
+        let running = vm(
+            "Running",
+            serde_json::json!([{"type": "Ready", "status": "True"}]),
+        );
+        let status = compute(
+            &VirtualMachineProfileStatus::default(),
+            &observed(&networks, &disks, &outcome, Some(&running), None),
+            at(1),
+        );
+        assert_eq!(status.phase, Some(Phase::Running));
+        assert_eq!(
+            reason(&status, "StorageReady"),
+            (
+                "False".to_owned(),
+                DISK_CHANGE_REFUSED.to_owned(),
+                "spec.disks[0].image: cannot change".to_owned()
+            )
+        );
+        assert_eq!(reason(&status, "Ready").1, DISK_CHANGE_REFUSED);
     }
 }

@@ -1,17 +1,25 @@
-//! StorageManager: applies each disk's claim or DataVolume, owned by the profile, and reads
-//! its readiness, phase and import progress from the caches.
+//! StorageManager: applies each disk's claim or DataVolume, owned by the profile and labelled
+//! for the watches whatever the backend set, grows claims where the size grew, refuses what
+//! upstream would refuse (see [`disk_changes`](crate::disk_changes)), and reads readiness,
+//! phase and import progress from the caches.
 
 use k8s_openapi::{
     api::core::v1::PersistentVolumeClaim, apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
-use kube::{Api, ResourceExt, runtime::reflector::ObjectRef};
-use vmop_api::{RetentionPolicy, VirtualMachineProfile, external::cdi::DataVolume};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::reflector::ObjectRef,
+};
+use serde_json::json;
+use vmop_api::{PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile, external::cdi::DataVolume};
 use vmop_plugin::{ObservedVolume, VolumeAttachment, VolumeObject, VolumeReadiness};
 
 use crate::{
-    apply::ensure,
+    apply::{ensure, kind_of},
     cleanup::{DISK_LABEL, RETENTION_LABEL},
     context::Context,
+    disk_changes::{DiskChange, decide},
     error::Result,
     plan::PlannedDisk,
 };
@@ -23,6 +31,30 @@ pub struct DiskOutcome {
     pub backend: String,
     pub attachment: VolumeAttachment,
     pub readiness: VolumeReadiness,
+    /// A change of the spec that upstream refuses, and how to get it instead.
+    pub refused_change: Option<String>,
+}
+
+/// The labels the managers own on every disk object, whatever the backend built: the
+/// watches select on them, cleanup and retention read them.
+fn stamp_labels(meta: &mut kube::core::ObjectMeta, profile: &str, disk: &str, retention: &str) {
+    let labels = meta.labels.get_or_insert_with(Default::default);
+    labels.insert(PROFILE_LABEL.into(), profile.into());
+    labels.insert(DISK_LABEL.into(), disk.into());
+    labels.insert(RETENTION_LABEL.into(), retention.into());
+}
+
+/// Gives a desired DataVolume the size the existing one has: CDI never changes a
+/// DataVolume's spec, so its size grows through its claim instead.
+fn keep_existing_size(desired: &mut DataVolume, existing: &DataVolume) {
+    let existing_resources = existing
+        .spec
+        .storage
+        .as_ref()
+        .and_then(|s| s.resources.clone());
+    if let Some(storage) = desired.spec.storage.as_mut() {
+        storage.resources = existing_resources;
+    }
 }
 
 /// Applies every disk's object and reports readiness, in spec order.
@@ -33,6 +65,7 @@ pub async fn reconcile_disks(
     planned: &[PlannedDisk],
 ) -> Result<Vec<DiskOutcome>> {
     let namespace = profile.namespace().unwrap_or_default();
+    let profile_name = profile.name_any();
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &namespace);
     let data_volumes: Api<DataVolume> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut outcomes = Vec::with_capacity(planned.len());
@@ -41,71 +74,91 @@ pub async fn reconcile_disks(
             RetentionPolicy::Delete => "Delete",
             RetentionPolicy::Retain => "Retain",
         };
-        let label = |meta: &mut kube::core::ObjectMeta| {
-            let labels = meta.labels.get_or_insert_with(Default::default);
-            labels.insert(DISK_LABEL.into(), disk.config.disk.name.clone());
-            labels.insert(RETENTION_LABEL.into(), retention.into());
+        let name = disk.desired.attachment.source.name().to_owned();
+        let key = ObjectRef::new(&name).within(&namespace);
+        let dv_key = ObjectRef::new(&name).within(&namespace);
+        let cached_claim = ctx.stores.claims.get(&key);
+        let cached_dv = ctx.stores.data_volumes.get(&dv_key);
+        let change = decide(
+            &disk.config,
+            &disk.desired.object,
+            cached_dv.as_deref(),
+            cached_claim.as_deref(),
+        );
+        let refused_change = match &change {
+            DiskChange::Refuse { message } => Some(message.clone()),
+            _ => None,
         };
-        match &disk.desired.object {
-            VolumeObject::Claim(claim) => {
-                let mut claim = (**claim).clone();
-                label(&mut claim.metadata);
-                let cached = ctx
-                    .stores
-                    .claims
-                    .get(&ObjectRef::new(&claim.name_any()).within(&namespace));
-                let json = cached
-                    .as_ref()
-                    .and_then(|c| serde_json::to_value(&**c).ok());
-                ensure(
-                    ctx,
-                    &claims,
-                    claim,
-                    owner.clone(),
-                    cached.as_ref().map(|c| c.annotations()),
-                    json,
-                )
-                .await?;
-            }
-            VolumeObject::DataVolume(dv) => {
-                let mut dv = (**dv).clone();
-                label(&mut dv.metadata);
-                let cached = ctx
-                    .stores
-                    .data_volumes
-                    .get(&ObjectRef::new(&dv.name_any()).within(&namespace));
-                let json = cached
-                    .as_ref()
-                    .and_then(|d| serde_json::to_value(&**d).ok());
-                ensure(
-                    ctx,
-                    &data_volumes,
-                    dv,
-                    owner.clone(),
-                    cached.as_ref().map(|d| d.annotations()),
-                    json,
-                )
-                .await?;
+        if refused_change.is_none() {
+            match &disk.desired.object {
+                VolumeObject::Claim(claim) => {
+                    let mut claim = (**claim).clone();
+                    stamp_labels(
+                        &mut claim.metadata,
+                        &profile_name,
+                        &disk.config.disk.name,
+                        retention,
+                    );
+                    let json = cached_claim
+                        .as_ref()
+                        .and_then(|c| serde_json::to_value(&**c).ok());
+                    ensure(
+                        ctx,
+                        &claims,
+                        claim,
+                        owner.clone(),
+                        cached_claim.as_ref().map(|c| c.annotations()),
+                        json,
+                    )
+                    .await?;
+                }
+                VolumeObject::DataVolume(dv) => {
+                    let mut dv = (**dv).clone();
+                    if let Some(existing) = &cached_dv {
+                        keep_existing_size(&mut dv, existing);
+                    }
+                    stamp_labels(
+                        &mut dv.metadata,
+                        &profile_name,
+                        &disk.config.disk.name,
+                        retention,
+                    );
+                    let json = cached_dv
+                        .as_ref()
+                        .and_then(|d| serde_json::to_value(&**d).ok());
+                    ensure(
+                        ctx,
+                        &data_volumes,
+                        dv,
+                        owner.clone(),
+                        cached_dv.as_ref().map(|d| d.annotations()),
+                        json,
+                    )
+                    .await?;
+                }
             }
         }
-        let name = disk.desired.attachment.source.name().to_owned();
+        if let DiskChange::ExpandClaim { claim, size } = &change {
+            // Only the request: the claim is CDI's, and everything else of it stays CDI's.
+            let patch = json!({"spec": {"resources": {"requests": {"storage": size}}}});
+            claims
+                .patch(claim, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+            ctx.metrics
+                .wrote(kind_of::<PersistentVolumeClaim>(), "expand");
+            tracing::info!(claim, size, "expanding the claim of a DataVolume");
+        }
         let observed = ObservedVolume {
-            claim: ctx
-                .stores
-                .claims
-                .get(&ObjectRef::new(&name).within(&namespace))
-                .map(|c| (*c).clone()),
-            data_volume: ctx
-                .stores
-                .data_volumes
-                .get(&ObjectRef::new(&name).within(&namespace))
-                .map(|d| (*d).clone()),
+            claim: ctx.stores.claims.get(&key).map(|c| (*c).clone()),
+            data_volume: ctx.stores.data_volumes.get(&dv_key).map(|d| (*d).clone()),
+            storage_class: disk.config.storage_class.clone(),
         };
         outcomes.push(DiskOutcome {
             name: disk.config.disk.name.clone(),
             backend: disk.backend_name.clone(),
             attachment: disk.desired.attachment.clone(),
             readiness: disk.backend.readiness(&disk.desired, &observed),
+            refused_change,
         });
     }
     Ok(outcomes)

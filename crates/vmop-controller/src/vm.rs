@@ -158,7 +158,9 @@ pub async fn reconcile_vm(
 
     let secret_names: Vec<String> = desired.secrets.iter().map(ResourceExt::name_any).collect();
     let networks_ready = networks.iter().all(|n| n.readiness.is_ready());
-    let disks_ready = disks.iter().all(|d| d.readiness.readiness.is_ready());
+    // A disk waiting for its first consumer binds only once the VM's pod is scheduled: the
+    // VM must exist first.
+    let disks_ready = disks.iter().all(|d| d.readiness.attachable());
     if cached_vm.is_none() && !(networks_ready && disks_ready) {
         let waiting_for = match (networks_ready, disks_ready) {
             (false, false) => "networks and disks",

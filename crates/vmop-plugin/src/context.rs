@@ -121,6 +121,13 @@ pub struct StorageClassInfo {
     pub name: String,
     pub provisioner: String,
     pub parameters: BTreeMap<String, String>,
+    /// `volumeBindingMode: WaitForFirstConsumer`: claims bind only once a pod using them is
+    /// scheduled, so the VM must exist before its disks are ready.
+    pub wait_for_first_consumer: bool,
+    /// `allowVolumeExpansion: true`: claims of this class may grow.
+    pub allow_volume_expansion: bool,
+    /// Marked as the cluster's default class (`storageclass.kubernetes.io/is-default-class`).
+    pub is_default: bool,
 }
 
 /// One spec disk, as a StorageBackend sees it.
@@ -132,7 +139,9 @@ pub struct DiskConfig {
     pub disk: DiskSpec,
     /// The profile asks for live migration: the disk must be ReadWriteMany.
     pub high_availability: bool,
-    /// The disk's StorageClass, when named and known.
+    /// The disk's StorageClass: the one it names, else the cluster's default class. The
+    /// managers resolve it before any plugin runs; a disk whose class does not exist never
+    /// reaches a backend.
     pub storage_class: Option<StorageClassInfo>,
 }
 
@@ -189,6 +198,8 @@ pub struct VolumeAttachment {
 pub struct ObservedVolume {
     pub claim: Option<PersistentVolumeClaim>,
     pub data_volume: Option<DataVolume>,
+    /// The disk's StorageClass (named or default), as in [`DiskConfig::storage_class`].
+    pub storage_class: Option<StorageClassInfo>,
 }
 
 /// Readiness of a disk with the details shown in status.
@@ -201,6 +212,31 @@ pub struct VolumeReadiness {
     pub phase: Option<String>,
     /// Import progress such as "67.60%".
     pub progress: Option<String>,
+    /// The volume is waiting for its first consumer (a WaitForFirstConsumer claim, CDI's
+    /// `WaitForFirstConsumer` or `PendingPopulation`): it binds only once the VM's pod is
+    /// scheduled, so the VM is created now and becomes the consumer.
+    pub waits_for_consumer: bool,
+    /// How often the importer was restarted after a failure (CDI's `restartCount`).
+    pub restart_count: Option<i32>,
+}
+
+impl VolumeReadiness {
+    /// Readiness with no phase, progress or restarts.
+    pub fn new(readiness: Readiness, claim_name: Option<String>) -> Self {
+        VolumeReadiness {
+            readiness,
+            claim_name,
+            phase: None,
+            progress: None,
+            waits_for_consumer: false,
+            restart_count: None,
+        }
+    }
+
+    /// Whether the VM may be created with this volume: ready, or waiting for the VM itself.
+    pub fn attachable(&self) -> bool {
+        self.readiness.is_ready() || self.waits_for_consumer
+    }
 }
 
 /// Everything a VMTemplate needs to build the VirtualMachine.

@@ -5,7 +5,51 @@ use vmop_api::external::{
     nmstate::{NodeNetworkConfigurationPolicy, condition, reason},
 };
 
-use crate::context::{ObservedNetwork, ObservedPolicy, Readiness};
+use crate::context::{ObservedNetwork, ObservedPolicy, ObservedVolume, Readiness, VolumeReadiness};
+
+/// Reason of a disk whose claim waits for the VM's pod to be scheduled.
+pub const WAITING_FOR_FIRST_CONSUMER: &str = "WaitingForFirstConsumer";
+
+/// Readiness of a plain claim named `name`: ready when Bound, failed when Lost, waiting for
+/// its consumer when Pending on a WaitForFirstConsumer class (the VM is created and binds
+/// it), else in progress.
+pub fn claim_readiness(name: &str, observed: &ObservedVolume) -> VolumeReadiness {
+    let phase = observed
+        .claim
+        .as_ref()
+        .and_then(|c| c.status.as_ref())
+        .and_then(|s| s.phase.clone());
+    let waits_for_consumer = observed.claim.is_some()
+        && phase.as_deref().is_none_or(|p| p == "Pending")
+        && observed
+            .storage_class
+            .as_ref()
+            .is_some_and(|c| c.wait_for_first_consumer);
+    let readiness = match phase.as_deref() {
+        Some("Bound") => Readiness::Ready,
+        Some("Lost") => Readiness::Failed {
+            reason: "ClaimLost".into(),
+            message: format!("claim {name} lost its volume"),
+        },
+        _ if observed.claim.is_none() => Readiness::InProgress {
+            reason: "ClaimPending".into(),
+            message: format!("claim {name} is being created"),
+        },
+        _ if waits_for_consumer => Readiness::InProgress {
+            reason: WAITING_FOR_FIRST_CONSUMER.into(),
+            message: format!("claim {name} binds when the VM is scheduled (WaitForFirstConsumer)"),
+        },
+        _ => Readiness::InProgress {
+            reason: "ClaimPending".into(),
+            message: format!("claim {name} is waiting for a volume"),
+        },
+    };
+    VolumeReadiness {
+        phase: phase.or_else(|| observed.claim.as_ref().map(|_| "Pending".to_owned())),
+        waits_for_consumer,
+        ..VolumeReadiness::new(readiness, Some(name.to_owned()))
+    }
+}
 
 /// A NAD is ready when it exists. `name` is `<namespace>/<name>`; `created_by_us` tells a NAD
 /// still being created (in progress) from a user's NAD that is missing (a failure).

@@ -195,6 +195,18 @@ impl<P: ?Sized> Registry<P> {
     }
 }
 
+impl Registry<dyn StorageBackend> {
+    /// The backend serving blank disks of a class with this provisioner: the one that lists
+    /// it in [`StorageBackend::provisioners`]; when several do, the first by name, so the
+    /// choice never depends on link order.
+    pub fn for_provisioner(&self, provisioner: &str) -> Option<(&str, Arc<dyn StorageBackend>)> {
+        self.plugins
+            .iter()
+            .find(|(_, (backend, _))| backend.provisioners().iter().any(|p| p == provisioner))
+            .map(|(name, (backend, _))| (name.as_str(), backend.clone()))
+    }
+}
+
 /// The three registries the controller dispatches through.
 #[derive(Debug)]
 pub struct Registries {

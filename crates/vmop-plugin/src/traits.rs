@@ -36,6 +36,13 @@ pub trait StorageBackend: Send + Sync {
 
     /// Readiness, phase and progress from what exists.
     fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness;
+
+    /// StorageClass provisioners this backend serves by default: a blank disk that names no
+    /// `backend` goes to the backend claiming its class's provisioner (see `docs/plugins.md`).
+    /// Empty (the default) claims none.
+    fn provisioners(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Builds the KubeVirt VirtualMachine of a profile (`spec.template`).

@@ -4,7 +4,11 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{
-    api::{core::v1::Node, storage::v1::StorageClass},
+    api::{
+        admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
+        core::v1::Node,
+        storage::v1::StorageClass,
+    },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
@@ -14,12 +18,14 @@ use kube::{
     runtime::wait::{await_condition, conditions},
 };
 
+use serde::Deserialize;
+
 use crate::TestEnvError;
 
 /// Field manager of everything the test environment itself writes.
 pub const MANAGER: &str = "vmop-testenv";
 
-/// Stand-ins for the upstream CRDs (see `crds/`).
+/// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
 pub const UPSTREAM_CRDS: [&str; 6] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
@@ -61,10 +67,16 @@ pub fn nodes() -> Vec<Node> {
 /// The CSI provisioner name of the simulated Huamei driver.
 pub const HUAMEI_PROVISIONER: &str = "csi.huamei.com";
 
-/// StorageClasses: Huamei SSD and HDD (bound at once, Block preferred), and a node-local
-/// class that binds on first consumer.
+/// The provisioner of k3s's default class `local-path`.
+pub const LOCAL_PATH_PROVISIONER: &str = "rancher.io/local-path";
+/// The Longhorn CSI driver's provisioner.
+pub const LONGHORN_PROVISIONER: &str = "driver.longhorn.io";
+
+/// StorageClasses, shaped like a k3s cluster with extra storage: `local-path` exactly as k3s
+/// ships it (the default class, WaitForFirstConsumer, no expansion), Huamei SSD and HDD
+/// (bound at once, Block preferred, expandable) and Longhorn (bound at once, expandable).
 pub fn storage_classes() -> Vec<StorageClass> {
-    let class = |name: &str, provisioner: &str, mode: &str| StorageClass {
+    let class = |name: &str, provisioner: &str, mode: &str, expandable: bool| StorageClass {
         metadata: ObjectMeta {
             name: Some(name.into()),
             ..ObjectMeta::default()
@@ -72,20 +84,35 @@ pub fn storage_classes() -> Vec<StorageClass> {
         provisioner: provisioner.into(),
         volume_binding_mode: Some(mode.into()),
         reclaim_policy: Some("Delete".into()),
-        allow_volume_expansion: Some(true),
-        parameters: Some(BTreeMap::from([("volumeMode".into(), "Block".into())])),
+        allow_volume_expansion: expandable.then_some(true),
         ..StorageClass::default()
     };
+    let huamei = |name: &str| StorageClass {
+        parameters: Some(BTreeMap::from([("volumeMode".into(), "Block".into())])),
+        ..class(name, HUAMEI_PROVISIONER, "Immediate", true)
+    };
+    let mut local_path = class(
+        "local-path",
+        LOCAL_PATH_PROVISIONER,
+        "WaitForFirstConsumer",
+        false,
+    );
+    local_path.metadata.annotations = Some(BTreeMap::from([(
+        "storageclass.kubernetes.io/is-default-class".into(),
+        "true".into(),
+    )]));
     vec![
-        class("huamei-sc-ssd", HUAMEI_PROVISIONER, "Immediate"),
-        class("huamei-sc-hdd", HUAMEI_PROVISIONER, "Immediate"),
-        class(
-            "local-path",
-            "rancher.io/local-path",
-            "WaitForFirstConsumer",
-        ),
+        huamei("huamei-sc-ssd"),
+        huamei("huamei-sc-hdd"),
+        local_path,
+        class("longhorn", LONGHORN_PROVISIONER, "Immediate", true),
     ]
 }
+
+/// What CDI's admission webhook does for DataVolumes on update ("Cannot update DataVolume
+/// Spec", `pkg/apiserver/webhooks/datavolume-validate.go`), as a ValidatingAdmissionPolicy
+/// with its binding.
+pub const CDI_ADMISSION: &str = include_str!("../policies/cdi-datavolume-spec-immutable.yaml");
 
 /// Installs every CRD and waits until each is established, then creates nodes and classes.
 /// Idempotent: server-side apply throughout.
@@ -131,6 +158,27 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     for node in nodes() {
         let name = node.metadata.name.clone().unwrap_or_default();
         node_api.patch(&name, &params, &Patch::Apply(&node)).await?;
+    }
+    let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
+    let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
+    for document in serde_yaml::Deserializer::from_str(CDI_ADMISSION) {
+        let value =
+            serde_json::Value::deserialize(document).map_err(|e| TestEnvError::Bootstrap {
+                detail: format!("CDI admission policy: {e}"),
+            })?;
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if value["kind"] == "ValidatingAdmissionPolicy" {
+            policies
+                .patch(&name, &params, &Patch::Apply(&value))
+                .await?;
+        } else {
+            bindings
+                .patch(&name, &params, &Patch::Apply(&value))
+                .await?;
+        }
     }
     let class_api: Api<StorageClass> = Api::all(client.clone());
     for class in storage_classes() {

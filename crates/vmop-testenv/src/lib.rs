@@ -25,7 +25,10 @@ mod subset;
 pub mod tools;
 pub mod wait;
 
-pub use cluster::{HUAMEI_PROVISIONER, MANAGER, UPSTREAM_CRDS, bootstrap, nodes, storage_classes};
+pub use cluster::{
+    CDI_ADMISSION, HUAMEI_PROVISIONER, LOCAL_PATH_PROVISIONER, LONGHORN_PROVISIONER, MANAGER,
+    UPSTREAM_CRDS, bootstrap, nodes, storage_classes,
+};
 pub use control_plane::{ControlPlane, client_for};
 pub use error::TestEnvError;
 pub use shared::{TestEnv, TestNamespace};

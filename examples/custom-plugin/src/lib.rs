@@ -146,26 +146,8 @@ impl StorageBackend for LocalPathBackend {
     }
 
     fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
-        let phase = observed
-            .claim
-            .as_ref()
-            .and_then(|c| c.status.as_ref())
-            .and_then(|s| s.phase.clone());
-        let claim_name = desired.attachment.source.name().to_owned();
-        // local-path binds on first consumer: Pending is expected until the VM starts.
-        let readiness = if observed.claim.is_some() {
-            Readiness::Ready
-        } else {
-            Readiness::InProgress {
-                reason: "ClaimMissing".into(),
-                message: format!("waiting for claim {claim_name}"),
-            }
-        };
-        VolumeReadiness {
-            readiness,
-            claim_name: Some(claim_name),
-            phase,
-            progress: None,
-        }
+        // local-path binds on first consumer: the shared rule reports such a claim as
+        // waiting for the VM, which lets the controller create the VM.
+        vmop_plugin::readiness::claim_readiness(desired.attachment.source.name(), observed)
     }
 }

@@ -11,6 +11,7 @@ use vmop_plugin::{
     objects::{
         self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
     },
+    readiness::WAITING_FOR_FIRST_CONSUMER,
     register_storage_backend,
     vmop_api::{
         PullMethod,
@@ -155,17 +156,25 @@ impl StorageBackend for CdiBackend {
     fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
         let name = desired.attachment.source.name().to_owned();
         let Some(data_volume) = &observed.data_volume else {
-            return VolumeReadiness {
-                readiness: Readiness::InProgress {
+            return VolumeReadiness::new(
+                Readiness::InProgress {
                     reason: "DataVolumePending".into(),
                     message: format!("DataVolume {name} is being created"),
                 },
-                claim_name: Some(name.clone()),
-                phase: None,
-                progress: None,
-            };
+                Some(name),
+            );
         };
         let status = data_volume.status.clone().unwrap_or_default();
+        let restarts = status.restart_count.filter(|n| *n > 0);
+        // CDI restarts a failing importer and says why in the Running condition.
+        let running_message = find_condition(&status.conditions, condition::RUNNING)
+            .filter(|c| !c.is_true())
+            .and_then(|c| c.message.clone())
+            .filter(|m| !m.is_empty());
+        let waits_for_consumer = matches!(
+            status.phase.as_deref(),
+            Some(phase::WAIT_FOR_FIRST_CONSUMER | phase::PENDING_POPULATION)
+        );
         let readiness = match status.phase.as_deref() {
             Some(phase::SUCCEEDED) => Readiness::Ready,
             Some(phase::FAILED) => {
@@ -185,22 +194,40 @@ impl StorageBackend for CdiBackend {
                     ),
                 }
             }
-            other => Readiness::InProgress {
-                reason: other.unwrap_or(phase::PENDING).to_owned(),
-                message: match &status.progress {
-                    Some(progress) if progress != "N/A" => format!(
-                        "DataVolume {name}: {} {progress}",
-                        other.unwrap_or_default()
-                    ),
-                    _ => format!("DataVolume {name}: {}", other.unwrap_or(phase::PENDING)),
-                },
+            _ if waits_for_consumer => Readiness::InProgress {
+                reason: WAITING_FOR_FIRST_CONSUMER.into(),
+                message: format!(
+                    "DataVolume {name} is populated once the VM is scheduled ({})",
+                    status.phase.as_deref().unwrap_or_default()
+                ),
             },
+            other => {
+                let phase_name = other.unwrap_or(phase::PENDING);
+                let mut message = match &status.progress {
+                    Some(progress) if progress != "N/A" => {
+                        format!("DataVolume {name}: {phase_name} {progress}")
+                    }
+                    _ => format!("DataVolume {name}: {phase_name}"),
+                };
+                if let Some(restarts) = restarts {
+                    message.push_str(&format!(", importer restarted {restarts} times"));
+                    if let Some(cause) = &running_message {
+                        message.push_str(&format!(": {cause}"));
+                    }
+                }
+                Readiness::InProgress {
+                    reason: phase_name.to_owned(),
+                    message,
+                }
+            }
         };
         VolumeReadiness {
             readiness,
             claim_name: Some(status.claim_name.unwrap_or_else(|| name.clone())),
             phase: status.phase,
             progress: status.progress,
+            waits_for_consumer,
+            restart_count: status.restart_count,
         }
     }
 }

@@ -143,6 +143,7 @@ fn config(disk: DiskSpec, high_availability: bool) -> DiskConfig {
             name: "huamei-sc-ssd".into(),
             provisioner: "csi.huamei.com".into(),
             parameters: BTreeMap::from([("volumeMode".into(), "Block".into())]),
+            ..StorageClassInfo::default()
         }),
     }
 }
@@ -199,6 +200,7 @@ async fn observe(
             let observed = ObservedVolume {
                 claim: None,
                 data_volume: dvs.get_opt(&name).await.ok().flatten(),
+                ..ObservedVolume::default()
             };
             let readiness = CdiBackend.readiness(&desired, &observed);
             done(&readiness.readiness).then_some((readiness.readiness, readiness.progress))

@@ -3,11 +3,12 @@
 //! (Block where the class prefers it), so the VM can live-migrate. Ready when Bound.
 
 use vmop_plugin::{
-    DesiredVolume, DiskConfig, ObservedVolume, PluginError, Readiness, StorageBackend,
-    VolumeAttachment, VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
+    DesiredVolume, DiskConfig, ObservedVolume, PluginError, StorageBackend, VolumeAttachment,
+    VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
     objects::{
         self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
     },
+    readiness::claim_readiness,
     register_storage_backend,
     vmop_api::k8s_openapi::{
         api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
@@ -108,32 +109,10 @@ impl StorageBackend for HuameiBackend {
     }
 
     fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
-        let name = desired.attachment.source.name().to_owned();
-        let phase = observed
-            .claim
-            .as_ref()
-            .and_then(|c| c.status.as_ref())
-            .and_then(|s| s.phase.clone());
-        let readiness = match phase.as_deref() {
-            Some("Bound") => Readiness::Ready,
-            Some("Lost") => Readiness::Failed {
-                reason: "ClaimLost".into(),
-                message: format!("claim {name} lost its volume"),
-            },
-            None if observed.claim.is_none() => Readiness::InProgress {
-                reason: "ClaimPending".into(),
-                message: format!("claim {name} is being created"),
-            },
-            _ => Readiness::InProgress {
-                reason: "ClaimPending".into(),
-                message: format!("claim {name} is waiting for a volume"),
-            },
-        };
-        VolumeReadiness {
-            readiness,
-            claim_name: Some(name),
-            phase,
-            progress: None,
-        }
+        claim_readiness(desired.attachment.source.name(), observed)
+    }
+
+    fn provisioners(&self) -> Vec<String> {
+        vec![PROVISIONER.to_owned()]
     }
 }

@@ -24,6 +24,7 @@ fn class(name: &str, provisioner: &str, block: bool) -> StorageClassInfo {
         } else {
             BTreeMap::new()
         },
+        ..StorageClassInfo::default()
     }
 }
 

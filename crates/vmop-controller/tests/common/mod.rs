@@ -30,6 +30,7 @@ impl Operator {
             vmop_net_sriov::link(),
             vmop_storage_huamei::link(),
             vmop_storage_cdi::link(),
+            vmop_storage_pvc::link(),
             vmop_template_cloudinit::link(),
         );
         let registries = Arc::new(Registries::from_inventory().expect("plugins register"));

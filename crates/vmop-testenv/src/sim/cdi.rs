@@ -1,7 +1,12 @@
-//! CDI's DataVolume controller: creates the DataVolume's claim (owned by it), waits for it to
-//! bind, then walks the upstream phases — ImportScheduled, ImportInProgress with a progress
-//! percentage, Succeeded — or CloneScheduled/CloneInProgress for clones. An image URL
-//! containing the configured marker fails the import with an upstream-style message.
+//! CDI's DataVolume controller (legacy, non-populator flow): creates the DataVolume's claim
+//! (owned by it, with the DataVolume's labels and annotations, as CDI's
+//! `newPersistentVolumeClaim` does), reports `WaitForFirstConsumer` while that claim waits on a
+//! WaitForFirstConsumer class for a consumer to be scheduled (CDI's
+//! `shouldBeMarkedWaitForFirstConsumer`), `Pending` while it waits otherwise, then walks the
+//! upstream phases — ImportScheduled, ImportInProgress with a progress percentage, Succeeded —
+//! or CloneScheduled/CloneInProgress for clones. An image URL containing the configured
+//! marker makes the importer fail: CDI restarts it, counting `restartCount` with the reason in
+//! the Running condition, and after the configured number of restarts the DataVolume fails.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -17,10 +22,15 @@ use kube::{
 use serde_json::json;
 use vmop_api::external::{
     UpstreamCondition,
-    cdi::{DataVolume, DataVolumeStatus, condition, phase},
+    cdi::{DataVolume, DataVolumeStatus},
 };
 
-use super::{SimConfig, SimContext, SimError, controller, drive, retry};
+use super::{
+    SimConfig, SimContext, SimError, controller, drive, retry,
+    upstream::{
+        SELECTED_NODE_ANNOTATION, cdi_annotation, dv_condition as condition, dv_phase as phase,
+    },
+};
 
 /// Runs the DataVolume controller.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
@@ -90,6 +100,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         }
     };
     let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let waits_for_consumer = !bound && waits_for_first_consumer(&ctx, &claim).await?;
 
     let current = dv.status.clone().unwrap_or_default();
     let current_phase = current.phase.clone().unwrap_or_default();
@@ -100,7 +111,9 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
     if let Some(wait) = ctx.wait_before_step(&dv.uid().unwrap_or_default()) {
         return Ok(Action::requeue(wait));
     }
-    let next = if !bound {
+    let next = if waits_for_consumer {
+        status(phase::WAIT_FOR_FIRST_CONSUMER, "N/A", &name, false, None)
+    } else if !bound {
         status(phase::PENDING, "N/A", &name, false, None)
     } else {
         match work_of(&dv) {
@@ -144,9 +157,33 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
             .await?;
     }
     match next.phase.as_deref() {
-        Some(phase::SUCCEEDED | phase::FAILED | phase::PENDING) => Ok(Action::await_change()),
+        Some(
+            phase::SUCCEEDED | phase::FAILED | phase::PENDING | phase::WAIT_FOR_FIRST_CONSUMER,
+        ) => Ok(Action::await_change()),
         _ => Ok(config.next_step()),
     }
+}
+
+/// CDI's `shouldBeMarkedWaitForFirstConsumer`: the claim is Pending on a class that binds on
+/// first consumer and no consumer has been scheduled yet.
+async fn waits_for_first_consumer(
+    ctx: &SimContext,
+    claim: &PersistentVolumeClaim,
+) -> Result<bool, SimError> {
+    if claim.annotations().contains_key(SELECTED_NODE_ANNOTATION) {
+        return Ok(false);
+    }
+    let Some(class_name) = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.clone())
+    else {
+        return Ok(false);
+    };
+    let class = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(ctx.client.clone())
+        .get_opt(&class_name)
+        .await?;
+    Ok(class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer"))
 }
 
 fn import_step(
@@ -156,28 +193,34 @@ fn import_step(
     claim: &str,
     config: &SimConfig,
 ) -> DataVolumeStatus {
+    let failure = format!(
+        "Unable to process data: Unable to transfer source data to target file: {url}: 404 Not Found"
+    );
     match current_phase {
         phase::IMPORT_SCHEDULED | phase::IMPORT_IN_PROGRESS
             if url.contains(&config.failing_image_marker) =>
         {
-            let mut s = status(phase::FAILED, "N/A", claim, true, None);
-            set(
-                &mut s,
-                condition::RUNNING,
-                false,
-                "ImportFailed",
-                &format!(
-                    "Unable to process data: Unable to transfer source data to target file: {url}: 404 Not Found"
-                ),
-            );
-            set(
-                &mut s,
-                condition::READY,
-                false,
-                "ImportFailed",
-                "Import failed",
-            );
-            s
+            let restarts = current.restart_count.unwrap_or(0);
+            if restarts >= config.import_restarts_before_failure {
+                let mut s = status(phase::FAILED, "N/A", claim, true, None);
+                s.restart_count = Some(restarts);
+                set(&mut s, condition::RUNNING, false, "ImportFailed", &failure);
+                set(
+                    &mut s,
+                    condition::READY,
+                    false,
+                    "ImportFailed",
+                    "Import failed",
+                );
+                s
+            } else {
+                // The importer pod crashed and was restarted: CDI counts it and keeps the
+                // phase, with the pod's termination message as the Running condition.
+                let mut s = status(phase::IMPORT_IN_PROGRESS, "N/A", claim, true, None);
+                s.restart_count = Some(restarts + 1);
+                set(&mut s, condition::RUNNING, false, "Error", &failure);
+                s
+            }
         }
         phase::IMPORT_SCHEDULED => {
             status(phase::IMPORT_IN_PROGRESS, "0.00%", claim, true, Some(true))
@@ -274,8 +317,18 @@ fn set(s: &mut DataVolumeStatus, type_: &str, value: bool, reason: &str, message
     }
 }
 
+/// The claim CDI makes for a DataVolume: its labels and annotations carried over, CDI's own
+/// added (`newPersistentVolumeClaim`).
 fn claim_for(dv: &DataVolume) -> Result<PersistentVolumeClaim, SimError> {
     let storage = dv.spec.storage.clone().unwrap_or_default();
+    let mut labels = BTreeMap::from([("app".into(), "containerized-data-importer".into())]);
+    labels.extend(dv.labels().clone());
+    let mut annotations = dv.annotations().clone();
+    annotations.insert(cdi_annotation::POD_RESTARTS.into(), "0".into());
+    annotations.insert(
+        cdi_annotation::CREATED_FOR_DATA_VOLUME.into(),
+        dv.uid().unwrap_or_default(),
+    );
     let owner = OwnerReference {
         api_version: DataVolume::api_version(&()).into_owned(),
         kind: DataVolume::kind(&()).into_owned(),
@@ -290,10 +343,8 @@ fn claim_for(dv: &DataVolume) -> Result<PersistentVolumeClaim, SimError> {
         metadata: ObjectMeta {
             name: Some(dv.name_any()),
             namespace: dv.namespace(),
-            labels: Some(BTreeMap::from([(
-                "app".into(),
-                "containerized-data-importer".into(),
-            )])),
+            labels: Some(labels),
+            annotations: Some(annotations),
             owner_references: Some(vec![owner]),
             ..ObjectMeta::default()
         },

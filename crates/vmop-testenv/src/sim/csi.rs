@@ -1,13 +1,18 @@
-//! The Huamei CSI driver's external-provisioner: a PersistentVolume for every claim that the
-//! real PV binder hands to [`HUAMEI_PROVISIONER`](crate::HUAMEI_PROVISIONER), and deletion of
-//! released volumes whose reclaim policy is Delete.
+//! External provisioners of the test world's classes — the Huamei CSI driver
+//! ([`HUAMEI_PROVISIONER`](crate::HUAMEI_PROVISIONER)), Rancher's local-path provisioner
+//! (k3s's default) and Longhorn: a PersistentVolume for every claim that the real PV
+//! controller hands to one of them (annotation `volume.kubernetes.io/storage-provisioner`,
+//! which for a WaitForFirstConsumer class it sets only once the scheduler has selected a
+//! node), and deletion of released volumes whose reclaim policy is Delete. A local-path volume
+//! lives on the selected node and says so in its node affinity, as the real one does.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::{
     api::core::v1::{
-        CSIPersistentVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
-        PersistentVolumeSpec,
+        CSIPersistentVolumeSource, HostPathVolumeSource, NodeSelector, NodeSelectorRequirement,
+        NodeSelectorTerm, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+        PersistentVolumeSpec, VolumeNodeAffinity,
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
@@ -17,15 +22,22 @@ use kube::{
     runtime::controller::Action,
 };
 
-use super::{SimConfig, SimContext, SimError, controller, drive, retry};
-use crate::HUAMEI_PROVISIONER;
+use super::{
+    SimConfig, SimContext, SimError, controller, drive, retry,
+    upstream::{
+        SELECTED_NODE_ANNOTATION, STORAGE_PROVISIONER_ANNOTATION as PROVISIONER_ANNOTATION,
+    },
+};
+use crate::{HUAMEI_PROVISIONER, LOCAL_PATH_PROVISIONER, LONGHORN_PROVISIONER};
 
-/// Set by the PV binder on a claim that an external provisioner must serve.
-const PROVISIONER_ANNOTATION: &str = "volume.kubernetes.io/storage-provisioner";
-/// Set by the scheduler on a WaitForFirstConsumer claim once its pod has a node.
-pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
 /// Marks a volume as made by a provisioner.
 const PROVISIONED_BY_ANNOTATION: &str = "pv.kubernetes.io/provisioned-by";
+/// Provisioners this simulator serves.
+const SERVED: [&str; 3] = [
+    HUAMEI_PROVISIONER,
+    LOCAL_PATH_PROVISIONER,
+    LONGHORN_PROVISIONER,
+];
 
 /// Runs the provisioner and the deleter.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
@@ -44,10 +56,16 @@ async fn provision(
     ctx: Arc<SimContext>,
 ) -> Result<Action, SimError> {
     let annotations = claim.annotations();
-    let ours =
-        annotations.get(PROVISIONER_ANNOTATION).map(String::as_str) == Some(HUAMEI_PROVISIONER);
+    let Some(provisioner) = annotations
+        .get(PROVISIONER_ANNOTATION)
+        .map(String::as_str)
+        .filter(|p| SERVED.contains(p))
+    else {
+        return Ok(Action::await_change());
+    };
+    let selected_node = annotations.get(SELECTED_NODE_ANNOTATION).cloned();
     let spec = claim.spec.clone().unwrap_or_default();
-    if !ours || spec.volume_name.is_some() || claim.metadata.deletion_timestamp.is_some() {
+    if spec.volume_name.is_some() || claim.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let uid = claim
@@ -73,7 +91,7 @@ async fn provision(
             name: Some(name.clone()),
             annotations: Some(BTreeMap::from([(
                 PROVISIONED_BY_ANNOTATION.into(),
-                HUAMEI_PROVISIONER.into(),
+                provisioner.into(),
             )])),
             ..ObjectMeta::default()
         },
@@ -91,12 +109,7 @@ async fn provision(
                 uid: Some(uid.clone()),
                 ..ObjectReference::default()
             }),
-            csi: Some(CSIPersistentVolumeSource {
-                driver: HUAMEI_PROVISIONER.into(),
-                volume_handle: format!("huamei-{uid}"),
-                ..CSIPersistentVolumeSource::default()
-            }),
-            ..PersistentVolumeSpec::default()
+            ..source_for(provisioner, &uid, selected_node.as_deref())
         }),
         status: None,
     };
@@ -111,6 +124,40 @@ async fn provision(
     Ok(Action::await_change())
 }
 
+/// Where a provisioner's volume lives: local-path a directory on the selected node, the CSI
+/// drivers a volume of their own.
+fn source_for(provisioner: &str, uid: &str, node: Option<&str>) -> PersistentVolumeSpec {
+    if provisioner == LOCAL_PATH_PROVISIONER {
+        return PersistentVolumeSpec {
+            host_path: Some(HostPathVolumeSource {
+                path: format!("/var/lib/rancher/k3s/storage/pvc-{uid}"),
+                type_: Some("DirectoryOrCreate".into()),
+            }),
+            node_affinity: node.map(|node| VolumeNodeAffinity {
+                required: Some(NodeSelector {
+                    node_selector_terms: vec![NodeSelectorTerm {
+                        match_expressions: Some(vec![NodeSelectorRequirement {
+                            key: "kubernetes.io/hostname".into(),
+                            operator: "In".into(),
+                            values: Some(vec![node.into()]),
+                        }]),
+                        ..NodeSelectorTerm::default()
+                    }],
+                }),
+            }),
+            ..PersistentVolumeSpec::default()
+        };
+    }
+    PersistentVolumeSpec {
+        csi: Some(CSIPersistentVolumeSource {
+            driver: provisioner.into(),
+            volume_handle: format!("{provisioner}-{uid}"),
+            ..CSIPersistentVolumeSource::default()
+        }),
+        ..PersistentVolumeSpec::default()
+    }
+}
+
 async fn delete_released(
     volume: Arc<PersistentVolume>,
     ctx: Arc<SimContext>,
@@ -118,8 +165,7 @@ async fn delete_released(
     let ours = volume
         .annotations()
         .get(PROVISIONED_BY_ANNOTATION)
-        .map(String::as_str)
-        == Some(HUAMEI_PROVISIONER);
+        .is_some_and(|p| SERVED.contains(&p.as_str()));
     let released = volume.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
     let delete = volume
         .spec

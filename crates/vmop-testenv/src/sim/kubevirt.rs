@@ -1,9 +1,17 @@
-//! KubeVirt's virt-controller and virt-handler: for a VM that should run, check its volumes,
-//! pick a node (node selector and required node affinity), create the VMI (owned by the VM),
-//! and walk it through Pending, Scheduling, Scheduled and Running, reporting per-interface
-//! MAC, IPs, guest interface name and info source. A VM that should not run loses its VMI.
-//! The VM's printableStatus, ready flag and conditions follow, with KubeVirt's error states
-//! (ErrorUnschedulable, DataVolumeError, ErrorPvcNotFound, WaitingForVolumeBinding).
+//! KubeVirt's virt-controller and virt-handler, with kube-scheduler's part in volume binding:
+//! for a VM that should run, check its volumes as virt-controller's VM controller does
+//! (DataVolumes Succeeded, WaitForFirstConsumer or PendingPopulation count as ready; claims
+//! must exist), pick a node (node selector and required node affinity), and create the VMI
+//! (owned by the VM). While the VMI is Pending its pod waits for its volumes: as the
+//! scheduler does for the (temporary or launcher) pod it places, it sets
+//! `volume.kubernetes.io/selected-node` on the WaitForFirstConsumer claims, then waits until
+//! every claim is Bound and every DataVolume Succeeded (virt-controller's
+//! `areDataVolumesReady`). Then it walks the VMI through Scheduling, Scheduled and Running,
+//! reporting per-interface MAC, IPs, guest interface name and info source. A VM that should
+//! not run loses its VMI. The VM's printableStatus, ready flag and conditions follow, with
+//! KubeVirt's states (Provisioning, WaitingForVolumeBinding, ErrorUnschedulable,
+//! DataVolumeError, ErrorPvcNotFound). VMIs have no status subresource upstream, so their
+//! status is written with the object.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -22,15 +30,18 @@ use kube::{
 use serde_json::json;
 use vmop_api::external::{
     UpstreamCondition,
-    cdi::{DataVolume, phase as dv_phase},
+    cdi::DataVolume,
     kubevirt::{
         VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceSpec, VmiInterfaceStatus,
-        info_source, printable_status as ps, run_strategy, vm_condition, vmi_phase,
     },
 };
 
 use super::{
-    SimConfig, SimContext, SimError, controller, csi::SELECTED_NODE_ANNOTATION, drive, retry,
+    SimConfig, SimContext, SimError, controller, drive, retry,
+    upstream::{
+        SELECTED_NODE_ANNOTATION, dv_phase, info_source, printable_status as ps, run_strategy,
+        vm_condition, vmi_phase,
+    },
 };
 
 /// How often a VM waiting for volumes looks again (volumes are not watched).
@@ -107,6 +118,25 @@ async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Acti
         (true, Some(vmi)) => {
             let restart_required = vmi.spec.domain.cpu != template.domain.cpu
                 || vmi.spec.domain.memory != template.domain.memory;
+            let pending = vmi
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_none_or(|p| p == vmi_phase::PENDING);
+            if pending {
+                let node = vmi
+                    .annotations()
+                    .get(TARGET_NODE_ANNOTATION)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(blocked) =
+                    pod_volumes_blocked(&ctx, &namespace, &vmi.spec, &node).await?
+                {
+                    set_vm_status(&ctx, &vm, blocked.printable, false, Some(&blocked), false)
+                        .await?;
+                    return Ok(Action::requeue(VOLUME_POLL));
+                }
+            }
             let running = advance_vmi(&ctx, &vmi).await?;
             let printable = if running { ps::RUNNING } else { ps::STARTING };
             set_vm_status(&ctx, &vm, printable, running, None, restart_required).await?;
@@ -211,8 +241,9 @@ async fn advance_vmi(ctx: &SimContext, vmi: &VirtualMachineInstance) -> Result<b
     };
     let running = status["phase"] == vmi_phase::RUNNING;
     let namespace = vmi.namespace().unwrap_or_default();
+    // No status subresource for VMIs upstream: virt-handler writes the object.
     Api::<VirtualMachineInstance>::namespaced(ctx.client.clone(), &namespace)
-        .patch_status(
+        .patch(
             &vmi.name_any(),
             &PatchParams::default(),
             &Patch::Merge(json!({"status": status})),
@@ -405,13 +436,14 @@ fn matches_requirement(labels: &BTreeMap<String, String>, req: &NodeSelectorRequ
     }
 }
 
-/// The first reason the VM's volumes keep it from starting, if any. Claims of a
-/// WaitForFirstConsumer class get the chosen node, as the scheduler would give them.
+/// The first reason the VM's volumes keep virt-controller from creating its VMI, if any:
+/// DataVolumes must be Succeeded, WaitForFirstConsumer or PendingPopulation
+/// (`handleDataVolumes`), claims must exist.
 async fn check_volumes(
     ctx: &SimContext,
     namespace: &str,
     spec: &VirtualMachineInstanceSpec,
-    node: &str,
+    _node: &str,
 ) -> Result<Option<Blocked>, SimError> {
     let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace);
     let data_volumes = Api::<DataVolume>::namespaced(ctx.client.clone(), namespace);
@@ -426,7 +458,11 @@ async fn check_volumes(
             };
             let status = found.status.unwrap_or_default();
             match status.phase.as_deref() {
-                Some(dv_phase::SUCCEEDED) => {}
+                Some(
+                    dv_phase::SUCCEEDED
+                    | dv_phase::WAIT_FOR_FIRST_CONSUMER
+                    | dv_phase::PENDING_POPULATION,
+                ) => {}
                 Some(dv_phase::FAILED) => {
                     return Ok(Some(Blocked {
                         printable: ps::DATA_VOLUME_ERROR,
@@ -443,26 +479,76 @@ async fn check_volumes(
                 }
             }
         }
-        if let Some(claim_ref) = &volume.persistent_volume_claim {
-            let Some(claim) = claims.get_opt(&claim_ref.claim_name).await? else {
-                return Ok(Some(Blocked {
-                    printable: ps::ERROR_PVC_NOT_FOUND,
-                    reason: "FailedPvcNotFound",
-                    message: format!("PVC {namespace}/{} does not exist", claim_ref.claim_name),
-                }));
-            };
-            let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
-            if !bound {
-                select_node_if_waiting(ctx, &claim, node).await?;
-                return Ok(Some(Blocked {
-                    printable: ps::WAITING_FOR_VOLUME_BINDING,
-                    reason: "WaitingForVolumeBinding",
-                    message: format!("PVC {namespace}/{} is not bound", claim_ref.claim_name),
-                }));
-            }
+        if let Some(claim_ref) = &volume.persistent_volume_claim
+            && claims.get_opt(&claim_ref.claim_name).await?.is_none()
+        {
+            return Ok(Some(Blocked {
+                printable: ps::ERROR_PVC_NOT_FOUND,
+                reason: "FailedPvcNotFound",
+                message: format!("PVC {namespace}/{} does not exist", claim_ref.claim_name),
+            }));
         }
     }
     Ok(None)
+}
+
+/// What keeps a Pending VMI's pod from starting: a claim not yet Bound (the scheduler places
+/// the pod, or virt-controller's temporary pod for a WaitForFirstConsumer DataVolume, and
+/// selects the node on the claim), or a DataVolume still importing.
+async fn pod_volumes_blocked(
+    ctx: &SimContext,
+    namespace: &str,
+    spec: &VirtualMachineInstanceSpec,
+    node: &str,
+) -> Result<Option<Blocked>, SimError> {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace);
+    let data_volumes = Api::<DataVolume>::namespaced(ctx.client.clone(), namespace);
+    let mut first: Option<Blocked> = None;
+    for volume in &spec.volumes {
+        let (claim_name, data_volume) = match (&volume.data_volume, &volume.persistent_volume_claim)
+        {
+            (Some(dv), _) => (dv.name.clone(), true),
+            (None, Some(claim)) => (claim.claim_name.clone(), false),
+            _ => continue,
+        };
+        let claim = claims.get_opt(&claim_name).await?;
+        let bound = claim
+            .as_ref()
+            .and_then(|c| c.status.as_ref())
+            .and_then(|s| s.phase.as_deref())
+            == Some("Bound");
+        if let Some(claim) = claim.as_ref().filter(|_| !bound) {
+            select_node_if_waiting(ctx, claim, node).await?;
+        }
+        let imported = if data_volume {
+            data_volumes
+                .get_opt(&claim_name)
+                .await?
+                .and_then(|dv| dv.status)
+                .and_then(|s| s.phase)
+                .as_deref()
+                == Some(dv_phase::SUCCEEDED)
+        } else {
+            true
+        };
+        if first.is_some() {
+            continue;
+        }
+        if !bound {
+            first = Some(Blocked {
+                printable: ps::WAITING_FOR_VOLUME_BINDING,
+                reason: "WaitingForVolumeBinding",
+                message: format!("PVC {namespace}/{claim_name} is not bound"),
+            });
+        } else if !imported {
+            first = Some(Blocked {
+                printable: ps::PROVISIONING,
+                reason: "Provisioning",
+                message: format!("DataVolume {claim_name} is not ready"),
+            });
+        }
+    }
+    Ok(first)
 }
 
 async fn select_node_if_waiting(

@@ -3,7 +3,7 @@
 //!
 //! | simulator  | plays                         | does                                         |
 //! |------------|-------------------------------|----------------------------------------------|
-//! | [`csi`]    | Huamei CSI external-provisioner | creates a PV for each claim of its classes; the real PV binder binds it; deletes released PVs |
+//! | [`csi`]    | CSI external-provisioners (Huamei, local-path, Longhorn) | creates a PV for each claim of their classes (WaitForFirstConsumer ones on the selected node); the real PV binder binds it; deletes released PVs |
 //! | [`cdi`]    | CDI DataVolume controller     | creates the claim, moves the DataVolume through import phases with progress, or fails it |
 //! | [`nmstate`]| kubernetes-nmstate handler    | writes per-node enactments and the policy's Available/Degraded/Ignored conditions |
 //! | [`kubevirt`]| virt-controller + virt-handler | creates, schedules and boots a VMI per running VM, reports interfaces and VM status |
@@ -16,6 +16,7 @@ pub mod cdi;
 pub mod csi;
 pub mod kubevirt;
 pub mod nmstate;
+pub mod upstream;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,6 +38,8 @@ pub struct SimConfig {
     pub failing_image_marker: String,
     /// A node interface of this name makes NMState fail on every node.
     pub bad_interface: String,
+    /// Restarts of a failing importer before CDI gives up on a DataVolume.
+    pub import_restarts_before_failure: i32,
 }
 
 impl SimConfig {
@@ -47,6 +50,7 @@ impl SimConfig {
             import_steps: 2,
             failing_image_marker: "invalid-image".into(),
             bad_interface: "bad0".into(),
+            import_restarts_before_failure: 2,
         }
     }
 

@@ -18,12 +18,15 @@ use serde_json::{Value, json};
 use vmop_api::external::{
     UpstreamCondition,
     nmstate::{
-        ENACTMENT_NODE_LABEL, ENACTMENT_POLICY_LABEL, NodeNetworkConfigurationEnactment,
-        NodeNetworkConfigurationEnactmentSpec, NodeNetworkConfigurationPolicy, condition, reason,
+        NodeNetworkConfigurationEnactment, NodeNetworkConfigurationEnactmentSpec,
+        NodeNetworkConfigurationPolicy,
     },
 };
 
-use super::{SimConfig, SimContext, SimError, controller, drive, retry};
+use super::{
+    SimConfig, SimContext, SimError, controller, drive, retry,
+    upstream::nmstate::{ENACTMENT_NODE_LABEL, ENACTMENT_POLICY_LABEL, condition, reason},
+};
 
 const MANAGER: &str = "nmstate-simulator";
 

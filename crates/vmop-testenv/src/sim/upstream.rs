@@ -1,0 +1,112 @@
+//! The names and values the simulated controllers emit, copied from the upstream sources
+//! (never from vm-operator's crates: a wrong constant there must not agree with itself here).
+//!
+//! - KubeVirt v1.9.0, `staging/src/kubevirt.io/api/core/v1/types.go`
+//! - CDI v1.66.0, `staging/src/kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1/types.go`
+//!   and `pkg/controller/common/util.go`
+//! - Kubernetes, `pkg/controller/volume/persistentvolume/util` and the scheduler's volume
+//!   binding plugin
+
+/// KubeVirt `VirtualMachineRunStrategy`.
+pub mod run_strategy {
+    pub const ALWAYS: &str = "Always";
+    pub const HALTED: &str = "Halted";
+    pub const MANUAL: &str = "Manual";
+    pub const RERUN_ON_FAILURE: &str = "RerunOnFailure";
+    pub const ONCE: &str = "Once";
+}
+
+/// KubeVirt `VirtualMachinePrintableStatus`.
+pub mod printable_status {
+    pub const STOPPED: &str = "Stopped";
+    pub const PROVISIONING: &str = "Provisioning";
+    pub const STARTING: &str = "Starting";
+    pub const RUNNING: &str = "Running";
+    pub const STOPPING: &str = "Stopping";
+    pub const ERROR_UNSCHEDULABLE: &str = "ErrorUnschedulable";
+    pub const ERROR_PVC_NOT_FOUND: &str = "ErrorPvcNotFound";
+    pub const DATA_VOLUME_ERROR: &str = "DataVolumeError";
+    pub const WAITING_FOR_VOLUME_BINDING: &str = "WaitingForVolumeBinding";
+}
+
+/// KubeVirt `VirtualMachineConditionType`.
+pub mod vm_condition {
+    pub const READY: &str = "Ready";
+    pub const RESTART_REQUIRED: &str = "RestartRequired";
+}
+
+/// KubeVirt `VirtualMachineInstancePhase`.
+pub mod vmi_phase {
+    pub const PENDING: &str = "Pending";
+    pub const SCHEDULING: &str = "Scheduling";
+    pub const SCHEDULED: &str = "Scheduled";
+    pub const RUNNING: &str = "Running";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+}
+
+/// KubeVirt's `infoSource` values of VMI interfaces.
+pub mod info_source {
+    pub const DOMAIN: &str = "domain";
+    pub const GUEST_AGENT: &str = "guest-agent";
+    pub const MULTUS_STATUS: &str = "multus-status";
+}
+
+/// CDI `DataVolumePhase`.
+pub mod dv_phase {
+    pub const PENDING: &str = "Pending";
+    pub const PVC_BOUND: &str = "PVCBound";
+    pub const WAIT_FOR_FIRST_CONSUMER: &str = "WaitForFirstConsumer";
+    pub const IMPORT_SCHEDULED: &str = "ImportScheduled";
+    pub const IMPORT_IN_PROGRESS: &str = "ImportInProgress";
+    pub const CLONE_SCHEDULED: &str = "CloneScheduled";
+    pub const CLONE_IN_PROGRESS: &str = "CloneInProgress";
+    pub const PENDING_POPULATION: &str = "PendingPopulation";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+}
+
+/// CDI `DataVolumeConditionType`.
+pub mod dv_condition {
+    pub const READY: &str = "Ready";
+    pub const BOUND: &str = "Bound";
+    pub const RUNNING: &str = "Running";
+}
+
+/// Annotations CDI puts on the claims it makes (`pkg/controller/common/util.go`).
+pub mod cdi_annotation {
+    /// `AnnPodRestarts`: restarts of the importer pod.
+    pub const POD_RESTARTS: &str = "cdi.kubevirt.io/storage.pod.restarts";
+    /// `AnnCreatedForDataVolume`: the UID of the DataVolume the claim was made for.
+    pub const CREATED_FOR_DATA_VOLUME: &str = "cdi.kubevirt.io/createdForDataVolume";
+}
+
+/// Set by the scheduler on a WaitForFirstConsumer claim once a pod using it has a node.
+pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
+/// Set by the PV controller on a claim that an external provisioner must serve.
+pub const STORAGE_PROVISIONER_ANNOTATION: &str = "volume.kubernetes.io/storage-provisioner";
+
+/// kubernetes-nmstate v0.86.0, `api/shared/nodenetworkconfiguration{policy,enactment}_types.go`.
+pub mod nmstate {
+    /// Label on an enactment naming its policy (`EnactmentPolicyLabel`).
+    pub const ENACTMENT_POLICY_LABEL: &str = "nmstate.io/policy";
+    /// Label on an enactment naming its node (`EnactmentNodeLabel`).
+    pub const ENACTMENT_NODE_LABEL: &str = "nmstate.io/node";
+
+    /// Condition types of policies and enactments.
+    pub mod condition {
+        pub const AVAILABLE: &str = "Available";
+        pub const DEGRADED: &str = "Degraded";
+        pub const PROGRESSING: &str = "Progressing";
+        pub const IGNORED: &str = "Ignored";
+        pub const FAILING: &str = "Failing";
+    }
+
+    /// Condition reasons.
+    pub mod reason {
+        pub const SUCCESSFULLY_CONFIGURED: &str = "SuccessfullyConfigured";
+        pub const FAILED_TO_CONFIGURE: &str = "FailedToConfigure";
+        pub const CONFIGURATION_PROGRESSING: &str = "ConfigurationProgressing";
+        pub const NO_MATCHING_NODE: &str = "NoMatchingNode";
+    }
+}

@@ -1,0 +1,91 @@
+//! The `pvc` storage backend: a blank PersistentVolumeClaim on any StorageClass that no more
+//! specific backend claims — k3s's `local-path`, Longhorn, Ceph RBD, NFS. It is what a blank
+//! disk without `backend` gets unless its class's provisioner belongs to another backend
+//! (`csi.huamei.com` to `huamei-csi`).
+//!
+//! The claim names the disk's `storageClassName` when given; without one it names no class,
+//! so the API server's DefaultStorageClass admission gives it the cluster's default, exactly
+//! as for a hand-written claim. Ready when Bound; on a WaitForFirstConsumer class a Pending
+//! claim waits for the VM, which is created and becomes its consumer.
+
+use vmop_plugin::{
+    DesiredVolume, DiskConfig, ObservedVolume, PluginError, StorageBackend, VolumeAttachment,
+    VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
+    objects::{
+        self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
+    },
+    readiness::claim_readiness,
+    register_storage_backend,
+    vmop_api::k8s_openapi::{
+        api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
+        apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    },
+};
+
+/// The name users select this backend by, and the fallback for blank disks.
+pub const NAME: &str = "pvc";
+
+register_storage_backend!(NAME, PvcBackend);
+
+/// Keeps this crate's registration in a binary that names nothing else from it.
+#[inline(never)]
+pub fn link() -> &'static str {
+    NAME
+}
+
+/// Blank claims on any StorageClass.
+#[derive(Debug, Default)]
+pub struct PvcBackend;
+
+#[async_trait]
+impl StorageBackend for PvcBackend {
+    fn validate(&self, config: &DiskConfig) -> Result<(), PluginError> {
+        let disk = &config.disk;
+        if disk.image.is_some() || disk.source.is_some() {
+            return Err(PluginError::invalid(
+                config.field_path(if disk.image.is_some() {
+                    "image"
+                } else {
+                    "source"
+                }),
+                "the pvc backend creates blank disks; images and clones are imported by the cdi backend",
+            ));
+        }
+        require_live_migratable(config)
+    }
+
+    async fn build(&self, config: &DiskConfig) -> Result<DesiredVolume, PluginError> {
+        self.validate(config)?;
+        let name = claim_name(config);
+        let claim = PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(config.profile.namespace.clone()),
+                labels: Some(profile_labels(&config.profile)),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(
+                    access_modes(config).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+                ),
+                volume_mode: volume_mode(config),
+                storage_class_name: config.disk.storage_class_name.clone(),
+                resources: Some(objects::storage_request(config)),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            status: None,
+        };
+        Ok(DesiredVolume {
+            object: VolumeObject::Claim(Box::new(claim)),
+            attachment: VolumeAttachment {
+                name: config.disk.name.clone(),
+                source: VolumeSourceRef::Claim(name),
+                boot_order: config.disk.boot_order,
+            },
+        })
+    }
+
+    fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
+        claim_readiness(desired.attachment.source.name(), observed)
+    }
+}
