@@ -84,6 +84,24 @@ async fn service_account_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf
     }
     let path = dir.join("vm-operator.kubeconfig");
     std::fs::write(&path, serde_yaml::to_string(&config).expect("yaml")).expect("written");
+    // The RBAC authorizer learns of new bindings from a watch: wait until the identity can
+    // read what the operator watches, so the binary does not start into a wall of 403s.
+    let client = vmop_testenv::client_for(&path, None)
+        .await
+        .expect("a client for the ServiceAccount");
+    wait::until("the shipped RBAC to take effect", WAIT, || async {
+        let profiles = Api::<VirtualMachineProfile>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .ok();
+        let classes = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(client.clone())
+            .list(&Default::default())
+            .await
+            .ok();
+        (profiles.is_some() && classes.is_some()).then_some(())
+    })
+    .await
+    .expect("RBAC in effect");
     path
 }
 

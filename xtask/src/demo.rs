@@ -146,6 +146,9 @@ fn describe(profile: &VirtualMachineProfile) -> String {
         .phase
         .map_or_else(|| "-".to_owned(), |p| format!("{p:?}"));
     let mut parts = vec![format!("{:<11} {:<13}", profile.name_any(), phase)];
+    if let Some(restarts) = status.disks.iter().filter_map(|d| d.restart_count).max() {
+        parts.push(format!("(importer restarts: {restarts})"));
+    }
     for disk in &status.disks {
         let progress = disk.progress.as_deref().unwrap_or("");
         let bar = progress
@@ -164,6 +167,8 @@ fn describe(profile: &VirtualMachineProfile) -> String {
             .unwrap_or_default();
         let state = if disk.ready {
             "ready".to_owned()
+        } else if disk.waiting_for_first_consumer {
+            "waits for the VM (WaitForFirstConsumer)".to_owned()
         } else {
             disk.phase.clone().unwrap_or_else(|| "pending".into())
         };

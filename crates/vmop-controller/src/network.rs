@@ -67,10 +67,15 @@ pub async fn reconcile_networks(
                 .stores
                 .nads
                 .get(&ObjectRef::new(&nad.name_any()).within(&namespace));
+            // The profile label is the managers' to set: the watches select on it, whatever
+            // the plugin remembered.
+            let mut nad = nad.clone();
+            nad.labels_mut()
+                .insert(vmop_api::PROFILE_LABEL.into(), profile.name_any());
             ensure(
                 ctx,
                 &nads,
-                nad.clone(),
+                nad,
                 owner.clone(),
                 cached.as_ref().map(|m| m.annotations()),
                 None,

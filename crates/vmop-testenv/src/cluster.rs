@@ -180,6 +180,7 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
                 .await?;
         }
     }
+    admission_active(client).await?;
     let class_api: Api<StorageClass> = Api::all(client.clone());
     for class in storage_classes() {
         let name = class.metadata.name.clone().unwrap_or_default();
@@ -187,5 +188,60 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
             .patch(&name, &params, &Patch::Apply(&class))
             .await?;
     }
+    Ok(())
+}
+
+/// Waits until the API server enforces the CDI admission policy: a new policy takes effect
+/// only once the admission plugin's policy source has loaded it. Proven by trying: a probe
+/// DataVolume whose spec change must be refused.
+async fn admission_active(client: &Client) -> Result<(), TestEnvError> {
+    use vmop_api::external::cdi::DataVolume;
+    const PROBE: &str = "vmop-testenv-admission-probe";
+    let dvs: Api<DataVolume> = Api::namespaced(client.clone(), "default");
+    let probe: DataVolume = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cdi.kubevirt.io/v1beta1",
+        "kind": "DataVolume",
+        "metadata": {"name": PROBE},
+        // A class nothing serves: no simulator acts on the probe.
+        "spec": {"source": {"blank": {}}, "storage": {"storageClassName": "vmop-testenv-none",
+            "resources": {"requests": {"storage": "1Mi"}}}}
+    }))
+    .map_err(|e| TestEnvError::Bootstrap {
+        detail: format!("admission probe: {e}"),
+    })?;
+    dvs.patch(
+        PROBE,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&probe),
+    )
+    .await?;
+    let change =
+        serde_json::json!({"spec": {"storage": {"resources": {"requests": {"storage": "2Mi"}}}}});
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match dvs
+            .patch(
+                PROBE,
+                &PatchParams {
+                    dry_run: true,
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&change),
+            )
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.message.contains("Cannot update DataVolume Spec") => {
+                break;
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(TestEnvError::Bootstrap {
+                    detail: "the CDI admission policy is not enforced after 30s".into(),
+                });
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    dvs.delete(PROBE, &Default::default()).await?;
     Ok(())
 }

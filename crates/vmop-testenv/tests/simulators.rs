@@ -115,18 +115,138 @@ async fn csi_provisions_a_volume_the_binder_binds_and_deletes_it_after_release()
 }
 
 #[tokio::test]
-async fn csi_leaves_claims_of_other_provisioners_alone() {
-    let ns = TestEnv::shared().namespace("csi-other").await;
+async fn a_local_path_claim_binds_only_once_a_consumer_is_scheduled_on_that_node() {
+    let ns = TestEnv::shared().namespace("csi-wffc").await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
     claims
-        .create(&PostParams::default(), &claim("elsewhere", "no-such-class"))
+        .create(&PostParams::default(), &claim("local", "local-path"))
         .await
         .expect("claim");
-    // A claim the simulator serves binds well within a second; give this one two.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The real PV controller says why it waits: nothing has consumed the claim yet.
+    let events: Api<k8s_openapi::api::core::v1::Event> = ns.api();
+    wait::until("the PV controller to wait for a consumer", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.involved_object.name.as_deref() == Some("local")
+                    && e.reason.as_deref() == Some("WaitForFirstConsumer")
+            })
+            .then_some(())
+    })
+    .await
+    .expect("WaitForFirstConsumer event");
+    let waiting = claims.get("local").await.expect("claim");
+    assert_eq!(claim_phase(&waiting), Some("Pending"));
+
+    // What kube-scheduler does when it places a pod that uses the claim.
+    claims
+        .patch(
+            "local",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"volume.kubernetes.io/selected-node": "node-2"}}})),
+        )
+        .await
+        .expect("select node");
+    let bound = wait_for(&claims, "local", "the claim to bind", |c| {
+        claim_phase(c) == Some("Bound")
+    })
+    .await;
+    let volume_name = bound.spec.and_then(|s| s.volume_name).expect("a volume");
+    let volume = Api::<PersistentVolume>::all(ns.client.clone())
+        .get(&volume_name)
+        .await
+        .expect("volume");
+    let spec = volume.spec.expect("spec");
+    assert!(
+        spec.host_path.is_some(),
+        "local-path volumes are directories"
+    );
+    let term = &spec
+        .node_affinity
+        .and_then(|a| a.required)
+        .expect("pinned to the node")
+        .node_selector_terms[0];
+    assert_eq!(
+        term.match_expressions.as_ref().expect("expressions")[0].values,
+        Some(vec!["node-2".to_owned()])
+    );
+}
+
+#[tokio::test]
+async fn csi_leaves_claims_of_other_provisioners_alone() {
+    let ns = TestEnv::shared().namespace("csi-other").await;
+    let unserved = k8s_openapi::api::storage::v1::StorageClass {
+        metadata: ObjectMeta {
+            name: Some("unserved".into()),
+            ..ObjectMeta::default()
+        },
+        provisioner: "example.com/nobody".into(),
+        ..Default::default()
+    };
+    Api::<k8s_openapi::api::storage::v1::StorageClass>::all(ns.client.clone())
+        .patch(
+            "unserved",
+            &PatchParams::apply("simulator-tests"),
+            &Patch::Apply(&unserved),
+        )
+        .await
+        .expect("class");
+    let claims: Api<PersistentVolumeClaim> = ns.api();
+    claims
+        .create(&PostParams::default(), &claim("elsewhere", "unserved"))
+        .await
+        .expect("claim");
+    // Handed to its external provisioner by the PV controller ...
+    wait_for(&claims, "elsewhere", "the claim to be handed over", |c| {
+        c.annotations()
+            .get("volume.kubernetes.io/storage-provisioner")
+            == Some(&"example.com/nobody".to_owned())
+    })
+    .await;
+    // ... and a served claim created after it is bound first: the simulator has seen both.
+    claims
+        .create(&PostParams::default(), &claim("served", "huamei-sc-ssd"))
+        .await
+        .expect("claim");
+    wait_for(&claims, "served", "the served claim to bind", |c| {
+        claim_phase(c) == Some("Bound")
+    })
+    .await;
     let claim = claims.get("elsewhere").await.expect("claim");
     assert_eq!(claim_phase(&claim), Some("Pending"));
     assert!(claim.spec.and_then(|s| s.volume_name).is_none());
+}
+
+#[tokio::test]
+async fn cdi_refuses_a_change_of_a_data_volumes_spec_as_its_webhook_does() {
+    let ns = TestEnv::shared().namespace("cdi-immutable").await;
+    let dvs: Api<DataVolume> = ns.api();
+    dvs.create(
+        &PostParams::default(),
+        &data_volume("fixed", "docker://registry.example.com/a:1"),
+    )
+    .await
+    .expect("dv");
+    let error = dvs
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"source": {"registry": {"url": "docker://registry.example.com/a:2"}}}})),
+        )
+        .await
+        .expect_err("the spec is immutable");
+    assert!(
+        error.to_string().contains("Cannot update DataVolume Spec"),
+        "{error}"
+    );
+    dvs.patch(
+        "fixed",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+    )
+    .await
+    .expect("metadata may change");
 }
 
 fn data_volume(name: &str, url: &str) -> DataVolume {
