@@ -171,6 +171,8 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
     .await
     .unwrap_or_else(|e| panic!("{e}: not Running under the shipped RBAC\n{}", show_log()));
 
+    hostile_user_data_is_refused_within_bounds(&ns, child.id(), &show_log).await;
+
     let (code, metrics) = http_get(port, "/metrics").expect("metrics answer");
     assert_eq!(code, 200);
     assert!(metrics.contains("vmoperator_reconciles_total"), "{metrics}");
@@ -190,4 +192,105 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
         .expect("waits");
     std::mem::forget(guard);
     assert!(status.success(), "graceful stop: {status}\n{}", show_log());
+}
+
+/// Peak resident memory of a process, in bytes (`VmHWM` of /proc).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    kib * 1024
+}
+
+/// A "billion laughs" cloud-config in a tenant's Secret: refused with the field named, while
+/// another tenant's profile runs, and the operator stays small.
+async fn hostile_user_data_is_refused_within_bounds(
+    ns: &vmop_testenv::TestNamespace,
+    pid: u32,
+    show_log: &dyn Fn() -> String,
+) {
+    use k8s_openapi::{ByteString, api::core::v1::Secret};
+    use vmop_api::{CloudInitSpec, DiskSpec, SecretReference};
+
+    let mut bomb = String::from(
+        "#cloud-config\na0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for level in 1..12 {
+        let refs = vec![format!("*a{}", level - 1); 9].join(",");
+        bomb.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+    }
+    let secret = Secret {
+        metadata: kube::core::ObjectMeta {
+            name: Some("laughs".into()),
+            ..Default::default()
+        },
+        data: Some([("userdata".to_owned(), ByteString(bomb.into_bytes()))].into()),
+        ..Secret::default()
+    };
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    let small = |name: &str| {
+        let mut p = valid_profile(name);
+        p.spec.networks.clear();
+        p.spec.disks = vec![DiskSpec {
+            name: "data".into(),
+            size: "1Gi".into(),
+            storage_class_name: Some("longhorn".into()),
+            ..DiskSpec::default()
+        }];
+        p
+    };
+    let mut hostile = small("bomb-vm");
+    hostile.spec.cloud_init = Some(CloudInitSpec {
+        user_data_secret_ref: Some(SecretReference {
+            name: "laughs".into(),
+        }),
+        ..CloudInitSpec::default()
+    });
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &hostile)
+        .await
+        .expect("hostile profile");
+    profiles
+        .create(&PostParams::default(), &small("calm-vm"))
+        .await
+        .expect("calm profile");
+    let refused = wait::until("the alias bomb to be refused", WAIT, || async {
+        let p = profiles.get_opt("bomb-vm").await.ok().flatten()?;
+        let ready = p
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        ready.message.contains("nodes").then_some(ready)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", show_log()));
+    assert_eq!(refused.status, "False");
+    assert!(
+        refused
+            .message
+            .starts_with("spec.cloudInit.userDataSecretRef: the Secret's userdata")
+            && refused.message.contains("has more than 20000 nodes"),
+        "{}",
+        refused.message
+    );
+    wait::until("the other tenant's profile to run", WAIT, || async {
+        let p = profiles.get_opt("calm-vm").await.ok().flatten()?;
+        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", show_log()));
+    let peak = peak_rss(pid);
+    assert!(
+        peak < 100 * 1024 * 1024,
+        "the operator peaked at {} MiB",
+        peak / 1024 / 1024
+    );
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use serde_yaml::{Mapping, Value};
 use vmop_plugin::{PluginError, TemplateInput, vmop_api::profile::IpamType};
 
-use crate::POD_NETWORK;
+use crate::{
+    POD_NETWORK,
+    bounded_yaml::{self, USER_DATA_LIMITS},
+};
 
 const CLOUD_CONFIG_HEADER: &str = "#cloud-config";
 const USER_DATA_FIELD: &str = "spec.cloudInit.userDataSecretRef";
@@ -28,13 +31,19 @@ pub fn user_data(input: &TemplateInput) -> Result<String, PluginError> {
                     "the Secret's userdata must be a #cloud-config document to merge with",
                 ));
             }
-            match serde_yaml::from_str::<Value>(text) {
+            match bounded_yaml::parse(text, USER_DATA_LIMITS) {
                 Ok(Value::Mapping(map)) => map,
                 Ok(Value::Null) => Mapping::new(),
-                Ok(_) | Err(_) => {
+                Ok(_) => {
                     return Err(PluginError::invalid(
                         USER_DATA_FIELD,
                         "the Secret's userdata is not a YAML mapping after #cloud-config",
+                    ));
+                }
+                Err(why) => {
+                    return Err(PluginError::invalid(
+                        USER_DATA_FIELD,
+                        format!("the Secret's userdata {why}"),
                     ));
                 }
             }

@@ -14,6 +14,7 @@
 //! - Node affinity from the networks' node selectors; with high availability, eviction by live
 //!   migration and a soft anti-affinity between profiles of the same HA group.
 
+mod bounded_yaml;
 mod cloud_config;
 mod scheduling;
 
