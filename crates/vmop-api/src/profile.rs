@@ -354,6 +354,13 @@ pub struct DiskSpec {
     /// Overrides spec.diskRetentionPolicy for this disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<RetentionPolicy>,
+
+    /// Take over the claim or DataVolume of this disk's name that a deleted profile of the
+    /// same name retained (annotation `vmoperator.io/retained-from`). Without it such a volume
+    /// is reported as a Conflict and never touched: a re-created profile does not silently
+    /// adopt old data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt_retained: Option<bool>,
 }
 
 /// Access modes of a PersistentVolumeClaim.

@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{
     Api, Resource, ResourceExt,
     api::{DeleteParams, Patch, PatchParams},
+    core::ObjectMeta,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -19,9 +20,13 @@ use vmop_api::{VirtualMachineProfile, json::check_subset};
 use vmop_plugin::names::fnv1a;
 
 use crate::{
+    cleanup::RETAINED_FROM_ANNOTATION,
     context::{Context, FIELD_MANAGER},
     error::{Error, Result},
 };
+
+/// The annotations of a cached object that has none.
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
 
 /// Annotation holding the hash of what the operator last applied.
 pub const HASH_ANNOTATION: &str = "vmoperator.io/applied-hash";
@@ -84,19 +89,106 @@ fn strip_status(value: &Value) -> Value {
     value
 }
 
+/// Whether an existing object belongs to the owner: it carries an owner reference with the
+/// owner's UID. Anything else is someone else's, and is never written.
+pub fn owned(meta: &ObjectMeta, owner: &OwnerReference) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == owner.uid)
+}
+
+/// Whether a retained volume was released by a profile of this namespace and name: the only
+/// foreign object a profile may take over, and only when its spec says so.
+fn retained_by_same_name(meta: &ObjectMeta, profile_key: &str) -> bool {
+    meta.owner_references.as_ref().is_none_or(Vec::is_empty)
+        && meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RETAINED_FROM_ANNOTATION))
+            .is_some_and(|from| from == profile_key)
+}
+
+/// Refuses to write to an object of this name that exists and is not the owner's. `cached`
+/// is the watch cache's copy; on a miss (a new child, or an object outside the watched
+/// labels) the API server is asked, once per creation.
+async fn check_ownership<K>(
+    api: &Api<K>,
+    name: &str,
+    owner: &OwnerReference,
+    cached: Option<&ObjectMeta>,
+    adopt_retained_from: Option<&str>,
+) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let live;
+    let existing = match cached {
+        Some(meta) => Some(meta),
+        None => {
+            live = api.get_metadata_opt(name).await?;
+            live.as_ref().map(|m| &m.metadata)
+        }
+    };
+    let Some(meta) = existing else {
+        return Ok(());
+    };
+    if owned(meta, owner) {
+        return Ok(());
+    }
+    if adopt_retained_from.is_some_and(|key| retained_by_same_name(meta, key)) {
+        return Ok(());
+    }
+    let why = if meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(RETAINED_FROM_ANNOTATION))
+    {
+        "it was retained from a deleted profile; set adoptRetained: true on the disk to take it over"
+    } else if meta
+        .owner_references
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        "it belongs to another owner"
+    } else {
+        "it was not created by this profile"
+    };
+    Err(Error::NotOurs {
+        kind: kind_of::<K>(),
+        name: name.to_owned(),
+        why: why.to_owned(),
+    })
+}
+
 /// Applies `object` unless the cache shows it is already in place; true when it wrote.
+/// With an owner, an existing object of the same name that is not the owner's is never
+/// touched: [`Error::NotOurs`]. `adopt_retained_from` (`<namespace>/<profile>`) allows
+/// taking over a volume that a profile of that name retained.
 pub async fn ensure<K>(
     ctx: &Context,
     api: &Api<K>,
     mut object: K,
     owner: Option<OwnerReference>,
-    cached_annotations: Option<&BTreeMap<String, String>>,
+    cached_meta: Option<&ObjectMeta>,
     cached: Option<Value>,
+    adopt_retained_from: Option<&str>,
 ) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
+    if let Some(owner) = &owner {
+        check_ownership(
+            api,
+            &object.name_any(),
+            owner,
+            cached_meta,
+            adopt_retained_from,
+        )
+        .await?;
+    }
     let desired = stamp(&mut object, owner)?;
+    let cached_annotations = cached_meta.map(|m| m.annotations.as_ref().unwrap_or(&EMPTY));
     if !needs_apply(&desired, cached_annotations, cached.as_ref()) {
         return Ok(false);
     }

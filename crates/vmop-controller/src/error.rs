@@ -19,6 +19,13 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0}")]
     Cleanup(String),
+    /// A child's name is taken by an object the profile does not own; nothing was written.
+    #[error("{kind} {name} exists and is not this profile's ({why}); nothing was written to it")]
+    NotOurs {
+        kind: &'static str,
+        name: String,
+        why: String,
+    },
 }
 
 impl Error {
@@ -36,6 +43,7 @@ impl Error {
                 _ => "Finalizer",
             },
             Error::Cleanup(_) => "Cleanup",
+            Error::NotOurs { .. } => "Conflict",
         }
     }
 }

@@ -77,7 +77,8 @@ pub async fn reconcile_networks(
                 &nads,
                 nad,
                 owner.clone(),
-                cached.as_ref().map(|m| m.annotations()),
+                cached.as_ref().map(|m| &m.metadata),
+                None,
                 None,
             )
             .await?;
@@ -163,8 +164,9 @@ async fn ensure_shared_policy(
         &api,
         policy.clone(),
         None,
-        cached.as_ref().map(|p| p.annotations()),
+        cached.as_ref().map(|p| &p.metadata),
         cached_json,
+        None,
     )
     .await?;
     let user = policy_user_label(profile);

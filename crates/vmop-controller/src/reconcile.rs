@@ -149,10 +149,16 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     };
 
     let owner = owner_reference(profile);
-    let (networks, disks) = tokio::try_join!(
+    let children = tokio::try_join!(
         reconcile_networks(ctx, profile, owner.clone(), &plan.networks),
         reconcile_disks(ctx, profile, owner.clone(), &plan.disks),
-    )?;
+    );
+    let (networks, disks) = match children {
+        Err(conflict @ Error::NotOurs { .. }) => {
+            return report_conflict(ctx, profile, &old, &conflict).await;
+        }
+        other => other?,
+    };
     release_policies(ctx, profile, &policy_names(&networks)).await?;
     let wanted = Wanted {
         nads: plan
@@ -169,7 +175,12 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             })
             .collect(),
     };
-    let vm_outcome = reconcile_vm(ctx, profile, owner, &plan, &networks, &disks).await?;
+    let vm_outcome = match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks).await {
+        Err(conflict @ Error::NotOurs { .. }) => {
+            return report_conflict(ctx, profile, &old, &conflict).await;
+        }
+        other => other?,
+    };
     remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
     let vm_ref = ObjectRef::<VirtualMachine>::new(&profile.name_any()).within(&namespace);
     let vm = ctx.stores.vms.get(&vm_ref);
@@ -199,6 +210,37 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     } else {
         ctx.timing.converging
     }))
+}
+
+/// Reason of a profile whose child's name is taken by an object it does not own.
+pub const CONFLICT: &str = "Conflict";
+
+/// A child's name is taken by someone else's object: say so in status (Ready=False, reason
+/// Conflict, naming the object), write nothing to it, and look again later.
+async fn report_conflict(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    conflict: &Error,
+) -> Result<Action> {
+    let messages = [conflict.to_string()];
+    let observed = Observed {
+        generation: profile.metadata.generation,
+        run_strategy: profile.spec.run_strategy,
+        invalid: None,
+        blocked: Some((CONFLICT, &messages)),
+        networks: &[],
+        disks: &[],
+        vm_outcome: None,
+        vm: None,
+        vmi: None,
+    };
+    write_status(ctx, profile, old, compute(old, &observed, now())).await?;
+    ctx.metrics.failed(conflict.category());
+    let attempts = ctx.failures.note(&ObjectRef::from(profile));
+    Ok(Action::requeue(
+        backoff(attempts).max(ctx.timing.converging),
+    ))
 }
 
 fn now() -> Time {

@@ -85,6 +85,9 @@ pub async fn reconcile_disks(
             cached_dv.as_deref(),
             cached_claim.as_deref(),
         );
+        // A volume retained by a deleted profile of this name is taken over only on request.
+        let adopt_from = (disk.config.disk.adopt_retained == Some(true))
+            .then(|| format!("{namespace}/{profile_name}"));
         let refused_change = match &change {
             DiskChange::Refuse { message } => Some(message.clone()),
             _ => None,
@@ -107,8 +110,9 @@ pub async fn reconcile_disks(
                         &claims,
                         claim,
                         owner.clone(),
-                        cached_claim.as_ref().map(|c| c.annotations()),
+                        cached_claim.as_ref().map(|c| &c.metadata),
                         json,
+                        adopt_from.as_deref(),
                     )
                     .await?;
                 }
@@ -131,8 +135,9 @@ pub async fn reconcile_disks(
                         &data_volumes,
                         dv,
                         owner.clone(),
-                        cached_dv.as_ref().map(|d| d.annotations()),
+                        cached_dv.as_ref().map(|d| &d.metadata),
                         json,
+                        adopt_from.as_deref(),
                     )
                     .await?;
                 }

@@ -186,7 +186,8 @@ pub async fn reconcile_vm(
             &secrets,
             secret,
             owner.clone(),
-            cached.as_ref().map(|s| s.annotations()),
+            cached.as_ref().map(|s| &s.metadata),
+            None,
             None,
         )
         .await?;
@@ -200,8 +201,9 @@ pub async fn reconcile_vm(
         &vms,
         desired.vm,
         owner,
-        cached_vm.as_ref().map(|vm| vm.annotations()),
+        cached_vm.as_ref().map(|vm| &vm.metadata),
         cached_json,
+        None,
     )
     .await?;
     Ok(VmOutcome::Applied {
