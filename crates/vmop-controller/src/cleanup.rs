@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::{
     Api, Resource, ResourceExt,
-    api::{Patch, PatchParams},
+    api::{ListParams, Patch, PatchParams},
     runtime::reflector::Store,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 use vmop_api::{
-    PROFILE_LABEL, VirtualMachineProfile,
+    PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile,
     external::{
         cdi::DataVolume,
         kubevirt::{VirtualMachine, VirtualMachineInstance},
@@ -107,10 +107,34 @@ where
     Ok(())
 }
 
-/// Disposes of one kind of volume object by the retention recorded on it.
+/// Whether a disk's volume is kept: by the spec's retention of that disk, which is what the
+/// user asked for now; the label recorded at apply time only for a disk that has left the
+/// spec.
+fn retained<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
+    let labels = object.labels();
+    let in_spec = labels
+        .get(DISK_LABEL)
+        .and_then(|disk| profile.spec.disks.iter().find(|d| &d.name == disk));
+    match in_spec {
+        Some(disk) => profile.spec.retention_of(disk) == RetentionPolicy::Retain,
+        None => labels.get(RETENTION_LABEL).map(String::as_str) == Some("Retain"),
+    }
+}
+
+/// Where the volumes to dispose of are read from.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// The watch cache: for orphans of a running profile, converging anyway.
+    Cache(&'a Store<K>),
+    /// The API server: on deletion, so that a cache still filling (after a restart) cannot
+    /// make a volume be skipped and then garbage-collected with the profile.
+    Live,
+}
+
+/// Disposes of one kind of volume object of the profile (not in `keep`) by its retention.
 async fn dispose_volumes<K>(
     ctx: &Context,
-    store: &Store<K>,
+    source: Source<'_, K>,
     api: &Api<K>,
     profile: &VirtualMachineProfile,
     keep: &BTreeSet<String>,
@@ -123,15 +147,31 @@ where
         + std::fmt::Debug
         + 'static,
 {
-    for object in store.state() {
-        let name = object.name_any();
-        if keep.contains(&name)
-            || object.labels().get(PROFILE_LABEL) != Some(&profile.name_any())
-            || !owned_by(&*object, profile)
-        {
-            continue;
+    let mine = |object: &K| {
+        !keep.contains(&object.name_any())
+            && object.labels().get(PROFILE_LABEL) == Some(&profile.name_any())
+            && owned_by(object, profile)
+    };
+    let objects: Vec<K> = match source {
+        Source::Cache(store) => store
+            .state()
+            .iter()
+            .filter(|o| mine(o))
+            .map(|o| (**o).clone())
+            .collect(),
+        Source::Live => {
+            let selector = format!("{PROFILE_LABEL}={}", profile.name_any());
+            api.list(&ListParams::default().labels(&selector))
+                .await?
+                .items
+                .into_iter()
+                .filter(|o| mine(o))
+                .collect()
         }
-        if object.labels().get(RETENTION_LABEL).map(String::as_str) == Some("Retain") {
+    };
+    for object in objects {
+        let name = object.name_any();
+        if retained(&object, profile) {
             retain(ctx, api, &name, profile).await?;
         } else {
             delete(ctx, api, &name).await?;
@@ -160,22 +200,26 @@ pub async fn remove_orphans(
     let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), &namespace);
     delete_unwanted(ctx, &ctx.stores.nads, &nads, profile, &wanted.nads).await?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
-    dispose_volumes(ctx, &ctx.stores.claims, &claims, profile, &wanted.volumes).await?;
     let dvs: Api<DataVolume> = Api::namespaced(client.clone(), &namespace);
-    dispose_volumes(
-        ctx,
-        &ctx.stores.data_volumes,
-        &dvs,
-        profile,
-        &wanted.volumes,
-    )
-    .await?;
+    if deleting(profile) {
+        dispose_volumes(ctx, Source::Live, &claims, profile, &wanted.volumes).await?;
+        dispose_volumes(ctx, Source::Live, &dvs, profile, &wanted.volumes).await?;
+    } else {
+        let claim_cache = Source::Cache(&ctx.stores.claims);
+        dispose_volumes(ctx, claim_cache, &claims, profile, &wanted.volumes).await?;
+        let dv_cache = Source::Cache(&ctx.stores.data_volumes);
+        dispose_volumes(ctx, dv_cache, &dvs, profile, &wanted.volumes).await?;
+    }
     if let Some(keep) = secrets {
         let keep: BTreeSet<String> = keep.iter().cloned().collect();
         let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
         delete_unwanted(ctx, &ctx.stores.secrets, &api, profile, &keep).await?;
     }
     Ok(())
+}
+
+fn deleting(profile: &VirtualMachineProfile) -> bool {
+    profile.metadata.deletion_timestamp.is_some()
 }
 
 /// Cleans up a deleted profile. Returns an error while it must wait (the VM is still going),
@@ -201,4 +245,35 @@ pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<(
     remove_orphans(ctx, profile, &Wanted::default(), Some(&[])).await?;
     release_policies(ctx, profile, &[]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use vmop_api::fixtures::valid_profile;
+
+    use super::*;
+
+    fn claim(disk: &str, recorded: &str) -> PersistentVolumeClaim {
+        let mut claim = PersistentVolumeClaim::default();
+        claim.metadata.labels = Some(BTreeMap::from([
+            (DISK_LABEL.to_owned(), disk.to_owned()),
+            (RETENTION_LABEL.to_owned(), recorded.to_owned()),
+        ]));
+        claim
+    }
+
+    #[test]
+    fn retention_comes_from_the_spec_and_from_the_label_only_for_removed_disks() {
+        let mut profile = valid_profile("web");
+        profile.spec.disks[1].retention_policy = Some(RetentionPolicy::Retain);
+        // The label still says Delete (the last apply was before the spec changed).
+        assert!(retained(&claim("data", "Delete"), &profile));
+        assert!(!retained(&claim("system", "Retain"), &profile));
+        // A disk no longer in the spec: the label recorded when it was.
+        assert!(retained(&claim("old", "Retain"), &profile));
+        assert!(!retained(&claim("old", "Delete"), &profile));
+    }
 }

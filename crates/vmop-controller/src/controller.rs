@@ -132,10 +132,21 @@ impl Running {
 
     /// Waits until every watch cache has its first full list: the controller is ready.
     pub async fn ready(context: &Context) -> bool {
+        Self::synced(context, true).await
+    }
+
+    /// [`Running::ready`], quietly: every reconcile awaits it (at once, once synced).
+    pub(crate) async fn caches_synced(context: &Context) -> bool {
+        Self::synced(context, false).await
+    }
+
+    async fn synced(context: &Context, log: bool) -> bool {
         let s = &context.stores;
         let synced = |name: &'static str| {
             move |result: Result<(), reflector::store::WriterDropped>| {
-                tracing::debug!(cache = name, ok = result.is_ok(), "watch cache synced");
+                if log {
+                    tracing::debug!(cache = name, ok = result.is_ok(), "watch cache synced");
+                }
                 result.is_ok()
             }
         };

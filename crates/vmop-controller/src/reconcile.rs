@@ -46,6 +46,13 @@ use crate::{
 /// Reconciles one profile (the kube-runtime `reconcile` function).
 #[instrument(skip_all, fields(profile = %profile.name_any(), namespace = profile.namespace().unwrap_or_default()))]
 pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -> Result<Action> {
+    // Every decision reads the caches: none is taken before each has its first full list
+    // (after a restart, an empty cache would look like "nothing exists").
+    if !crate::controller::Running::caches_synced(&ctx).await {
+        return Err(Error::Cleanup(
+            "the watch caches stopped before syncing".into(),
+        ));
+    }
     let _timer = ctx.metrics.reconcile_started();
     let namespace = profile.namespace().unwrap_or_default();
     let api: Api<VirtualMachineProfile> = Api::namespaced(ctx.client.clone(), &namespace);

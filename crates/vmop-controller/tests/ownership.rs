@@ -297,3 +297,40 @@ async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
     );
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn a_retained_disk_survives_its_profiles_deletion_while_the_operator_is_down() {
+    let ns = TestEnv::shared().namespace("own-down").await;
+    let operator = Operator::start(&ns).await;
+    let mut keep = small("downtime", "data");
+    keep.spec.disks[0].retention_policy = Some(RetentionPolicy::Retain);
+    let profiles = create(&ns, &keep).await;
+    wait_for(&profiles, "downtime", "the profile to run", |p| {
+        phase(p) == Some(Phase::Running)
+    })
+    .await;
+    operator.stop().await;
+
+    profiles
+        .delete("downtime", &DeleteParams::default())
+        .await
+        .expect("delete while the operator is down");
+    // A new operator starts with empty caches and finds the profile being deleted.
+    let operator = Operator::start(&ns).await;
+    common::wait_gone(&profiles, "downtime", "the profile to go").await;
+    let claims: Api<PersistentVolumeClaim> = ns.api();
+    let claim = claims
+        .get("downtime-data")
+        .await
+        .expect("the claim survives");
+    assert!(
+        claim.owner_references().is_empty(),
+        "released before the finalizer went"
+    );
+    assert!(claim.metadata.deletion_timestamp.is_none());
+    assert_eq!(
+        claim.annotations().get("vmoperator.io/retained-from"),
+        Some(&format!("{}/downtime", ns.name))
+    );
+    operator.stop().await;
+}
