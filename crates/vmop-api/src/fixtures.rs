@@ -143,10 +143,10 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         case(
             "memory in a unit Kubernetes does not know",
             "spec.memory",
-            msg::POSITIVE_QUANTITY,
+            msg::MEMORY_QUANTITY,
             |p| p.spec.memory = "8GB".into(),
         ),
-        case("zero memory", "spec.memory", msg::POSITIVE_QUANTITY, |p| {
+        case("zero memory", "spec.memory", msg::MEMORY_QUANTITY, |p| {
             p.spec.memory = "0".into()
         }),
         case(
@@ -247,7 +247,10 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             "spec.networks[0].ipam.range",
             msg::WHEREABOUTS_RANGE,
             |p| {
-                first_network(p).ipam = Some(IpamSpec {
+                let n = first_network(p);
+                n.ip_address = None;
+                n.gateway = None;
+                n.ipam = Some(IpamSpec {
                     type_: IpamType::Whereabouts,
                     range: Some("10.0.0.0".into()),
                     exclude: Vec::new(),
@@ -268,7 +271,7 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         case(
             "empty disk",
             "spec.disks[0].size",
-            msg::POSITIVE_QUANTITY,
+            msg::SIZE_QUANTITY,
             |p| first_disk(p).size = "0Gi".into(),
         ),
         case(
@@ -383,6 +386,8 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         ),
     ];
 
+    cases.extend(hostile_cases());
+
     let mut long_name = case(
         "profile name too long for derived names",
         "metadata.name",
@@ -410,4 +415,253 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
     cases.push(duplicate);
 
     cases
+}
+
+/// Mistakes a hostile or careless tenant makes that only semantic rules catch: whole bytes,
+/// vCPU totals, address semantics, URLs with credentials, empty lists.
+fn hostile_cases() -> Vec<InvalidCase> {
+    vec![
+        case(
+            "memory of one and a half bytes",
+            "spec.memory",
+            msg::MEMORY_QUANTITY,
+            |p| p.spec.memory = "1.5".into(),
+        ),
+        case(
+            "memory in millibytes",
+            "spec.memory",
+            msg::MEMORY_QUANTITY,
+            |p| p.spec.memory = "100m".into(),
+        ),
+        case(
+            "memory below 64Mi",
+            "spec.memory",
+            msg::MEMORY_QUANTITY,
+            |p| p.spec.memory = "1Mi".into(),
+        ),
+        case(
+            "disk size in millibytes",
+            "spec.disks[0].size",
+            msg::SIZE_QUANTITY,
+            |p| first_disk(p).size = "100m".into(),
+        ),
+        case(
+            "disk of a few bytes",
+            "spec.disks[0].size",
+            msg::SIZE_QUANTITY,
+            |p| first_disk(p).size = "512".into(),
+        ),
+        case(
+            "256 cores on 16 sockets",
+            "spec.cpuTopology",
+            msg::VCPUS_RANGE,
+            |p| {
+                p.spec.cpu = 256;
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: Some(16),
+                    threads: None,
+                })
+            },
+        ),
+        case(
+            "64 cores with 8 threads",
+            "spec.cpuTopology",
+            msg::VCPUS_RANGE,
+            |p| {
+                p.spec.cpu = 64;
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: None,
+                    threads: Some(8),
+                })
+            },
+        ),
+        case(
+            "gateway outside the subnet",
+            "spec.networks[0].gateway",
+            msg::GATEWAY_OUTSIDE_SUBNET,
+            |p| first_network(p).gateway = Some("192.168.200.1".into()),
+        ),
+        case(
+            "IPv6 gateway for an IPv4 address",
+            "spec.networks[0].gateway",
+            msg::GATEWAY_OUTSIDE_SUBNET,
+            |p| first_network(p).gateway = Some("fd00::1".into()),
+        ),
+        case(
+            "two default gateways",
+            "spec.networks",
+            msg::ONE_DEFAULT_GATEWAY,
+            |p| {
+                p.spec.networks[1] = NetworkSpec {
+                    name: "second".into(),
+                    bridge: Some("br-second".into()),
+                    ip_address: Some("10.1.0.5/24".into()),
+                    gateway: Some("10.1.0.1".into()),
+                    ..NetworkSpec::default()
+                };
+            },
+        ),
+        case(
+            "one address on two networks",
+            "spec.networks",
+            msg::DUPLICATE_ADDRESS,
+            |p| {
+                p.spec.networks[1] = NetworkSpec {
+                    name: "second".into(),
+                    bridge: Some("br-second".into()),
+                    ip_address: Some("192.168.100.10/16".into()),
+                    ..NetworkSpec::default()
+                };
+            },
+        ),
+        case(
+            "one MAC on two networks",
+            "spec.networks",
+            msg::DUPLICATE_MAC,
+            |p| {
+                first_network(p).mac_address = Some("02:00:00:00:00:01".into());
+                p.spec.networks[1] = NetworkSpec {
+                    name: "second".into(),
+                    bridge: Some("br-second".into()),
+                    mac_address: Some("02:00:00:00:00:01".into()),
+                    ..NetworkSpec::default()
+                };
+            },
+        ),
+        case(
+            "all-zero MAC",
+            "spec.networks[0].macAddress",
+            msg::ZERO_MAC,
+            |p| first_network(p).mac_address = Some("00:00:00:00:00:00".into()),
+        ),
+        case(
+            "whereabouts without a range",
+            "spec.networks[0].ipam.range",
+            msg::WHEREABOUTS_NEEDS_RANGE,
+            |p| {
+                let n = first_network(p);
+                n.ip_address = None;
+                n.gateway = None;
+                n.ipam = Some(IpamSpec {
+                    type_: IpamType::Whereabouts,
+                    range: None,
+                    exclude: vec![],
+                });
+            },
+        ),
+        case(
+            "whereabouts excluding a name",
+            "spec.networks[0].ipam.exclude",
+            msg::WHEREABOUTS_EXCLUDE,
+            |p| {
+                let n = first_network(p);
+                n.ip_address = None;
+                n.gateway = None;
+                n.ipam = Some(IpamSpec {
+                    type_: IpamType::Whereabouts,
+                    range: Some("10.30.0.0/24".into()),
+                    exclude: vec!["gateway".into()],
+                });
+            },
+        ),
+        case(
+            "whereabouts with a static address",
+            "spec.networks[0].ipAddress",
+            msg::WHEREABOUTS_WITH_ADDRESS,
+            |p| {
+                let n = first_network(p);
+                n.gateway = None;
+                n.ipam = Some(IpamSpec {
+                    type_: IpamType::Whereabouts,
+                    range: Some("192.168.100.0/24".into()),
+                    exclude: vec![],
+                });
+            },
+        ),
+        case(
+            "SR-IOV resource name without a domain",
+            "spec.networks[0].sriov.resourceName",
+            msg::RESOURCE_NAME,
+            |p| {
+                first_network(p).sriov = Some(SriovSpec {
+                    resource_name: Some("sriov nics".into()),
+                    ..SriovSpec::default()
+                })
+            },
+        ),
+        case(
+            "image URL with credentials",
+            "spec.disks[0].image",
+            msg::IMAGE_URL,
+            |p| {
+                first_disk(p).image = Some("https://admin:secret@images.example.com/f.qcow2".into())
+            },
+        ),
+        case(
+            "image URL with a space",
+            "spec.disks[0].image",
+            msg::IMAGE_URL,
+            |p| first_disk(p).image = Some("docker://registry.example.com/my image:1".into()),
+        ),
+        case(
+            "no access modes",
+            "spec.disks[1].accessModes",
+            msg::ACCESS_MODES_EMPTY,
+            |p| p.spec.disks[1].access_modes = Some(vec![]),
+        ),
+        case(
+            "blank: false",
+            "spec.disks[1].source.blank",
+            msg::BLANK_TRUE,
+            |p| {
+                p.spec.disks[1].source = Some(DiskSource {
+                    blank: Some(false),
+                    ..DiskSource::default()
+                })
+            },
+        ),
+        case(
+            "storage class with an empty label",
+            "spec.disks[1].storageClassName",
+            msg::STORAGE_CLASS_NAME,
+            |p| p.spec.disks[1].storage_class_name = Some("fast..ssd".into()),
+        ),
+        case(
+            "NAD name with an empty label",
+            "spec.networks[1].nadName",
+            msg::NAD_NAME,
+            |p| p.spec.networks[1].nad_name = Some("team/business..net".into()),
+        ),
+    ]
+}
+
+/// Invalid profiles that only the controller refuses (see
+/// [`validate_semantics`](crate::validate::validate_semantics)): the API server accepts them,
+/// and the profile gets `Ready=False`, reason InvalidSpec, naming the field.
+pub fn semantic_cases() -> Vec<InvalidCase> {
+    let static_address = |p: &mut VirtualMachineProfile, address: &str| {
+        let n = first_network(p);
+        n.ip_address = Some(address.into());
+        n.gateway = None;
+    };
+    vec![
+        case(
+            "the subnet's network address",
+            "spec.networks[0].ipAddress",
+            msg::NETWORK_ADDRESS,
+            |p| static_address(p, "192.168.100.0/24"),
+        ),
+        case(
+            "an IPv6 subnet's network address",
+            "spec.networks[0].ipAddress",
+            msg::NETWORK_ADDRESS,
+            |p| static_address(p, "fd00:10::/64"),
+        ),
+        case(
+            "the subnet's broadcast address",
+            "spec.networks[0].ipAddress",
+            msg::BROADCAST_ADDRESS,
+            |p| static_address(p, "192.168.100.255/24"),
+        ),
+    ]
 }

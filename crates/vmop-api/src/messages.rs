@@ -57,3 +57,28 @@ pub const HA_NEEDS_RWX: &str =
 pub const HOSTNAME: &str = "must be a DNS-1123 label of at most 63 characters";
 pub const SSH_KEY: &str =
     "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA... user@host'";
+pub const MEMORY_QUANTITY: &str =
+    "must be whole bytes of at least 64Mi, such as 8Gi (not a fraction of a byte like 1.5 or 100m)";
+pub const SIZE_QUANTITY: &str =
+    "must be whole bytes of at least 1Mi, such as 80Gi (not a fraction of a byte like 100m)";
+/// Most vCPUs of a VM: cores x sockets x threads.
+pub const MAX_VCPUS: i32 = 256;
+pub const VCPUS_RANGE: &str =
+    "cpu x cpuTopology.sockets x cpuTopology.threads must be at most 256 vCPUs";
+pub const BLANK_TRUE: &str = "must be true (leave source out for no source)";
+pub const ACCESS_MODES_EMPTY: &str = "must list at least one access mode";
+pub const IMAGE_URL: &str = "must not contain whitespace or credentials (user:password@host): registries and servers that need credentials are configured in CDI";
+pub const NETWORK_ADDRESS: &str = "is the subnet's network address: give the VM a host address";
+pub const BROADCAST_ADDRESS: &str = "is the subnet's broadcast address: give the VM a host address";
+pub const GATEWAY_OUTSIDE_SUBNET: &str =
+    "must be an address of the ipAddress's subnet, of the same family";
+pub const ONE_DEFAULT_GATEWAY: &str = "at most one network may set a gateway (the default route)";
+pub const DUPLICATE_ADDRESS: &str = "the same IP address is set on two networks";
+pub const DUPLICATE_MAC: &str = "the same MAC address is set on two networks";
+pub const ZERO_MAC: &str = "must not be 00:00:00:00:00:00";
+pub const WHEREABOUTS_NEEDS_RANGE: &str = "ipam type whereabouts needs a range";
+pub const WHEREABOUTS_EXCLUDE: &str = "every exclude must be a CIDR range such as 192.168.100.0/28";
+pub const WHEREABOUTS_WITH_ADDRESS: &str =
+    "whereabouts assigns the address: ipAddress must not be set with ipam type whereabouts";
+pub const RESOURCE_NAME: &str =
+    "must be an extended resource name such as intel.com/sriov_netdevice";

@@ -39,7 +39,11 @@ use crate::status::VirtualMachineProfileStatus;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
-    validation = kube::core::Rule::new("!self.highAvailability || !has(self.disks) || self.disks.all(d, !has(d.accessModes) || d.accessModes == ['ReadWriteMany'])").message(crate::messages::HA_NEEDS_RWX).field_path(".disks")
+    validation = kube::core::Rule::new("!self.highAvailability || !has(self.disks) || self.disks.all(d, !has(d.accessModes) || d.accessModes == ['ReadWriteMany'])").message(crate::messages::HA_NEEDS_RWX).field_path(".disks"),
+    validation = kube::core::Rule::new("self.cpu * (has(self.cpuTopology) && has(self.cpuTopology.sockets) ? self.cpuTopology.sockets : 1) * (has(self.cpuTopology) && has(self.cpuTopology.threads) ? self.cpuTopology.threads : 1) <= 256").message(crate::messages::VCPUS_RANGE).field_path(".cpuTopology"),
+    validation = kube::core::Rule::new("!has(self.networks) || self.networks.filter(n, has(n.gateway)).size() <= 1").message(crate::messages::ONE_DEFAULT_GATEWAY).field_path(".networks"),
+    validation = kube::core::Rule::new("!has(self.networks) || self.networks.all(a, !has(a.ipAddress) || !isCIDR(a.ipAddress) || self.networks.filter(b, has(b.ipAddress) && isCIDR(b.ipAddress) && cidr(b.ipAddress).ip() == cidr(a.ipAddress).ip()).size() == 1)").message(crate::messages::DUPLICATE_ADDRESS).field_path(".networks"),
+    validation = kube::core::Rule::new("!has(self.networks) || self.networks.all(a, !has(a.macAddress) || self.networks.filter(b, has(b.macAddress) && b.macAddress.lowerAscii() == a.macAddress.lowerAscii()).size() == 1)").message(crate::messages::DUPLICATE_MAC).field_path(".networks")
 )]
 pub struct VirtualMachineProfileSpec {
     /// Virtual CPU cores per socket (1-256).
@@ -52,7 +56,7 @@ pub struct VirtualMachineProfileSpec {
 
     /// Guest memory as a Kubernetes quantity, such as 8Gi.
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message(crate::messages::POSITIVE_QUANTITY))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isInteger() && quantity(self).compareTo(quantity('64Mi')) >= 0").message(crate::messages::MEMORY_QUANTITY))]
     pub memory: String,
 
     /// When the VM should run, with KubeVirt's names: Always (default), Halted, Manual,
@@ -148,7 +152,9 @@ pub enum RetentionPolicy {
 #[x_kube(
     validation = kube::core::Rule::new("!has(self.nadName) || (!has(self.bridge) && !has(self.vlan) && !has(self.nodeInterface) && !has(self.mtu) && !has(self.ipam))").message(crate::messages::NAD_EXCLUSIVE).field_path(".nadName"),
     validation = kube::core::Rule::new("!has(self.gateway) || has(self.ipAddress)").message(crate::messages::GATEWAY_WITHOUT_ADDRESS).field_path(".gateway"),
-    validation = kube::core::Rule::new("!has(self.ipam) || self.ipam.type != 'static' || has(self.ipAddress)").message(crate::messages::IPAM_STATIC_NEEDS_ADDRESS).field_path(".ipam")
+    validation = kube::core::Rule::new("!has(self.ipam) || self.ipam.type != 'static' || has(self.ipAddress)").message(crate::messages::IPAM_STATIC_NEEDS_ADDRESS).field_path(".ipam"),
+    validation = kube::core::Rule::new("!has(self.ipam) || self.ipam.type != 'whereabouts' || !has(self.ipAddress)").message(crate::messages::WHEREABOUTS_WITH_ADDRESS).field_path(".ipAddress"),
+    validation = kube::core::Rule::new("!has(self.gateway) || !has(self.ipAddress) || !isCIDR(self.ipAddress) || !isIP(self.gateway) || cidr(self.ipAddress).containsIP(self.gateway)").message(crate::messages::GATEWAY_OUTSIDE_SUBNET).field_path(".gateway")
 )]
 pub struct NetworkSpec {
     /// Name of the network, unique in the profile; also the VM's network and interface name.
@@ -167,7 +173,7 @@ pub struct NetworkSpec {
     /// nothing is created, its existence is checked and reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::NAD_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::NAD_NAME))]
     pub nad_name: Option<String>,
 
     /// Linux bridge on the node that the VM's interface is attached to (bridge networks).
@@ -214,7 +220,10 @@ pub struct NetworkSpec {
     /// generated once, recorded in status and kept for the life of the profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 17))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$')").message(crate::messages::MAC))]
+    #[x_kube(
+        validation = kube::core::Rule::new("self.matches('^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$')").message(crate::messages::MAC),
+        validation = kube::core::Rule::new("self != '00:00:00:00:00:00'").message(crate::messages::ZERO_MAC)
+    )]
     pub mac_address: Option<String>,
 
     /// IP address management inside the NetworkAttachmentDefinition (default: none, plain L2).
@@ -233,6 +242,9 @@ pub struct NetworkSpec {
 /// IPAM of a NetworkAttachmentDefinition.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = kube::core::Rule::new("self.type != 'whereabouts' || has(self.range)").message(crate::messages::WHEREABOUTS_NEEDS_RANGE).field_path(".range")
+)]
 pub struct IpamSpec {
     /// `none` (no IPAM), `static` (the network's ipAddress) or `whereabouts` (a cluster-wide
     /// pool given by range).
@@ -245,7 +257,8 @@ pub struct IpamSpec {
     pub range: Option<String>,
     /// Addresses of the whereabouts pool never handed out.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), inner(length(max = 64)))]
+    #[x_kube(validation = kube::core::Rule::new("self.all(x, isCIDR(x))").message(crate::messages::WHEREABOUTS_EXCLUDE))]
     pub exclude: Vec<String>,
 }
 
@@ -269,6 +282,7 @@ pub struct SriovSpec {
     /// `intel.com/sriov_netdevice`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')").message(crate::messages::RESOURCE_NAME))]
     pub resource_name: Option<String>,
     /// Physical function whose VFs are created by a NodeNetworkConfigurationPolicy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -302,20 +316,23 @@ pub struct DiskSpec {
 
     /// Capacity as a Kubernetes quantity, such as 80Gi.
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message(crate::messages::POSITIVE_QUANTITY))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isInteger() && quantity(self).compareTo(quantity('1Mi')) >= 0").message(crate::messages::SIZE_QUANTITY))]
     pub size: String,
 
     /// StorageClass of the claim (default: the cluster's default class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::STORAGE_CLASS_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::STORAGE_CLASS_NAME))]
     pub storage_class_name: Option<String>,
 
     /// Image imported into the disk by CDI: `docker://registry/image:tag`,
     /// `oci-archive://...`, or an `http(s)://` URL of a qcow2/raw/iso file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^(docker|oci-archive|https?)://.+$')").message(crate::messages::IMAGE_SCHEME))]
+    #[x_kube(
+        validation = kube::core::Rule::new("self.matches('^(docker|oci-archive|https?)://.+$')").message(crate::messages::IMAGE_SCHEME),
+        validation = kube::core::Rule::new("!self.matches('\\\\s') && !self.matches('^[a-z-]+://[^/]*@')").message(crate::messages::IMAGE_URL)
+    )]
     pub image: Option<String>,
 
     /// How CDI pulls a docker:// image: `pod` (default) or `node` (the node's container
@@ -337,6 +354,7 @@ pub struct DiskSpec {
     /// highAvailability).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 4))]
+    #[x_kube(validation = kube::core::Rule::new("size(self) >= 1").message(crate::messages::ACCESS_MODES_EMPTY))]
     pub access_modes: Option<Vec<AccessMode>>,
 
     /// Volume mode of the claim: Block or Filesystem (default: the StorageClass's choice).
@@ -412,8 +430,9 @@ pub struct DiskSource {
     /// Populate from a CDI DataSource (a golden image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_source: Option<SourceReference>,
-    /// An empty disk.
+    /// An empty disk (`true`; leave `source` out otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = kube::core::Rule::new("self == true").message(crate::messages::BLANK_TRUE))]
     pub blank: Option<bool>,
 }
 
@@ -423,7 +442,7 @@ pub struct DiskSource {
 pub struct SourceReference {
     /// Name of the object.
     #[schemars(length(max = 253))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::OBJECT_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::OBJECT_NAME))]
     pub name: String,
     /// Namespace of the object (default: the profile's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -457,7 +476,7 @@ pub struct CloudInitSpec {
 pub struct SecretReference {
     /// Name of the Secret.
     #[schemars(length(max = 253))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$')").message(crate::messages::OBJECT_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::OBJECT_NAME))]
     pub name: String,
 }
 

@@ -95,9 +95,27 @@ pub fn validate_profile(
         }
     }
     e.check(
-        quantity::is_positive(&spec.memory),
+        is_whole_bytes_at_least(&spec.memory, 64.0 * MI),
         || "spec.memory".into(),
-        msg::POSITIVE_QUANTITY,
+        msg::MEMORY_QUANTITY,
+    );
+    // Only when cpu is in range itself, as the CRD rule: one mistake, one error.
+    let sockets = spec
+        .cpu_topology
+        .as_ref()
+        .and_then(|t| t.sockets)
+        .unwrap_or(1);
+    let threads = spec
+        .cpu_topology
+        .as_ref()
+        .and_then(|t| t.threads)
+        .unwrap_or(1);
+    e.check(
+        spec.cpu > msg::MAX_CORES
+            || i64::from(spec.cpu) * i64::from(sockets) * i64::from(threads)
+                <= i64::from(msg::MAX_VCPUS),
+        || "spec.cpuTopology".into(),
+        msg::VCPUS_RANGE,
     );
     if let Some(template) = &spec.template {
         e.check(
@@ -122,6 +140,32 @@ pub fn validate_profile(
     for (i, network) in spec.networks.iter().enumerate() {
         validate_network(&mut e, &format!("spec.networks[{i}]"), network);
     }
+    e.check(
+        spec.networks.iter().filter(|n| n.gateway.is_some()).count() <= 1,
+        || "spec.networks".into(),
+        msg::ONE_DEFAULT_GATEWAY,
+    );
+    let addresses: Vec<IpAddr> = spec
+        .networks
+        .iter()
+        .filter_map(|n| parse_cidr(n.ip_address.as_deref()?))
+        .map(|(address, _)| address)
+        .collect();
+    e.check(
+        addresses.len() == addresses.iter().collect::<HashSet<_>>().len(),
+        || "spec.networks".into(),
+        msg::DUPLICATE_ADDRESS,
+    );
+    let macs: Vec<String> = spec
+        .networks
+        .iter()
+        .filter_map(|n| n.mac_address.as_ref().map(|m| m.to_ascii_lowercase()))
+        .collect();
+    e.check(
+        macs.len() == macs.iter().collect::<HashSet<_>>().len(),
+        || "spec.networks".into(),
+        msg::DUPLICATE_MAC,
+    );
 
     e.check(
         spec.disks
@@ -155,6 +199,45 @@ pub fn validate_profile(
         validate_cloud_init(&mut e, cloud_init);
     }
 
+    if e.0.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(e.0))
+    }
+}
+
+/// Rules the API server cannot afford to check at admission (CEL's cost estimate of
+/// `cidr().masked()` exceeds any budget): the controller applies them before any plugin
+/// runs, so a profile breaking them gets `Ready=False`, reason InvalidSpec, naming the field,
+/// and nothing is created.
+pub fn validate_semantics(spec: &VirtualMachineProfileSpec) -> Result<(), ValidationErrors> {
+    let mut e = Errors::default();
+    for (i, network) in spec.networks.iter().enumerate() {
+        let Some((ip, prefix)) = network.ip_address.as_deref().and_then(parse_cidr) else {
+            continue;
+        };
+        // Below /31 (/127) the lowest address names the subnet, not a host.
+        let host_bits_matter = if ip.is_ipv4() {
+            prefix < 31
+        } else {
+            prefix < 127
+        };
+        e.check(
+            !host_bits_matter || network_of(ip, prefix) != ip,
+            || format!("spec.networks[{i}].ipAddress"),
+            msg::NETWORK_ADDRESS,
+        );
+        if let IpAddr::V4(v4) = ip
+            && prefix < 31
+        {
+            let broadcast = u32::from(v4) | (u32::MAX >> prefix);
+            e.check(
+                u32::from(v4) != broadcast,
+                || format!("spec.networks[{i}].ipAddress"),
+                msg::BROADCAST_ADDRESS,
+            );
+        }
+    }
     if e.0.is_empty() {
         Ok(())
     } else {
@@ -225,6 +308,16 @@ fn validate_network(e: &mut Errors, at: &str, n: &NetworkSpec) {
     if let Some(address) = &n.ip_address {
         e.check(is_cidr(address), || format!("{at}.ipAddress"), msg::CIDR);
     }
+    if n.ipam
+        .as_ref()
+        .is_some_and(|i| i.type_ == IpamType::Whereabouts)
+    {
+        e.check(
+            n.ip_address.is_none(),
+            || format!("{at}.ipAddress"),
+            msg::WHEREABOUTS_WITH_ADDRESS,
+        );
+    }
     if let Some(gateway) = &n.gateway {
         e.check(
             gateway.parse::<IpAddr>().is_ok(),
@@ -236,9 +329,25 @@ fn validate_network(e: &mut Errors, at: &str, n: &NetworkSpec) {
             || format!("{at}.gateway"),
             msg::GATEWAY_WITHOUT_ADDRESS,
         );
+        if let (Ok(gateway), Some((ip, prefix))) = (
+            gateway.parse::<IpAddr>(),
+            n.ip_address.as_deref().and_then(parse_cidr),
+        ) {
+            e.check(
+                gateway.is_ipv4() == ip.is_ipv4()
+                    && network_of(gateway, prefix) == network_of(ip, prefix),
+                || format!("{at}.gateway"),
+                msg::GATEWAY_OUTSIDE_SUBNET,
+            );
+        }
     }
     if let Some(mac) = &n.mac_address {
         e.check(is_unicast_mac(mac), || format!("{at}.macAddress"), msg::MAC);
+        e.check(
+            mac != "00:00:00:00:00:00",
+            || format!("{at}.macAddress"),
+            msg::ZERO_MAC,
+        );
     }
     if let Some(ipam) = &n.ipam {
         e.check(
@@ -253,8 +362,25 @@ fn validate_network(e: &mut Errors, at: &str, n: &NetworkSpec) {
                 msg::WHEREABOUTS_RANGE,
             );
         }
+        e.check(
+            ipam.type_ != IpamType::Whereabouts || ipam.range.is_some(),
+            || format!("{at}.ipam.range"),
+            msg::WHEREABOUTS_NEEDS_RANGE,
+        );
+        e.check(
+            ipam.exclude.iter().all(|x| is_cidr(x)),
+            || format!("{at}.ipam.exclude"),
+            msg::WHEREABOUTS_EXCLUDE,
+        );
     }
     if let Some(sriov) = &n.sriov {
+        if let Some(resource) = &sriov.resource_name {
+            e.check(
+                is_resource_name(resource),
+                || format!("{at}.sriov.resourceName"),
+                msg::RESOURCE_NAME,
+            );
+        }
         if let Some(pf) = &sriov.physical_function {
             e.check(
                 is_interface_name(pf),
@@ -279,10 +405,17 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
         msg::ENTRY_NAME,
     );
     e.check(
-        quantity::is_positive(&d.size),
+        is_whole_bytes_at_least(&d.size, MI),
         || format!("{at}.size"),
-        msg::POSITIVE_QUANTITY,
+        msg::SIZE_QUANTITY,
     );
+    if let Some(modes) = &d.access_modes {
+        e.check(
+            !modes.is_empty(),
+            || format!("{at}.accessModes"),
+            msg::ACCESS_MODES_EMPTY,
+        );
+    }
     if let Some(class) = &d.storage_class_name {
         e.check(
             is_dns_subdomain(class),
@@ -295,6 +428,14 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
             .iter()
             .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
         e.check(scheme_ok, || format!("{at}.image"), msg::IMAGE_SCHEME);
+        let authority = image
+            .split_once("://")
+            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+        e.check(
+            !image.chars().any(char::is_whitespace) && !authority.contains('@'),
+            || format!("{at}.image"),
+            msg::IMAGE_URL,
+        );
     }
     e.check(
         d.image.is_none() || d.source.is_none(),
@@ -338,6 +479,11 @@ fn validate_source(e: &mut Errors, at: &str, source: &DiskSource) {
         set.iter().filter(|&&s| s).count() == 1,
         || at.to_owned(),
         msg::ONE_SOURCE,
+    );
+    e.check(
+        source.blank != Some(false),
+        || format!("{at}.blank"),
+        msg::BLANK_TRUE,
     );
     for (field, reference) in [("pvc", &source.pvc), ("dataSource", &source.data_source)] {
         if let Some(reference) = reference {
@@ -421,6 +567,54 @@ pub fn is_cidr(s: &str) -> bool {
     };
     let max = if address.is_ipv4() { 32 } else { 128 };
     !prefix.starts_with('+') && prefix.parse::<u8>().is_ok_and(|p| p <= max)
+}
+
+const MI: f64 = 1024.0 * 1024.0;
+
+/// A quantity of whole bytes (no fraction of a byte) of at least `floor` bytes.
+fn is_whole_bytes_at_least(q: &str, floor: f64) -> bool {
+    quantity::parse(q).is_ok_and(|bytes| bytes.fract() == 0.0 && bytes >= floor)
+}
+
+/// Address and prefix length of a CIDR such as `10.0.0.5/24`.
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
+    if !is_cidr(s) {
+        return None;
+    }
+    let (address, prefix) = s.split_once('/')?;
+    Some((address.parse().ok()?, prefix.parse().ok()?))
+}
+
+/// The network address of `ip` under a prefix of `prefix` bits.
+fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(v4) & mask).into())
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
+}
+
+/// An extended resource name: `<DNS subdomain>/<name>`, such as `intel.com/sriov_netdevice`.
+fn is_resource_name(s: &str) -> bool {
+    let Some((domain, name)) = s.split_once('/') else {
+        return false;
+    };
+    is_dns_subdomain(domain)
+        && !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
 }
 
 /// A MAC address `xx:xx:xx:xx:xx:xx` whose group bit is clear.

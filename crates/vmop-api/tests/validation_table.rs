@@ -2,8 +2,8 @@
 
 use pretty_assertions::assert_eq;
 use vmop_api::{
-    fixtures::{invalid_cases, valid_profile},
-    validate::{FieldError, validate_profile},
+    fixtures::{invalid_cases, semantic_cases, valid_profile},
+    validate::{FieldError, validate_profile, validate_semantics},
 };
 
 fn name_of(profile: &vmop_api::VirtualMachineProfile) -> &str {
@@ -85,4 +85,34 @@ fn backends_default_by_image_and_can_be_named() {
     );
     assert_eq!(Spec::backend_of(&image), Some("cdi"));
     assert_eq!(Spec::backend_of(&named), Some("local-path"));
+}
+
+#[test]
+fn semantic_mistakes_pass_the_crd_rules_and_get_exactly_their_error_from_the_controller() {
+    let mut failures = Vec::new();
+    for case in semantic_cases() {
+        let name = name_of(&case.profile);
+        if let Err(errors) = validate_profile(name, &case.profile.spec) {
+            failures.push(format!(
+                "{}: the CRD rules refuse it: {errors}",
+                case.description
+            ));
+        }
+        let expected = vec![FieldError {
+            path: case.path.to_owned(),
+            message: case.message.clone(),
+        }];
+        let actual = validate_semantics(&case.profile.spec)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        if actual != expected {
+            failures.push(format!(
+                "{}: expected {expected:?}, got {actual:?}",
+                case.description
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+    assert!(validate_semantics(&valid_profile("web-vm-01").spec).is_ok());
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 use vmop_api::{
-    DiskSpec, VirtualMachineProfile, VirtualMachineProfileSpec, profile::DEFAULT_BLANK_BACKEND,
-    validate::validate_profile,
+    DiskSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
+    profile::DEFAULT_BLANK_BACKEND,
+    validate::{validate_profile, validate_semantics},
 };
 use vmop_plugin::{
     DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, ProfileRef,
@@ -144,10 +145,14 @@ pub async fn plan(
     registries: &Registries,
     classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
 ) -> Planned {
-    let mut invalid: Vec<String> = match validate_profile(&profile.name_any(), &profile.spec) {
-        Ok(()) => Vec::new(),
-        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
-    };
+    let mut invalid: Vec<String> = [
+        validate_profile(&profile.name_any(), &profile.spec),
+        validate_semantics(&profile.spec),
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .flat_map(|errors| errors.0.into_iter().map(|e| e.to_string()))
+    .collect();
     let owner = profile_ref(profile);
     let spec = &profile.spec;
 
