@@ -198,7 +198,12 @@ where
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&object),
     )
-    .await?;
+    .await
+    .map_err(|source| Error::Apply {
+        kind: kind_of::<K>(),
+        name: name.clone(),
+        source,
+    })?;
     ctx.metrics.wrote(kind_of::<K>(), "apply");
     Ok(true)
 }

@@ -19,6 +19,14 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("{0}")]
     Cleanup(String),
+    /// The API server refused to write a child.
+    #[error("{kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     /// A child's name is taken by an object the profile does not own; nothing was written.
     #[error("{kind} {name} exists and is not this profile's ({why}); nothing was written to it")]
     NotOurs {
@@ -29,6 +37,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// A write the API server refused for good (invalid, forbidden): retrying the same
+    /// request cannot succeed, so the profile says why in status.
+    pub fn is_permanent_refusal(&self) -> bool {
+        matches!(self, Error::Apply { source: kube::Error::Api(status), .. }
+            if matches!(status.code, 400 | 403 | 422))
+    }
+
+    /// The API server's own words for a refused write, naming the object.
+    pub fn refusal_message(&self) -> String {
+        match self {
+            Error::Apply {
+                kind,
+                name,
+                source: kube::Error::Api(status),
+            } => format!(
+                "{kind} {name}: the API server refused it: {}",
+                status.message
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// A fixed, low-cardinality name for Event reasons and metric labels (never error text).
     pub fn category(&self) -> &'static str {
         match self {
@@ -44,6 +74,14 @@ impl Error {
             },
             Error::Cleanup(_) => "Cleanup",
             Error::NotOurs { .. } => "Conflict",
+            Error::Apply { source, .. } => match source {
+                kube::Error::Api(status) if status.code == 409 => "Conflict",
+                kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
+                    "ApplyRejected"
+                }
+                kube::Error::Api(status) if status.code == 403 => "Forbidden",
+                _ => "KubeApi",
+            },
         }
     }
 }

@@ -12,7 +12,7 @@ use vmop_api::{
 };
 use vmop_plugin::{
     DesiredNetwork, DesiredVolume, DiskConfig, NetworkConfig, NetworkPlugin, ProfileRef,
-    Registries, StorageBackend, StorageClassInfo, VMTemplate,
+    Registries, StorageBackend, StorageClassInfo, TemplateInput, VMTemplate,
 };
 
 /// One network with its plugin and what the plugin wants.
@@ -144,6 +144,7 @@ pub async fn plan(
     profile: &VirtualMachineProfile,
     registries: &Registries,
     classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
+    template_extras: TemplateExtras,
 ) -> Planned {
     let mut invalid: Vec<String> = [
         validate_profile(&profile.name_any(), &profile.spec),
@@ -265,11 +266,38 @@ pub async fn plan(
             Err(e) => invalid.push(e.to_string()),
         }
     }
-    if invalid.is_empty() {
-        Planned::Ready(Box::new(plan))
-    } else {
-        Planned::Invalid(invalid)
+    if !invalid.is_empty() {
+        return Planned::Invalid(invalid);
     }
+    // The template validates here too, with what the networks and disks will attach: a spec
+    // it refuses creates nothing.
+    let input = TemplateInput {
+        profile: profile.clone(),
+        networks: plan
+            .networks
+            .iter()
+            .map(|n| n.desired.attachment.clone())
+            .collect(),
+        volumes: plan
+            .disks
+            .iter()
+            .map(|d| d.desired.attachment.clone())
+            .collect(),
+        macs: template_extras.macs,
+        user_data: template_extras.user_data,
+    };
+    if let Err(e) = plan.template.validate(&input) {
+        return Planned::Invalid(vec![e.to_string()]);
+    }
+    Planned::Ready(Box::new(plan))
+}
+
+/// What the template's validation needs beyond the spec: the MACs pinned so far and the
+/// user's own user data (when readable).
+#[derive(Debug, Clone, Default)]
+pub struct TemplateExtras {
+    pub macs: std::collections::BTreeMap<String, String>,
+    pub user_data: Option<String>,
 }
 
 #[cfg(test)]
@@ -334,8 +362,13 @@ mod tests {
         storage.expect_validate().returning(|_| Ok(()));
         storage.expect_build().never();
 
-        let Planned::Invalid(errors) =
-            plan(&profile(), &registries(network, storage), any_class).await
+        let Planned::Invalid(errors) = plan(
+            &profile(),
+            &registries(network, storage),
+            any_class,
+            TemplateExtras::default(),
+        )
+        .await
         else {
             panic!("a refused network must make the plan invalid");
         };
@@ -355,6 +388,7 @@ mod tests {
             &p,
             &registries(MockNetworkPlugin::new(), storage),
             any_class,
+            TemplateExtras::default(),
         )
         .await
         else {
@@ -376,7 +410,13 @@ mod tests {
         let mut storage = MockStorageBackend::new();
         storage.expect_validate().returning(|_| Ok(()));
         storage.expect_build().never();
-        let Planned::Invalid(errors) = plan(&p, &registries(network, storage), any_class).await
+        let Planned::Invalid(errors) = plan(
+            &p,
+            &registries(network, storage),
+            any_class,
+            TemplateExtras::default(),
+        )
+        .await
         else {
             panic!("cpu 0 is invalid");
         };
@@ -445,8 +485,13 @@ mod tests {
             name.filter(|n| *n != "fast-nvme")
                 .and_then(|n| any_class(Some(n)))
         };
-        let Planned::Blocked { reason, messages } =
-            plan(&p, &registries(network, storage), only_named).await
+        let Planned::Blocked { reason, messages } = plan(
+            &p,
+            &registries(network, storage),
+            only_named,
+            TemplateExtras::default(),
+        )
+        .await
         else {
             panic!("a missing class must block the plan");
         };

@@ -37,10 +37,10 @@ use crate::{
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
     network::{policy_names, reconcile_networks, release_policies},
-    plan::{Planned, plan},
+    plan::{Planned, TemplateExtras, plan},
     status::{Observed, compute},
     storage::reconcile_disks,
-    vm::{VmOutcome, reconcile_vm},
+    vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
 };
 
 /// Reconciles one profile (the kube-runtime `reconcile` function).
@@ -59,11 +59,19 @@ pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -
     finalizer(&api, FINALIZER, profile, |event| async {
         match event {
             finalizer::Event::Apply(profile) => apply(&profile, &ctx).await,
-            finalizer::Event::Cleanup(profile) => {
-                cleanup(&ctx, &profile).await?;
-                info!("cleaned up");
-                Ok(Action::await_change())
-            }
+            finalizer::Event::Cleanup(profile) => match cleanup(&ctx, &profile).await {
+                Err(Error::Cleanup(waiting)) => {
+                    // Say what the deletion waits for; the error keeps the finalizer.
+                    report_deletion_waiting(&ctx, &profile, &waiting).await;
+                    Err(Error::Cleanup(waiting))
+                }
+                Err(other) => Err(other),
+                Ok(()) => {
+                    ctx.failures.clear(&ObjectRef::from(profile.as_ref()));
+                    info!("cleaned up");
+                    Ok(Action::await_change())
+                }
+            },
         }
     })
     .await
@@ -81,7 +89,9 @@ pub fn error_policy(
     ctx.metrics.failed(category);
     let waiting = matches!(error, Error::Finalizer(inner) if matches!(inner.as_ref(), finalizer::Error::CleanupFailed(Error::Cleanup(_))));
     if waiting {
-        return Action::requeue(Duration::from_secs(1));
+        // Said in status and an Event already; look again with backoff, not every second.
+        let attempts = ctx.failures.note(&ObjectRef::from(profile.as_ref()));
+        return Action::requeue(backoff(attempts).min(Duration::from_secs(30)));
     }
     warn!(profile = %profile.name_any(), %error, category, "reconcile failed");
     let recorder = ctx.recorder.clone();
@@ -117,7 +127,16 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     let namespace = profile.namespace().unwrap_or_default();
     let old = profile.status.clone().unwrap_or_default();
     let classes = |name: Option<&str>| storage_class(&ctx.stores.storage_classes, name);
-    let plan = match plan(profile, &ctx.registries, classes).await {
+    let cached_vm = ctx
+        .stores
+        .vms
+        .get(&ObjectRef::new(&profile.name_any()).within(&namespace));
+    let user_data = user_data(ctx, profile).await?;
+    let extras = TemplateExtras {
+        macs: pinned_macs(profile, cached_vm.as_deref()),
+        user_data: user_data.clone().ok().flatten(),
+    };
+    let plan = match plan(profile, &ctx.registries, classes, extras).await {
         Planned::Ready(plan) => plan,
         Planned::Blocked { reason, messages } => {
             // Nothing is created; the class may appear, so look again (StorageClass events
@@ -161,8 +180,8 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         reconcile_disks(ctx, profile, owner.clone(), &plan.disks),
     );
     let (networks, disks) = match children {
-        Err(conflict @ Error::NotOurs { .. }) => {
-            return report_conflict(ctx, profile, &old, &conflict).await;
+        Err(refused) if refusal_reason(&refused).is_some() => {
+            return report_refusal(ctx, profile, &old, &refused).await;
         }
         other => other?,
     };
@@ -182,12 +201,13 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             })
             .collect(),
     };
-    let vm_outcome = match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks).await {
-        Err(conflict @ Error::NotOurs { .. }) => {
-            return report_conflict(ctx, profile, &old, &conflict).await;
-        }
-        other => other?,
-    };
+    let vm_outcome =
+        match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks, user_data).await {
+            Err(refused) if refusal_reason(&refused).is_some() => {
+                return report_refusal(ctx, profile, &old, &refused).await;
+            }
+            other => other?,
+        };
     remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
     let vm_ref = ObjectRef::<VirtualMachine>::new(&profile.name_any()).within(&namespace);
     let vm = ctx.stores.vms.get(&vm_ref);
@@ -221,21 +241,34 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
 
 /// Reason of a profile whose child's name is taken by an object it does not own.
 pub const CONFLICT: &str = "Conflict";
+/// Reason of a profile whose child the API server refused for good (422, 400, 403).
+pub const APPLY_REJECTED: &str = "ApplyRejected";
 
-/// A child's name is taken by someone else's object: say so in status (Ready=False, reason
-/// Conflict, naming the object), write nothing to it, and look again later.
-async fn report_conflict(
+/// The status reason of an error the profile must show rather than retry quietly.
+fn refusal_reason(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::NotOurs { .. } => Some(CONFLICT),
+        e if e.is_permanent_refusal() => Some(APPLY_REJECTED),
+        _ => None,
+    }
+}
+
+/// A child cannot be written: its name is someone else's object (Conflict), or the API
+/// server refuses it (ApplyRejected, with its message). Say so in status naming the object,
+/// and look again later with backoff.
+async fn report_refusal(
     ctx: &Context,
     profile: &VirtualMachineProfile,
     old: &VirtualMachineProfileStatus,
-    conflict: &Error,
+    refused: &Error,
 ) -> Result<Action> {
-    let messages = [conflict.to_string()];
+    let reason = refusal_reason(refused).unwrap_or(APPLY_REJECTED);
+    let messages = [refused.refusal_message()];
     let observed = Observed {
         generation: profile.metadata.generation,
         run_strategy: profile.spec.run_strategy,
         invalid: None,
-        blocked: Some((CONFLICT, &messages)),
+        blocked: Some((reason, &messages)),
         networks: &[],
         disks: &[],
         vm_outcome: None,
@@ -243,11 +276,37 @@ async fn report_conflict(
         vmi: None,
     };
     write_status(ctx, profile, old, compute(old, &observed, now())).await?;
-    ctx.metrics.failed(conflict.category());
+    ctx.metrics.failed(refused.category());
     let attempts = ctx.failures.note(&ObjectRef::from(profile));
     Ok(Action::requeue(
         backoff(attempts).max(ctx.timing.converging),
     ))
+}
+
+/// Reason of a profile whose deletion waits for something to go.
+pub const DELETION_WAITING: &str = "DeletionWaiting";
+
+/// Phase Terminating with Ready=False, reason DeletionWaiting, saying what it waits for, and
+/// an Event when that changes. Best effort: the wait itself is the finalizer's.
+async fn report_deletion_waiting(ctx: &Context, profile: &VirtualMachineProfile, waiting: &str) {
+    let old = profile.status.clone().unwrap_or_default();
+    let messages = [waiting.to_owned()];
+    let observed = Observed {
+        generation: profile.metadata.generation,
+        run_strategy: profile.spec.run_strategy,
+        invalid: None,
+        blocked: Some((DELETION_WAITING, &messages)),
+        networks: &[],
+        disks: &[],
+        vm_outcome: None,
+        vm: None,
+        vmi: None,
+    };
+    let mut status = compute(&old, &observed, now());
+    status.phase = Some(Phase::Terminating);
+    if let Err(error) = write_status(ctx, profile, &old, status).await {
+        warn!(%error, "reporting what the deletion waits for failed");
+    }
 }
 
 fn now() -> Time {

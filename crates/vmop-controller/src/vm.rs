@@ -55,7 +55,7 @@ impl VmOutcome {
 }
 
 /// MACs pinned earlier: recorded in status, else read from the existing VM.
-fn pinned_macs(
+pub fn pinned_macs(
     profile: &VirtualMachineProfile,
     vm: Option<&VirtualMachine>,
 ) -> BTreeMap<String, String> {
@@ -80,7 +80,12 @@ fn pinned_macs(
 }
 
 /// The user's own cloud-config from `userDataSecretRef`, or why it cannot be had yet.
-async fn user_data(
+/// What reading the user's own user data gave: the text (or none asked for), or why it is
+/// not available (reason, message).
+pub type UserData = std::result::Result<Option<String>, (String, String)>;
+
+/// Reads the `userDataSecretRef` Secret's `userdata`.
+pub async fn user_data(
     ctx: &Context,
     profile: &VirtualMachineProfile,
 ) -> Result<Result<Option<String>, (String, String)>> {
@@ -124,13 +129,14 @@ pub async fn reconcile_vm(
     plan: &Plan,
     networks: &[NetworkOutcome],
     disks: &[DiskOutcome],
+    user_data: UserData,
 ) -> Result<VmOutcome> {
     let namespace = profile.namespace().unwrap_or_default();
     let cached_vm = ctx
         .stores
         .vms
         .get(&ObjectRef::new(&profile.name_any()).within(&namespace));
-    let user_data = match user_data(ctx, profile).await? {
+    let user_data = match user_data {
         Ok(user_data) => user_data,
         Err((reason, message)) => {
             return Ok(VmOutcome::Waiting {

@@ -33,7 +33,12 @@ impl Operator {
             vmop_storage_pvc::link(),
             vmop_template_cloudinit::link(),
         );
-        let registries = Arc::new(Registries::from_inventory().expect("plugins register"));
+        Self::start_with(ns, Registries::from_inventory().expect("plugins register")).await
+    }
+
+    /// An operator with these plugins only.
+    pub async fn start_with(ns: &TestNamespace, registries: Registries) -> Operator {
+        let registries = Arc::new(registries);
         let metrics = Arc::new(Metrics::default());
         let (stop, stopped) = oneshot::channel::<()>();
         let running = controller(
