@@ -17,7 +17,7 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use tracing::info;
-use vmop_controller::{ControllerConfig, Metrics, Running, controller};
+use vmop_controller::{ControllerConfig, Metrics, PolicySource, Running, controller};
 use vmop_plugin::Registries;
 
 use crate::http;
@@ -39,6 +39,15 @@ pub struct RunArgs {
     /// Address serving /livez, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+    /// The administrator's policy: `<namespace>/<name>` of a ConfigMap whose `policy.yaml`
+    /// says which node networking and clone sources tenants may use (docs/security.md).
+    /// Missing, it allows nothing.
+    #[arg(
+        long,
+        env = "VMOP_POLICY_CONFIGMAP",
+        default_value = "vm-operator/vm-operator-policy"
+    )]
+    policy_configmap: String,
     /// Log filter, such as `info` or `vmop_controller=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -94,9 +103,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let server = http::serve(args.listen, Arc::new(registry), ready.clone()).await?;
     info!(address = %args.listen, "serving /livez, /readyz, /metrics");
 
+    let Some((policy_namespace, policy_name)) = args.policy_configmap.split_once('/') else {
+        bail!(
+            "--policy-configmap must be <namespace>/<name>, not {:?}",
+            args.policy_configmap
+        );
+    };
     let config = ControllerConfig {
         namespace: args.namespace.clone(),
         concurrency: args.concurrency,
+        policy: PolicySource::ConfigMap {
+            namespace: policy_namespace.to_owned(),
+            name: policy_name.to_owned(),
+        },
         ..ControllerConfig::default()
     };
     let running = controller(client, registries, metrics, config, shutdown_signal());

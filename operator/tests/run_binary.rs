@@ -121,6 +121,29 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = service_account_kubeconfig(dir.path()).await;
     let ns = TestEnv::shared().namespace("binary").await;
+    // The administrator allows what the seed profile configures on nodes, for this
+    // namespace only.
+    let policy: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "vm-operator-policy", "namespace": "vm-operator"},
+        "data": {"policy.yaml": format!(
+            "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n",
+            ns.name
+        )}
+    }))
+    .expect("policy");
+    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        TestEnv::shared().client().await,
+        "vm-operator",
+    )
+    .patch(
+        "vm-operator-policy",
+        &kube::api::PatchParams::apply("run-binary-test").force(),
+        &kube::api::Patch::Apply(&policy),
+    )
+    .await
+    .expect("policy ConfigMap");
     let port = free_port();
     let log_path = dir.path().join("vm-operator.log");
     let log = std::fs::File::create(&log_path).expect("log file");

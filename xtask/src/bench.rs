@@ -116,6 +116,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                     converging: Duration::from_secs(1),
                     settled: Duration::from_secs(3600),
                 },
+                policy: vmop_controller::PolicySource::Fixed(
+                    vmop_controller::OperatorPolicy::allow_all(),
+                ),
             },
             std::future::pending(),
         );

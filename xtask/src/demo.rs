@@ -67,6 +67,8 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
         bootstrap(&client).await?;
         tokio::spawn(sim::run_all(client.clone(), sim::SimConfig::realistic()));
         println!("simulators running: CSI, CDI, NMState, KubeVirt");
+        apply_policy(&client, root).await?;
+        println!("administrator's policy: examples/policy/demo.yaml");
 
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log_path = control_plane.data_dir().join("vm-operator.log");
@@ -97,6 +99,35 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
         }
         outcome
     })
+}
+
+/// The operator's namespace and the administrator's policy the examples need.
+async fn apply_policy(client: &Client, root: &Path) -> Result<()> {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some("vm-operator".into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    let params = kube::api::PatchParams::apply("vmop-demo").force();
+    Api::<Namespace>::all(client.clone())
+        .patch("vm-operator", &params, &kube::api::Patch::Apply(&namespace))
+        .await?;
+    let policy: vmop_api::k8s_openapi::api::core::v1::ConfigMap = serde_yaml::from_str(
+        &std::fs::read_to_string(root.join("examples/policy/demo.yaml"))?,
+    )?;
+    Api::<vmop_api::k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+        client.clone(),
+        "vm-operator",
+    )
+    .patch(
+        "vm-operator-policy",
+        &params,
+        &kube::api::Patch::Apply(&policy),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn apply_examples(client: &Client, root: &Path) -> Result<Vec<String>> {

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::{
-    core::v1::{PersistentVolumeClaim, Secret},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
     storage::v1::StorageClass,
 };
 use kube::{
@@ -26,7 +26,10 @@ use vmop_api::{
 };
 use vmop_plugin::Registries;
 
-use crate::metrics::Metrics;
+use crate::{
+    metrics::Metrics,
+    policy::{OperatorPolicy, POLICY_KEY},
+};
 
 /// Field manager of every object the controller applies.
 pub const FIELD_MANAGER: &str = "vm-operator";
@@ -102,6 +105,61 @@ impl Failures {
     }
 }
 
+/// Where the administrator's policy comes from, as the reconciles read it.
+#[derive(Clone)]
+pub enum PolicyHandle {
+    /// Given by the embedder.
+    Fixed(Arc<OperatorPolicy>),
+    /// The `policy.yaml` key of a ConfigMap, from a watch cache.
+    ConfigMap {
+        store: Store<ConfigMap>,
+        namespace: String,
+        name: String,
+    },
+}
+
+impl std::fmt::Debug for PolicyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyHandle::Fixed(policy) => f.debug_tuple("Fixed").field(policy).finish(),
+            PolicyHandle::ConfigMap {
+                namespace, name, ..
+            } => write!(f, "ConfigMap({namespace}/{name})"),
+        }
+    }
+}
+
+impl PolicyHandle {
+    /// The policy in force. A missing ConfigMap allows nothing; an invalid one allows
+    /// nothing and says why (logged), so a typo never widens what tenants may do.
+    pub fn current(&self) -> Arc<OperatorPolicy> {
+        match self {
+            PolicyHandle::Fixed(policy) => policy.clone(),
+            PolicyHandle::ConfigMap {
+                store,
+                namespace,
+                name,
+            } => {
+                let Some(config_map) = store.get(&ObjectRef::new(name).within(namespace)) else {
+                    return Arc::default();
+                };
+                let text = config_map
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(POLICY_KEY))
+                    .map_or("", String::as_str);
+                match OperatorPolicy::parse(text) {
+                    Ok(policy) => Arc::new(policy),
+                    Err(error) => {
+                        tracing::warn!(%error, configmap = %format!("{namespace}/{name}"), "invalid policy: allowing nothing");
+                        Arc::default()
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Shared state of the controller.
 pub struct Context {
     pub client: Client,
@@ -111,6 +169,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub timing: Timing,
     pub failures: Failures,
+    /// The administrator's policy: node networking and clone sources tenants may use.
+    pub policy: PolicyHandle,
+    /// Becomes true once every watch cache has its first full list.
+    pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Context {

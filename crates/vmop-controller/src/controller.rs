@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc};
 
 use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::{
-    core::v1::{PersistentVolumeClaim, Secret},
+    core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
     storage::v1::StorageClass,
 };
 use kube::{
@@ -35,8 +35,9 @@ use vmop_api::{
 use vmop_plugin::{Registries, objects::MANAGED_POLICY_LABEL};
 
 use crate::{
-    context::{Context, Failures, Stores, Timing},
+    context::{Context, Failures, PolicyHandle, Stores, Timing},
     metrics::Metrics,
+    policy::OperatorPolicy,
     reconcile::{error_policy, reconcile},
 };
 
@@ -48,6 +49,8 @@ pub struct ControllerConfig {
     /// Profiles reconciled at once.
     pub concurrency: u16,
     pub timing: Timing,
+    /// The administrator's policy (default: nothing allowed).
+    pub policy: PolicySource,
 }
 
 impl Default for ControllerConfig {
@@ -56,8 +59,18 @@ impl Default for ControllerConfig {
             namespace: None,
             concurrency: 8,
             timing: Timing::default(),
+            policy: PolicySource::Fixed(OperatorPolicy::default()),
         }
     }
+}
+
+/// Where the administrator's policy comes from.
+#[derive(Debug, Clone)]
+pub enum PolicySource {
+    /// A policy given in code.
+    Fixed(OperatorPolicy),
+    /// The `policy.yaml` key of this ConfigMap, watched: changes apply at the next reconcile.
+    ConfigMap { namespace: String, name: String },
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -132,15 +145,16 @@ impl Running {
 
     /// Waits until every watch cache has its first full list: the controller is ready.
     pub async fn ready(context: &Context) -> bool {
-        Self::synced(context, true).await
+        // One task awaits the stores (see `controller`) and announces it here: kube-runtime's
+        // `Store::wait_until_ready` wakes only the last of several concurrent waiters, so
+        // reconciles and probes must not await the stores themselves.
+        let mut synced = context.synced.clone();
+        synced.wait_for(|synced| *synced).await.is_ok()
     }
 
-    /// [`Running::ready`], quietly: every reconcile awaits it (at once, once synced).
-    pub(crate) async fn caches_synced(context: &Context) -> bool {
-        Self::synced(context, false).await
-    }
-
-    async fn synced(context: &Context, log: bool) -> bool {
+    /// Awaits every store once, in one task; true when all synced.
+    async fn await_stores(context: &Context) -> bool {
+        let log = true;
         let s = &context.stores;
         let synced = |name: &'static str| {
             move |result: Result<(), reflector::store::WriterDropped>| {
@@ -176,8 +190,14 @@ impl Running {
                 .wait_until_ready()
                 .map(synced("StorageClass")),
         );
+        let policy = match &context.policy {
+            PolicyHandle::Fixed(_) => true,
+            PolicyHandle::ConfigMap { store, .. } => {
+                synced("policy ConfigMap")(store.wait_until_ready().await)
+            }
+        };
         [
-            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9,
+            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, policy,
         ]
         .iter()
         .all(|ok| *ok)
@@ -229,6 +249,23 @@ pub fn controller(
     let (vmis, vmi_stream) = cached::<VirtualMachineInstance>(api(&client, ns), labelled());
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
+    let (policy, policy_config_stream) = match &config.policy {
+        PolicySource::Fixed(policy) => (PolicyHandle::Fixed(Arc::new(policy.clone())), None),
+        PolicySource::ConfigMap { namespace, name } => {
+            let (store, stream) = cached::<ConfigMap>(
+                Api::namespaced(client.clone(), namespace),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+            );
+            (
+                PolicyHandle::ConfigMap {
+                    store,
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                },
+                Some(stream),
+            )
+        }
+    };
 
     let stores = Stores {
         profiles: profiles.clone(),
@@ -246,6 +283,7 @@ pub fn controller(
         controller: "vm-operator".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     let context = Arc::new(Context {
         client: client.clone(),
         registries,
@@ -254,6 +292,8 @@ pub fn controller(
         metrics,
         timing: config.timing.clone(),
         failures: Failures::default(),
+        policy,
+        synced: synced_rx,
     });
 
     // Profiles that use a shared policy list it in status: map policy events to them.
@@ -283,8 +323,14 @@ pub fn controller(
             .map(|(name, ns)| ObjectRef::new(name).within(&ns))
     };
 
-    // Storage classes are read, never a trigger: drive their watch on its own.
+    // Storage classes and the policy are read, never a trigger: drive their watches on their
+    // own.
     let classes = class_stream.for_each(|_| future::ready(()));
+    let policy_watch = async move {
+        if let Some(stream) = policy_config_stream {
+            stream.for_each(|_| future::ready(())).await;
+        }
+    };
 
     let controller = profile_controller
         .with_config(Config::default().concurrency(config.concurrency))
@@ -328,12 +374,21 @@ pub fn controller(
         .run(reconcile, error_policy, context.clone())
         .for_each(|_| future::ready(()));
 
+    let sync_context = context.clone();
     Running {
         context,
-        // The classes' watch never ends by itself: the controller's end (shutdown) ends both.
+        // The read-only watches never end by themselves: the controller's end (shutdown)
+        // ends them all.
         run: Box::pin(async move {
-            futures::pin_mut!(classes);
-            future::select(Box::pin(controller), classes).await;
+            let announce = async move {
+                let synced = Running::await_stores(&sync_context).await;
+                let _ = synced_tx.send(synced);
+                // Keep the sender: dropping it would tell waiters the caches will never sync.
+                future::pending::<()>().await;
+            };
+            let reads = future::join3(classes, policy_watch, announce);
+            futures::pin_mut!(reads);
+            future::select(Box::pin(controller), reads).await;
         }),
     }
 }

@@ -33,12 +33,14 @@ mod error;
 mod metrics;
 pub mod network;
 pub mod plan;
+pub mod policy;
 pub mod reconcile;
 pub mod status;
 pub mod storage;
 pub mod vm;
 
-pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, Stores, Timing};
-pub use controller::{ControllerConfig, Running, controller};
+pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, PolicyHandle, Stores, Timing};
+pub use controller::{ControllerConfig, PolicySource, Running, controller};
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};
+pub use policy::OperatorPolicy;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::policy::OperatorPolicy;
 use kube::ResourceExt;
 use vmop_api::{
     DiskSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
@@ -52,6 +53,47 @@ pub enum Planned {
         reason: String,
         messages: Vec<String>,
     },
+}
+
+/// Reason of a profile asking for node networking or a clone source the administrator's
+/// policy does not allow.
+pub const NOT_ALLOWED: &str = "NotAllowed";
+
+/// What the plan asks for that the administrator's policy does not allow: node
+/// configuration (any network whose plugin builds node policies) and clones from other
+/// namespaces.
+fn check_policy(
+    profile: &VirtualMachineProfile,
+    plan: &Plan,
+    policy: &OperatorPolicy,
+) -> Vec<String> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let mut refused: Vec<String> = plan
+        .networks
+        .iter()
+        .filter(|n| !n.desired.policies.is_empty())
+        .filter_map(|n| {
+            policy
+                .check_node_network(&namespace, n.config.index, &n.config.network)
+                .err()
+        })
+        .collect();
+    for (index, disk) in profile.spec.disks.iter().enumerate() {
+        let Some(source) = &disk.source else {
+            continue;
+        };
+        for (field, reference) in [("pvc", &source.pvc), ("dataSource", &source.data_source)] {
+            let Some(from) = reference.as_ref().and_then(|r| r.namespace.as_deref()) else {
+                continue;
+            };
+            if !policy.allows_clone(&namespace, from) {
+                refused.push(format!(
+                    "spec.disks[{index}].source.{field}.namespace: profiles in namespace {namespace} may not clone from namespace {from}; an administrator can allow it in the operator's policy (clones)"
+                ));
+            }
+        }
+    }
+    refused
 }
 
 /// Reason of a profile whose disk names a StorageClass that does not exist, or names none
@@ -145,6 +187,7 @@ pub async fn plan(
     registries: &Registries,
     classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
     template_extras: TemplateExtras,
+    policy: &OperatorPolicy,
 ) -> Planned {
     let mut invalid: Vec<String> = [
         validate_profile(&profile.name_any(), &profile.spec),
@@ -269,6 +312,13 @@ pub async fn plan(
     if !invalid.is_empty() {
         return Planned::Invalid(invalid);
     }
+    let not_allowed = check_policy(profile, &plan, policy);
+    if !not_allowed.is_empty() {
+        return Planned::Blocked {
+            reason: NOT_ALLOWED.into(),
+            messages: not_allowed,
+        };
+    }
     // The template validates here too, with what the networks and disks will attach: a spec
     // it refuses creates nothing.
     let input = TemplateInput {
@@ -367,6 +417,7 @@ mod tests {
             &registries(network, storage),
             any_class,
             TemplateExtras::default(),
+            &OperatorPolicy::allow_all(),
         )
         .await
         else {
@@ -389,6 +440,7 @@ mod tests {
             &registries(MockNetworkPlugin::new(), storage),
             any_class,
             TemplateExtras::default(),
+            &OperatorPolicy::allow_all(),
         )
         .await
         else {
@@ -415,6 +467,7 @@ mod tests {
             &registries(network, storage),
             any_class,
             TemplateExtras::default(),
+            &OperatorPolicy::allow_all(),
         )
         .await
         else {
@@ -490,6 +543,7 @@ mod tests {
             &registries(network, storage),
             only_named,
             TemplateExtras::default(),
+            &OperatorPolicy::allow_all(),
         )
         .await
         else {

@@ -48,9 +48,14 @@ use crate::{
 pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -> Result<Action> {
     // Every decision reads the caches: none is taken before each has its first full list
     // (after a restart, an empty cache would look like "nothing exists").
-    if !crate::controller::Running::caches_synced(&ctx).await {
+    let synced = tokio::time::timeout(
+        Duration::from_secs(30),
+        crate::controller::Running::ready(&ctx),
+    )
+    .await;
+    if synced != Ok(true) {
         return Err(Error::Cleanup(
-            "the watch caches stopped before syncing".into(),
+            "the watch caches have not synced yet".into(),
         ));
     }
     let _timer = ctx.metrics.reconcile_started();
@@ -136,7 +141,8 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         macs: pinned_macs(profile, cached_vm.as_deref()),
         user_data: user_data.clone().ok().flatten(),
     };
-    let plan = match plan(profile, &ctx.registries, classes, extras).await {
+    let policy = ctx.policy.current();
+    let plan = match plan(profile, &ctx.registries, classes, extras, &policy).await {
         Planned::Ready(plan) => plan,
         Planned::Blocked { reason, messages } => {
             // Nothing is created; the class may appear, so look again (StorageClass events

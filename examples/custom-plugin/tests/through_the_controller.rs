@@ -43,6 +43,9 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
                 converging: Duration::from_millis(500),
                 settled: Duration::from_secs(300),
             },
+            policy: vmop_controller::PolicySource::Fixed(
+                vmop_controller::OperatorPolicy::allow_all(),
+            ),
         },
         async move {
             let _ = stopped.await;

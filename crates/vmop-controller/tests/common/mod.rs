@@ -8,7 +8,9 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::{sync::oneshot, task::JoinHandle};
 use vmop_api::{Phase, VirtualMachineProfile};
-use vmop_controller::{Context, ControllerConfig, Metrics, Timing, controller};
+use vmop_controller::{
+    Context, ControllerConfig, Metrics, OperatorPolicy, PolicySource, Timing, controller,
+};
 use vmop_plugin::Registries;
 use vmop_testenv::{TestNamespace, wait};
 
@@ -36,8 +38,27 @@ impl Operator {
         Self::start_with(ns, Registries::from_inventory().expect("plugins register")).await
     }
 
-    /// An operator with these plugins only.
+    /// An operator with these plugins only; everything allowed by its policy.
     pub async fn start_with(ns: &TestNamespace, registries: Registries) -> Operator {
+        Self::start_configured(
+            ns,
+            registries,
+            PolicySource::Fixed(OperatorPolicy::allow_all()),
+        )
+        .await
+    }
+
+    /// An operator with the bundled plugins under this administrator's policy.
+    pub async fn start_with_policy(ns: &TestNamespace, policy: PolicySource) -> Operator {
+        let registries = Registries::from_inventory().expect("plugins register");
+        Self::start_configured(ns, registries, policy).await
+    }
+
+    async fn start_configured(
+        ns: &TestNamespace,
+        registries: Registries,
+        policy: PolicySource,
+    ) -> Operator {
         let registries = Arc::new(registries);
         let metrics = Arc::new(Metrics::default());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -52,6 +73,7 @@ impl Operator {
                     converging: Duration::from_millis(500),
                     settled: Duration::from_secs(300),
                 },
+                policy,
             },
             async move {
                 let _ = stopped.await;

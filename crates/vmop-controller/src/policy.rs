@@ -1,0 +1,291 @@
+//! The administrator's policy: which node networking profiles may ask the operator to
+//! configure (NodeNetworkConfigurationPolicies reach every matching node, so a tenant must not
+//! decide them alone), and from which other namespaces disks may be cloned. Pure: parsed from
+//! YAML, checked in the plan step, before anything is written.
+//!
+//! ```yaml
+//! nodeNetworks:                 # none allowed unless a rule says so
+//!   - namespaces: ["team-a"]    # "*" for every namespace
+//!     nodeInterfaces: ["eth1"]
+//!     bridges: ["br-mgmt"]
+//!     vlans: ["100-199", "300"]
+//!     sriovPhysicalFunctions: ["ens1f0"]
+//! clones:                       # same-namespace clones always work
+//!   - namespaces: ["*"]
+//!     sourceNamespaces: ["golden-images"]
+//! ```
+
+use serde::Deserialize;
+use vmop_api::NetworkSpec;
+
+/// Key of the policy document in its ConfigMap.
+pub const POLICY_KEY: &str = "policy.yaml";
+/// Matches every name in a rule's list.
+const ANY: &str = "*";
+
+/// The operator-wide policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// Node networking profiles may ask for.
+    #[serde(default)]
+    pub node_networks: Vec<NodeNetworkRule>,
+    /// Namespaces disks may be cloned from.
+    #[serde(default)]
+    pub clones: Vec<CloneRule>,
+}
+
+/// Node networking allowed to profiles of some namespaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeNetworkRule {
+    /// Namespaces of the profiles this rule applies to.
+    pub namespaces: Vec<String>,
+    /// Node ports a bridge may be attached to (`nodeInterface`).
+    #[serde(default)]
+    pub node_interfaces: Vec<String>,
+    /// Bridges that may be created on nodes.
+    #[serde(default)]
+    pub bridges: Vec<String>,
+    /// VLAN IDs and ranges (`"100"`, `"100-199"`).
+    #[serde(default)]
+    pub vlans: Vec<String>,
+    /// SR-IOV physical functions whose VFs may be configured.
+    #[serde(default)]
+    pub sriov_physical_functions: Vec<String>,
+}
+
+/// Clones allowed to profiles of some namespaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloneRule {
+    /// Namespaces of the profiles this rule applies to.
+    pub namespaces: Vec<String>,
+    /// Namespaces their disks may be cloned from.
+    pub source_namespaces: Vec<String>,
+}
+
+fn listed(list: &[String], value: &str) -> bool {
+    list.iter().any(|item| item == ANY || item == value)
+}
+
+fn vlan_listed(list: &[String], vlan: i32) -> bool {
+    list.iter().any(|item| {
+        if item == ANY {
+            return true;
+        }
+        let (low, high) = item.split_once('-').unwrap_or((item, item));
+        matches!((low.trim().parse::<i32>(), high.trim().parse::<i32>()), (Ok(l), Ok(h)) if (l..=h).contains(&vlan))
+    })
+}
+
+impl OperatorPolicy {
+    /// Everything allowed everywhere: for tests and single-tenant embedders.
+    pub fn allow_all() -> Self {
+        let any = || vec![ANY.to_owned()];
+        OperatorPolicy {
+            node_networks: vec![NodeNetworkRule {
+                namespaces: any(),
+                node_interfaces: any(),
+                bridges: any(),
+                vlans: any(),
+                sriov_physical_functions: any(),
+            }],
+            clones: vec![CloneRule {
+                namespaces: any(),
+                source_namespaces: any(),
+            }],
+        }
+    }
+
+    /// Parses the policy document; unknown fields are errors, so a typo cannot silently
+    /// allow or deny.
+    pub fn parse(yaml: &str) -> Result<Self, String> {
+        if yaml.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+    }
+
+    /// Whether a network that needs node configuration may have it: every node-level field
+    /// it sets must be allowed by one rule for the namespace. The error names the field.
+    pub fn check_node_network(
+        &self,
+        namespace: &str,
+        index: usize,
+        network: &NetworkSpec,
+    ) -> Result<(), String> {
+        let at = |field: &str| format!("spec.networks[{index}].{field}");
+        let mut asked: Vec<(String, String)> = Vec::new();
+        if let Some(port) = &network.node_interface {
+            asked.push((at("nodeInterface"), port.clone()));
+        }
+        if let Some(bridge) = &network.bridge {
+            asked.push((at("bridge"), bridge.clone()));
+        }
+        if let Some(vlan) = network.vlan {
+            asked.push((at("vlan"), vlan.to_string()));
+        }
+        if let Some(pf) = network
+            .sriov
+            .as_ref()
+            .and_then(|s| s.physical_function.clone())
+        {
+            asked.push((at("sriov.physicalFunction"), pf));
+        }
+        if asked.is_empty() {
+            return Err(format!(
+                "{}: this network configures nodes, which only nodeInterface, bridge, vlan and sriov.physicalFunction can be allowed for",
+                at("type")
+            ));
+        }
+        let rules: Vec<&NodeNetworkRule> = self
+            .node_networks
+            .iter()
+            .filter(|r| listed(&r.namespaces, namespace))
+            .collect();
+        let allowed_by = |rule: &NodeNetworkRule| {
+            network
+                .node_interface
+                .as_deref()
+                .is_none_or(|p| listed(&rule.node_interfaces, p))
+                && network
+                    .bridge
+                    .as_deref()
+                    .is_none_or(|b| listed(&rule.bridges, b))
+                && network.vlan.is_none_or(|v| vlan_listed(&rule.vlans, v))
+                && network
+                    .sriov
+                    .as_ref()
+                    .and_then(|s| s.physical_function.as_deref())
+                    .is_none_or(|pf| listed(&rule.sriov_physical_functions, pf))
+        };
+        if rules.iter().any(|r| allowed_by(r)) {
+            return Ok(());
+        }
+        // Name the first field no rule allows on its own.
+        let (path, value) = asked
+            .iter()
+            .find(|(path, value)| {
+                !rules.iter().any(|r| {
+                    let list = if path.ends_with("nodeInterface") {
+                        &r.node_interfaces
+                    } else if path.ends_with("bridge") {
+                        &r.bridges
+                    } else if path.ends_with("physicalFunction") {
+                        &r.sriov_physical_functions
+                    } else {
+                        return value.parse().is_ok_and(|v| vlan_listed(&r.vlans, v));
+                    };
+                    listed(list, value)
+                })
+            })
+            .unwrap_or(&asked[0]);
+        Err(format!(
+            "{path}: {value} is node networking that profiles in namespace {namespace} may not configure; an administrator can allow it in the operator's policy (nodeNetworks)"
+        ))
+    }
+
+    /// Whether profiles in `namespace` may clone disks from `source_namespace`.
+    pub fn allows_clone(&self, namespace: &str, source_namespace: &str) -> bool {
+        namespace == source_namespace
+            || self.clones.iter().any(|r| {
+                listed(&r.namespaces, namespace) && listed(&r.source_namespaces, source_namespace)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vmop_api::SriovSpec;
+
+    use super::*;
+
+    fn bridge(port: Option<&str>, bridge: &str, vlan: Option<i32>) -> NetworkSpec {
+        NetworkSpec {
+            name: "mgmt".into(),
+            bridge: Some(bridge.into()),
+            node_interface: port.map(Into::into),
+            vlan,
+            ..NetworkSpec::default()
+        }
+    }
+
+    const POLICY: &str = r#"
+nodeNetworks:
+  - namespaces: [team-a]
+    nodeInterfaces: [eth1]
+    bridges: [br-mgmt]
+    vlans: ["100-199", "300"]
+  - namespaces: ["*"]
+    sriovPhysicalFunctions: [ens1f0]
+clones:
+  - namespaces: ["*"]
+    sourceNamespaces: [golden-images]
+"#;
+
+    #[test]
+    fn nothing_is_allowed_by_default() {
+        let none = OperatorPolicy::default();
+        let error = none
+            .check_node_network("team-a", 0, &bridge(Some("eth1"), "br-mgmt", Some(100)))
+            .expect_err("denied");
+        assert!(
+            error.starts_with("spec.networks[0].nodeInterface: eth1 is node networking that profiles in namespace team-a may not configure"),
+            "{error}"
+        );
+        assert!(!none.allows_clone("team-a", "golden-images"));
+        assert!(
+            none.allows_clone("team-a", "team-a"),
+            "same namespace always"
+        );
+    }
+
+    #[test]
+    fn a_rule_allows_exactly_what_it_lists_for_its_namespaces() {
+        let policy = OperatorPolicy::parse(POLICY).expect("parses");
+        assert_eq!(
+            policy.check_node_network("team-a", 0, &bridge(Some("eth1"), "br-mgmt", Some(150))),
+            Ok(())
+        );
+        let other_port = policy
+            .check_node_network("team-a", 1, &bridge(Some("eth0"), "br-mgmt", Some(150)))
+            .expect_err("eth0");
+        assert!(
+            other_port.starts_with("spec.networks[1].nodeInterface: eth0"),
+            "{other_port}"
+        );
+        let other_vlan = policy
+            .check_node_network("team-a", 0, &bridge(Some("eth1"), "br-mgmt", Some(200)))
+            .expect_err("vlan 200");
+        assert!(
+            other_vlan.starts_with("spec.networks[0].vlan: 200"),
+            "{other_vlan}"
+        );
+        let other_namespace = policy
+            .check_node_network("team-b", 0, &bridge(Some("eth1"), "br-mgmt", Some(150)))
+            .expect_err("team-b");
+        assert!(
+            other_namespace.contains("namespace team-b"),
+            "{other_namespace}"
+        );
+        let sriov = NetworkSpec {
+            name: "fast".into(),
+            sriov: Some(SriovSpec {
+                physical_function: Some("ens1f0".into()),
+                ..SriovSpec::default()
+            }),
+            ..NetworkSpec::default()
+        };
+        assert_eq!(policy.check_node_network("anyone", 0, &sriov), Ok(()));
+        assert!(policy.allows_clone("team-b", "golden-images"));
+        assert!(!policy.allows_clone("team-b", "team-a"));
+    }
+
+    #[test]
+    fn a_typo_is_an_error_not_a_silent_deny_or_allow() {
+        let error = OperatorPolicy::parse("nodeNetwork: []").expect_err("typo");
+        assert!(error.contains("unknown field"), "{error}");
+        assert_eq!(OperatorPolicy::parse(""), Ok(OperatorPolicy::default()));
+    }
+}

@@ -1,0 +1,209 @@
+//! Node networking is an administrator's decision: without a rule in the operator's policy a
+//! profile cannot make the operator write a NodeNetworkConfigurationPolicy, nor clone a disk
+//! from another namespace; it can still use existing bridges and NADs. A rule in the policy
+//! ConfigMap allows exactly what it lists, for the namespaces it lists.
+
+mod common;
+
+use common::{Operator, condition, phase, wait_for};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+use vmop_api::{
+    DiskSource, DiskSpec, NetworkSpec, Phase, SourceReference, VirtualMachineProfile,
+    external::nmstate::NodeNetworkConfigurationPolicy, fixtures::valid_profile,
+};
+use vmop_controller::PolicySource;
+use vmop_testenv::{TestEnv, TestNamespace};
+
+fn bridged(
+    name: &str,
+    bridge: &str,
+    port: Option<&str>,
+    vlan: Option<i32>,
+) -> VirtualMachineProfile {
+    let mut p = valid_profile(name);
+    p.spec.networks = vec![NetworkSpec {
+        name: "lan".into(),
+        bridge: Some(bridge.into()),
+        node_interface: port.map(Into::into),
+        vlan,
+        ..NetworkSpec::default()
+    }];
+    p.spec.disks = vec![DiskSpec {
+        name: "data".into(),
+        size: "1Gi".into(),
+        storage_class_name: Some("longhorn".into()),
+        ..DiskSpec::default()
+    }];
+    p
+}
+
+async fn policies_for(ns: &TestNamespace, bridge: &str) -> Vec<String> {
+    Api::<NodeNetworkConfigurationPolicy>::all(ns.client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .filter(|name| name.contains(bridge))
+        .collect()
+}
+
+async fn not_allowed(profiles: &Api<VirtualMachineProfile>, name: &str) -> String {
+    let p = wait_for(profiles, name, "the policy's refusal", |p| {
+        condition(p, "Ready").is_some_and(|c| c.reason == "NotAllowed")
+    })
+    .await;
+    assert_eq!(phase(&p), Some(Phase::Pending));
+    condition(&p, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn tenants_configure_nodes_only_where_the_administrator_allows_it() {
+    let ns = TestEnv::shared().namespace("node-policy").await;
+    let operator = Operator::start_with_policy(
+        &ns,
+        PolicySource::ConfigMap {
+            namespace: ns.name.clone(),
+            name: "vm-operator-policy".into(),
+        },
+    )
+    .await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+
+    // No policy yet: the host's eth0 is not the tenant's to bridge.
+    profiles
+        .create(
+            &PostParams::default(),
+            &bridged("takeover", "br-pol-a", Some("eth0"), None),
+        )
+        .await
+        .expect("profile");
+    let message = not_allowed(&profiles, "takeover").await;
+    assert!(
+        message.starts_with(&format!(
+            "spec.networks[0].nodeInterface: eth0 is node networking that profiles in namespace {} may not configure",
+            ns.name
+        )),
+        "{message}"
+    );
+    assert!(
+        policies_for(&ns, "br-pol-a").await.is_empty(),
+        "no node policy written"
+    );
+
+    // An existing bridge needs no node configuration: allowed without any rule.
+    profiles
+        .create(
+            &PostParams::default(),
+            &bridged("existing", "br-pol-b", None, Some(7)),
+        )
+        .await
+        .expect("profile");
+    wait_for(
+        &profiles,
+        "existing",
+        "a profile on an existing bridge to run",
+        |p| phase(p) == Some(Phase::Running),
+    )
+    .await;
+
+    // The administrator allows eth1 with br-pol-c on VLANs 40-49 for this namespace.
+    let policy: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "vm-operator-policy"},
+        "data": {"policy.yaml": format!(
+            "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-pol-c]\n    vlans: [\"40-49\"]\n",
+            ns.name
+        )}
+    }))
+    .expect("policy");
+    ns.api::<ConfigMap>()
+        .patch(
+            "vm-operator-policy",
+            &PatchParams::apply("node-policy-test"),
+            &Patch::Apply(&policy),
+        )
+        .await
+        .expect("policy ConfigMap");
+    profiles
+        .create(
+            &PostParams::default(),
+            &bridged("allowed", "br-pol-c", Some("eth1"), Some(42)),
+        )
+        .await
+        .expect("profile");
+    wait_for(&profiles, "allowed", "the allowed profile to run", |p| {
+        phase(p) == Some(Phase::Running)
+    })
+    .await;
+    assert_eq!(policies_for(&ns, "br-pol-c").await.len(), 1);
+
+    // Outside the allowed range, and the earlier refusal, stay refused.
+    profiles
+        .create(
+            &PostParams::default(),
+            &bridged("vlan-off", "br-pol-c", Some("eth1"), Some(50)),
+        )
+        .await
+        .expect("profile");
+    let message = not_allowed(&profiles, "vlan-off").await;
+    assert!(
+        message.starts_with("spec.networks[0].vlan: 50"),
+        "{message}"
+    );
+    let still = profiles.get("takeover").await.expect("takeover");
+    assert_eq!(
+        condition(&still, "Ready").map(|c| c.reason.as_str()),
+        Some("NotAllowed")
+    );
+    assert!(policies_for(&ns, "br-pol-a").await.is_empty());
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_clone_from_another_namespace_needs_the_administrators_consent() {
+    let ns = TestEnv::shared().namespace("clone-policy").await;
+    let operator = Operator::start_with_policy(
+        &ns,
+        PolicySource::Fixed(vmop_controller::OperatorPolicy::default()),
+    )
+    .await;
+    let mut profile = valid_profile("copycat");
+    profile.spec.networks.clear();
+    profile.spec.disks = vec![DiskSpec {
+        name: "stolen".into(),
+        size: "10Gi".into(),
+        storage_class_name: Some("longhorn".into()),
+        source: Some(DiskSource {
+            pvc: Some(SourceReference {
+                name: "payroll-db".into(),
+                namespace: Some("finance".into()),
+            }),
+            ..DiskSource::default()
+        }),
+        ..DiskSpec::default()
+    }];
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &profile)
+        .await
+        .expect("profile");
+    let message = not_allowed(&profiles, "copycat").await;
+    assert_eq!(
+        message,
+        format!(
+            "spec.disks[0].source.pvc.namespace: profiles in namespace {} may not clone from namespace finance; an administrator can allow it in the operator's policy (clones)",
+            ns.name
+        )
+    );
+    operator.stop().await;
+}
