@@ -237,3 +237,65 @@ async fn a_failed_import_is_a_failure_with_cdis_message_at_once() {
     assert!(message.contains("404 Not Found"), "{message}");
     assert!(message.starts_with("DataVolume web-system: "), "{message}");
 }
+
+/// A DataVolume of the given status, as the managers would observe it.
+fn observed_in(status: serde_json::Value) -> ObservedVolume {
+    let mut dv = DataVolume::new("web-system", Default::default());
+    dv.status = Some(serde_json::from_value(status).expect("status"));
+    ObservedVolume {
+        data_volume: Some(dv),
+        ..ObservedVolume::default()
+    }
+}
+
+#[tokio::test]
+async fn waiting_for_a_consumer_lets_the_vm_be_created_and_restarts_are_reported() {
+    let desired = CdiBackend
+        .build(&config(
+            disk("system", "docker://r.example.com/img:1"),
+            false,
+        ))
+        .await
+        .expect("builds");
+    for waiting in ["WaitForFirstConsumer", "PendingPopulation"] {
+        let readiness = CdiBackend.readiness(
+            &desired,
+            &observed_in(serde_json::json!({"phase": waiting, "progress": "N/A"})),
+        );
+        assert!(
+            readiness.waits_for_consumer && readiness.attachable(),
+            "{waiting}"
+        );
+        assert!(
+            matches!(&readiness.readiness, Readiness::InProgress { reason, .. } if reason == "WaitingForFirstConsumer"),
+            "{readiness:?}"
+        );
+    }
+    let importing = CdiBackend.readiness(
+        &desired,
+        &observed_in(serde_json::json!({"phase": "ImportInProgress", "progress": "45.00%"})),
+    );
+    assert!(
+        !importing.attachable(),
+        "an import in progress is not waiting for the VM"
+    );
+
+    let retried = CdiBackend.readiness(
+        &desired,
+        &observed_in(serde_json::json!({
+            "phase": "ImportInProgress",
+            "progress": "N/A",
+            "restartCount": 3,
+            "conditions": [{"type": "Running", "status": "False", "reason": "Error",
+                            "message": "Unable to connect to http data source: 404 Not Found"}]
+        })),
+    );
+    assert_eq!(retried.restart_count, Some(3));
+    let Readiness::InProgress { message, .. } = retried.readiness else {
+        panic!("still in progress");
+    };
+    assert_eq!(
+        message,
+        "DataVolume web-system: ImportInProgress, importer restarted 3 times: Unable to connect to http data source: 404 Not Found"
+    );
+}
