@@ -147,33 +147,13 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         Planned::Blocked { reason, messages } => {
             // Nothing is created; the class may appear, so look again (StorageClass events
             // do not map to profiles).
-            let observed = Observed {
-                generation: profile.metadata.generation,
-                run_strategy: profile.spec.run_strategy,
-                invalid: None,
-                blocked: Some((&reason, &messages)),
-                networks: &[],
-                disks: &[],
-                vm_outcome: None,
-                vm: None,
-                vmi: None,
-            };
+            let observed = stopped(profile, None, Some((&reason, &messages)));
             write_status(ctx, profile, &old, compute(&old, &observed, now())).await?;
             ctx.failures.clear(&ObjectRef::from(profile));
             return Ok(Action::requeue(ctx.timing.converging));
         }
         Planned::Invalid(errors) => {
-            let observed = Observed {
-                generation: profile.metadata.generation,
-                run_strategy: profile.spec.run_strategy,
-                invalid: Some(&errors),
-                blocked: None,
-                networks: &[],
-                disks: &[],
-                vm_outcome: None,
-                vm: None,
-                vmi: None,
-            };
+            let observed = stopped(profile, Some(&errors[..]), None);
             write_status(ctx, profile, &old, compute(&old, &observed, now())).await?;
             ctx.failures.clear(&ObjectRef::from(profile));
             return Ok(Action::await_change());
@@ -270,17 +250,7 @@ async fn report_refusal(
 ) -> Result<Action> {
     let reason = refusal_reason(refused).unwrap_or(APPLY_REJECTED);
     let messages = [refused.refusal_message()];
-    let observed = Observed {
-        generation: profile.metadata.generation,
-        run_strategy: profile.spec.run_strategy,
-        invalid: None,
-        blocked: Some((reason, &messages)),
-        networks: &[],
-        disks: &[],
-        vm_outcome: None,
-        vm: None,
-        vmi: None,
-    };
+    let observed = stopped(profile, None, Some((reason, &messages)));
     write_status(ctx, profile, old, compute(old, &observed, now())).await?;
     ctx.metrics.failed(refused.category());
     let attempts = ctx.failures.note(&ObjectRef::from(profile));
@@ -297,21 +267,31 @@ pub const DELETION_WAITING: &str = "DeletionWaiting";
 async fn report_deletion_waiting(ctx: &Context, profile: &VirtualMachineProfile, waiting: &str) {
     let old = profile.status.clone().unwrap_or_default();
     let messages = [waiting.to_owned()];
-    let observed = Observed {
+    let observed = stopped(profile, None, Some((DELETION_WAITING, &messages)));
+    let mut status = compute(&old, &observed, now());
+    status.phase = Some(Phase::Terminating);
+    if let Err(error) = write_status(ctx, profile, &old, status).await {
+        warn!(%error, "reporting what the deletion waits for failed");
+    }
+}
+
+/// What a profile that stops before its children has to show: an invalid spec (`invalid`)
+/// or a refusal with its reason (`blocked`); networks, disks and VM are not looked at.
+fn stopped<'a>(
+    profile: &VirtualMachineProfile,
+    invalid: Option<&'a [String]>,
+    blocked: Option<(&'a str, &'a [String])>,
+) -> Observed<'a> {
+    Observed {
         generation: profile.metadata.generation,
         run_strategy: profile.spec.run_strategy,
-        invalid: None,
-        blocked: Some((DELETION_WAITING, &messages)),
+        invalid,
+        blocked,
         networks: &[],
         disks: &[],
         vm_outcome: None,
         vm: None,
         vmi: None,
-    };
-    let mut status = compute(&old, &observed, now());
-    status.phase = Some(Phase::Terminating);
-    if let Err(error) = write_status(ctx, profile, &old, status).await {
-        warn!(%error, "reporting what the deletion waits for failed");
     }
 }
 

@@ -213,3 +213,38 @@ pub fn require_live_migratable(
     }
     Ok(())
 }
+
+/// A blank claim for a disk, named `<profile>-<disk>` in the profile's namespace, with the
+/// disk's class (none: the cluster's default), access modes (default ReadWriteOnce, or
+/// ReadWriteMany for a live-migratable profile), volume mode and size; and how the VM
+/// mounts it. What every claim-backed backend builds.
+pub fn blank_claim(config: &crate::context::DiskConfig) -> crate::DesiredVolume {
+    use vmop_api::k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec};
+    let name = claim_name(config);
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(config.profile.namespace.clone()),
+            labels: Some(profile_labels(&config.profile)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(
+                access_modes(config).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+            ),
+            volume_mode: volume_mode(config),
+            storage_class_name: config.disk.storage_class_name.clone(),
+            resources: Some(storage_request(config)),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        status: None,
+    };
+    crate::DesiredVolume {
+        object: crate::VolumeObject::Claim(Box::new(claim)),
+        attachment: crate::VolumeAttachment {
+            name: config.disk.name.clone(),
+            source: crate::VolumeSourceRef::Claim(name),
+            boot_order: config.disk.boot_order,
+        },
+    }
+}

@@ -3,17 +3,11 @@
 //! (Block where the class prefers it), so the VM can live-migrate. Ready when Bound.
 
 use vmop_plugin::{
-    DesiredVolume, DiskConfig, ObservedVolume, PluginError, StorageBackend, VolumeAttachment,
-    VolumeObject, VolumeReadiness, VolumeSourceRef, async_trait,
-    objects::{
-        self, access_modes, claim_name, profile_labels, require_live_migratable, volume_mode,
-    },
+    DesiredVolume, DiskConfig, ObservedVolume, PluginError, StorageBackend, VolumeReadiness,
+    async_trait,
+    objects::{self, require_live_migratable, volume_mode},
     readiness::claim_readiness,
     register_storage_backend,
-    vmop_api::k8s_openapi::{
-        api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
-        apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    },
 };
 
 /// The name users select this backend by.
@@ -79,33 +73,7 @@ impl StorageBackend for HuameiBackend {
 
     async fn build(&self, config: &DiskConfig) -> Result<DesiredVolume, PluginError> {
         self.validate(config)?;
-        let name = claim_name(config);
-        let claim = PersistentVolumeClaim {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(config.profile.namespace.clone()),
-                labels: Some(profile_labels(&config.profile)),
-                ..ObjectMeta::default()
-            },
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(
-                    access_modes(config).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
-                ),
-                volume_mode: volume_mode(config),
-                storage_class_name: config.disk.storage_class_name.clone(),
-                resources: Some(objects::storage_request(config)),
-                ..PersistentVolumeClaimSpec::default()
-            }),
-            status: None,
-        };
-        Ok(DesiredVolume {
-            object: VolumeObject::Claim(Box::new(claim)),
-            attachment: VolumeAttachment {
-                name: config.disk.name.clone(),
-                source: VolumeSourceRef::Claim(name),
-                boot_order: config.disk.boot_order,
-            },
-        })
+        Ok(objects::blank_claim(config))
     }
 
     fn readiness(&self, desired: &DesiredVolume, observed: &ObservedVolume) -> VolumeReadiness {
