@@ -182,16 +182,20 @@ impl StorageBackend for CdiBackend {
                     .iter()
                     .filter_map(|t| find_condition(&status.conditions, t))
                     .find(|c| c.message.is_some());
+                let mut message = format!(
+                    "DataVolume {name}: {}",
+                    cause
+                        .and_then(|c| c.message.clone())
+                        .unwrap_or_else(|| "failed".into())
+                );
+                if let Some(restarts) = restarts {
+                    message.push_str(&format!(" (importer restarted {restarts} times)"));
+                }
                 Readiness::Failed {
                     reason: cause
                         .and_then(|c| c.reason.clone())
                         .unwrap_or_else(|| "ImportFailed".into()),
-                    message: format!(
-                        "DataVolume {name}: {}",
-                        cause
-                            .and_then(|c| c.message.clone())
-                            .unwrap_or_else(|| "failed".into())
-                    ),
+                    message,
                 }
             }
             _ if waits_for_consumer => Readiness::InProgress {
