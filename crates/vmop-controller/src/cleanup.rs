@@ -24,9 +24,10 @@ use vmop_api::{
 
 use crate::{
     apply::{delete, kind_of},
+    claims::ProfileKey,
     context::Context,
     error::{Error, Result},
-    network::release_policies,
+    network::delete_unused_policies,
 };
 
 /// Label on a disk's claim or DataVolume naming the spec disk it serves.
@@ -243,7 +244,8 @@ pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<(
         )));
     }
     remove_orphans(ctx, profile, &Wanted::default(), Some(&[])).await?;
-    release_policies(ctx, profile, &[]).await?;
+    ctx.claims.release(&ProfileKey::of(profile));
+    delete_unused_policies(ctx).await?;
     Ok(())
 }
 

@@ -171,8 +171,11 @@ pub struct Context {
     pub failures: Failures,
     /// The administrator's policy: node networking and clone sources tenants may use.
     pub policy: PolicyHandle,
-    /// Becomes true once every watch cache has its first full list.
+    /// Becomes true once every watch cache has its first full list (and the claims are
+    /// restored from it).
     pub synced: tokio::sync::watch::Receiver<bool>,
+    /// What profiles hold in common: shared policies' users, addresses, node interfaces.
+    pub claims: crate::claims::Claims,
 }
 
 impl std::fmt::Debug for Context {

@@ -1,7 +1,7 @@
 //! Wiring: watch caches for every kind the controller reads, triggers from owned children and
 //! from the VMIs and shared policies that are not owned, and the kube-runtime Controller.
 
-use std::{future::Future, sync::Arc};
+use std::{collections::HashMap, future::Future, sync::Arc};
 
 use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::{
@@ -32,13 +32,16 @@ use vmop_api::{
         },
     },
 };
-use vmop_plugin::{Registries, objects::MANAGED_POLICY_LABEL};
+use vmop_plugin::{Registries, names::fnv1a, objects::MANAGED_POLICY_LABEL};
 
 use crate::{
+    claims::Claims,
     context::{Context, Failures, PolicyHandle, Stores, Timing},
     metrics::Metrics,
+    network::delete_unused_policies,
     policy::OperatorPolicy,
     reconcile::{error_policy, reconcile},
+    seed::restore_claims,
 };
 
 /// How the controller runs.
@@ -106,6 +109,57 @@ where
         .reflect(writer)
         .touched_objects();
     (reader, stream)
+}
+
+/// Like [`cached`], but the stream yields an object only when `fingerprint` of it changed
+/// (or it was deleted): shared objects trigger their many users only when something those
+/// users read changed, not on every metadata update.
+fn cached_changes<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    fingerprint: impl Fn(&K) -> u64 + Send + 'static,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let stream = logged(watcher(api, config))
+        .default_backoff()
+        .reflect(writer)
+        .filter_map(move |event| {
+            let changed = match event {
+                Ok(watcher::Event::Apply(object) | watcher::Event::InitApply(object)) => {
+                    let print = fingerprint(&object);
+                    (seen.insert(object.name_any(), print) != Some(print)).then_some(Ok(object))
+                }
+                Ok(watcher::Event::Delete(object)) => {
+                    seen.remove(&object.name_any());
+                    Some(Ok(object))
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(error) => Some(Err(error)),
+            };
+            future::ready(changed)
+        });
+    (reader, stream)
+}
+
+/// What users of a shared object read from it: its generation and status.
+fn readiness_fingerprint(generation: Option<i64>, status: Option<&impl serde::Serialize>) -> u64 {
+    let status = status
+        .and_then(|s| serde_json::to_vec(s).ok())
+        .unwrap_or_default();
+    fnv1a(&status) ^ generation.unwrap_or_default() as u64
 }
 
 /// Logs watch failures (RBAC denials above all), which the backoff otherwise retries silently.
@@ -235,13 +289,15 @@ pub fn controller(
     .default_backoff()
     .reflect(secrets_writer)
     .touched_objects();
-    let (policies, policy_stream) = cached::<NodeNetworkConfigurationPolicy>(
+    let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(MANAGED_POLICY_LABEL),
+        |p| readiness_fingerprint(p.metadata.generation, p.status.as_ref()),
     );
-    let (enactments, enactment_stream) = cached::<NodeNetworkConfigurationEnactment>(
+    let (enactments, enactment_stream) = cached_changes::<NodeNetworkConfigurationEnactment>(
         Api::all(client.clone()),
         watcher::Config::default(),
+        |e| readiness_fingerprint(None, e.status.as_ref()),
     );
     let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
     let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
@@ -294,27 +350,13 @@ pub fn controller(
         failures: Failures::default(),
         policy,
         synced: synced_rx,
+        claims: Claims::default(),
     });
 
-    // Profiles that use a shared policy list it in status: map policy events to them.
-    let users = |profiles: Store<VirtualMachineProfile>| {
-        move |policy: String| -> Vec<ObjectRef<VirtualMachineProfile>> {
-            profiles
-                .state()
-                .iter()
-                .filter(|p| {
-                    p.status
-                        .iter()
-                        .flat_map(|s| &s.networks)
-                        .any(|n| n.policies.contains(&policy))
-                })
-                .map(|p| ObjectRef::from(p.as_ref()))
-                .collect()
-        }
-    };
-    let policy_users = users(profiles.clone());
-    let enactment_users = users(profiles.clone());
-    let nad_profiles = profiles.clone();
+    // Shared objects map to their users through the claims' indexes, never a scan.
+    let policy_users = context.clone();
+    let enactment_users = context.clone();
+    let nad_users = context.clone();
     let by_label = |object_namespace: Option<String>,
                     labels: &std::collections::BTreeMap<String, String>| {
         labels
@@ -348,26 +390,17 @@ pub fn controller(
                     .into_iter()
                     .collect();
             let qualified = format!("{}/{}", nad.namespace().unwrap_or_default(), nad.name_any());
-            targets.extend(
-                nad_profiles
-                    .state()
-                    .iter()
-                    .filter(|p| {
-                        p.status
-                            .iter()
-                            .flat_map(|s| &s.networks)
-                            .any(|n| n.nad.as_deref() == Some(qualified.as_str()))
-                    })
-                    .map(|p| ObjectRef::from(p.as_ref())),
-            );
+            targets.extend(nad_users.claims.nad_users(&qualified));
             targets
         })
-        .watches_stream(policy_stream, move |policy| policy_users(policy.name_any()))
+        .watches_stream(policy_stream, move |policy| {
+            policy_users.claims.policy_users(&policy.name_any())
+        })
         .watches_stream(enactment_stream, move |enactment| {
             enactment
                 .labels()
                 .get(ENACTMENT_POLICY_LABEL)
-                .map(|p| enactment_users(p.clone()))
+                .map(|p| enactment_users.claims.policy_users(p))
                 .unwrap_or_default()
         })
         .graceful_shutdown_on(shutdown)
@@ -382,6 +415,12 @@ pub fn controller(
         run: Box::pin(async move {
             let announce = async move {
                 let synced = Running::await_stores(&sync_context).await;
+                if synced {
+                    restore_claims(&sync_context).await;
+                    if let Err(error) = delete_unused_policies(&sync_context).await {
+                        tracing::warn!(%error, "deleting shared policies nobody uses failed; retried at the next cleanup");
+                    }
+                }
                 let _ = synced_tx.send(synced);
                 // Keep the sender: dropping it would tell waiters the caches will never sync.
                 future::pending::<()>().await;

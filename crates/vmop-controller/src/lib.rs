@@ -24,6 +24,7 @@
 //! ```
 
 pub mod apply;
+pub mod claims;
 pub mod classes;
 pub mod cleanup;
 mod context;
@@ -35,9 +36,11 @@ pub mod network;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod seed;
 pub mod status;
 pub mod storage;
 pub mod vm;
+pub mod wants;
 
 pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, PolicyHandle, Stores, Timing};
 pub use controller::{ControllerConfig, PolicySource, Running, controller};

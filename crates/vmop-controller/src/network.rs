@@ -1,14 +1,10 @@
 //! NetworkManager: applies what network plugins want — NADs owned by the profile, shared
-//! cluster-scoped NMState policies reference-counted by a label per user — and reads each
-//! network's readiness from the caches.
+//! cluster-scoped NMState policies whose users are counted in memory ([`crate::claims`]),
+//! nothing written onto the policy per user — and reads each network's readiness from the
+//! caches.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::{
-    Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, Preconditions},
-    runtime::reflector::ObjectRef,
-};
-use serde_json::json;
+use kube::{Api, ResourceExt, api::DeleteParams, runtime::reflector::ObjectRef};
 use vmop_api::{
     VirtualMachineProfile,
     external::{
@@ -16,10 +12,7 @@ use vmop_api::{
         nmstate::{ENACTMENT_POLICY_LABEL, NodeNetworkConfigurationPolicy},
     },
 };
-use vmop_plugin::{
-    NetworkAttachment, ObservedNetwork, ObservedPolicy, Readiness, names::fnv1a,
-    objects::MANAGED_POLICY_LABEL,
-};
+use vmop_plugin::{NetworkAttachment, ObservedNetwork, ObservedPolicy, Readiness};
 
 use crate::{
     apply::{ensure, kind_of},
@@ -27,19 +20,6 @@ use crate::{
     error::Result,
     plan::PlannedNetwork,
 };
-
-/// Prefix of the label that marks a profile as a user of a shared policy.
-pub const POLICY_USER_LABEL_PREFIX: &str = "vmoperator.io/user-";
-
-/// The label a profile puts on every shared policy it uses.
-pub fn policy_user_label(profile: &VirtualMachineProfile) -> String {
-    let key = format!(
-        "{}/{}",
-        profile.namespace().unwrap_or_default(),
-        profile.name_any()
-    );
-    format!("{POLICY_USER_LABEL_PREFIX}{:016x}", fnv1a(key.as_bytes()))
-}
 
 /// One network after the manager's pass.
 #[derive(Debug, Clone)]
@@ -84,7 +64,7 @@ pub async fn reconcile_networks(
             .await?;
         }
         for policy in &network.desired.policies {
-            ensure_shared_policy(ctx, profile, policy).await?;
+            ensure_shared_policy(ctx, policy).await?;
         }
         let observed = observe(
             ctx,
@@ -147,15 +127,13 @@ fn observe(
     ObservedNetwork { nad, policies }
 }
 
-/// Applies a shared policy and marks this profile as one of its users.
+/// Applies a shared policy (its users are counted in [`crate::claims`], not on the object).
 async fn ensure_shared_policy(
     ctx: &Context,
-    profile: &VirtualMachineProfile,
     policy: &NodeNetworkConfigurationPolicy,
 ) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
-    let name = policy.name_any();
-    let cached = ctx.stores.policies.get(&ObjectRef::new(&name));
+    let cached = ctx.stores.policies.get(&ObjectRef::new(&policy.name_any()));
     let cached_json = cached
         .as_ref()
         .and_then(|p| serde_json::to_value(&**p).ok());
@@ -169,82 +147,26 @@ async fn ensure_shared_policy(
         None,
     )
     .await?;
-    let user = policy_user_label(profile);
-    if cached
-        .as_ref()
-        .is_none_or(|p| !p.labels().contains_key(&user))
-    {
-        // A merge patch adds this user without touching the others' labels (a server-side
-        // apply by the shared field manager would drop them).
-        let patch = json!({"metadata": {"labels": {user: profile.name_any()}}});
-        api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        ctx.metrics
-            .wrote(kind_of::<NodeNetworkConfigurationPolicy>(), "label");
-    }
     Ok(())
 }
 
-/// Gives up this profile's share of every policy it no longer needs (all of them with an
-/// empty `keep`), deleting a policy nobody uses any more. Returns how many are still held.
-pub async fn release_policies(
-    ctx: &Context,
-    profile: &VirtualMachineProfile,
-    keep: &[String],
-) -> Result<usize> {
+/// Deletes the shared policies nobody uses any more. A policy someone claims again meanwhile
+/// is left alone; if a delete still crosses a new user's apply, the policy's delete event
+/// requeues that user, which creates it again.
+pub async fn delete_unused_policies(ctx: &Context) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
-    let user = policy_user_label(profile);
-    let held: Vec<_> = ctx
-        .stores
-        .policies
-        .state()
-        .into_iter()
-        .filter(|p| p.labels().contains_key(&user) && p.labels().contains_key(MANAGED_POLICY_LABEL))
-        .collect();
-    let mut remaining = 0;
-    for policy in held {
-        let name = policy.name_any();
-        if keep.contains(&name) {
-            remaining += 1;
+    for name in ctx.claims.unused() {
+        if ctx.claims.in_use(&name) {
             continue;
         }
-        let others = policy
-            .labels()
-            .keys()
-            .filter(|k| k.starts_with(POLICY_USER_LABEL_PREFIX) && **k != user)
-            .count();
-        if others == 0 {
-            // Nobody else uses it; the precondition loses a race with a new user, who then
-            // keeps the policy alive and we try again.
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    resource_version: policy.resource_version(),
-                    uid: None,
-                }),
-                ..DeleteParams::background()
-            };
-            match api.delete(&name, &params).await {
-                Ok(_) => ctx
-                    .metrics
-                    .wrote(kind_of::<NodeNetworkConfigurationPolicy>(), "delete"),
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-        } else {
-            let patch = json!({"metadata": {"labels": {user.clone(): null}}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
-            ctx.metrics
-                .wrote(kind_of::<NodeNetworkConfigurationPolicy>(), "label");
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => ctx
+                .metrics
+                .wrote(kind_of::<NodeNetworkConfigurationPolicy>(), "delete"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
         }
+        ctx.claims.deleted(&name);
     }
-    Ok(remaining)
-}
-
-/// Policies named in `outcomes`, for release of the others.
-pub fn policy_names(outcomes: &[NetworkOutcome]) -> Vec<String> {
-    let mut names: Vec<String> = outcomes.iter().flat_map(|o| o.policies.clone()).collect();
-    names.sort();
-    names.dedup();
-    names
+    Ok(())
 }

@@ -32,15 +32,17 @@ use vmop_plugin::VolumeObject;
 
 use crate::{
     apply::{kind_of, owner_reference},
+    claims::ProfileKey,
     classes::storage_class,
     cleanup::{Wanted, cleanup, remove_orphans},
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
-    network::{policy_names, reconcile_networks, release_policies},
+    network::{delete_unused_policies, reconcile_networks},
     plan::{Planned, TemplateExtras, plan},
     status::{Observed, compute},
     storage::reconcile_disks,
     vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
+    wants::wants,
 };
 
 /// Reconciles one profile (the kube-runtime `reconcile` function).
@@ -160,6 +162,18 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         }
     };
 
+    // Held in common with other profiles (addresses, node interfaces, shared policies): all
+    // or nothing, before anything is written.
+    let claimed = ctx
+        .claims
+        .claim(&ProfileKey::of(profile), wants(&plan), |holder| {
+            ctx.stores.profiles.get(&holder.object_ref()).is_some()
+        });
+    if let Err(conflicts) = claimed {
+        let messages: Vec<String> = conflicts.iter().map(ToString::to_string).collect();
+        return report_blocked(ctx, profile, &old, CONFLICT, &messages, "Conflict").await;
+    }
+
     let owner = owner_reference(profile);
     let children = tokio::try_join!(
         reconcile_networks(ctx, profile, owner.clone(), &plan.networks),
@@ -171,7 +185,7 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         }
         other => other?,
     };
-    release_policies(ctx, profile, &policy_names(&networks)).await?;
+    delete_unused_policies(ctx).await?;
     let wanted = Wanted {
         nads: plan
             .networks
@@ -225,7 +239,8 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     }))
 }
 
-/// Reason of a profile whose child's name is taken by an object it does not own.
+/// Reason of a profile whose child's name is taken by an object it does not own, or that
+/// asks for an address, MAC or node interface another profile holds.
 pub const CONFLICT: &str = "Conflict";
 /// Reason of a profile whose child the API server refused for good (422, 400, 403).
 pub const APPLY_REJECTED: &str = "ApplyRejected";
@@ -250,9 +265,22 @@ async fn report_refusal(
 ) -> Result<Action> {
     let reason = refusal_reason(refused).unwrap_or(APPLY_REJECTED);
     let messages = [refused.refusal_message()];
-    let observed = stopped(profile, None, Some((reason, &messages)));
+    report_blocked(ctx, profile, old, reason, &messages, refused.category()).await
+}
+
+/// Ready=False with `reason` and `messages`, nothing written but status; looked at again
+/// with backoff (what blocks it may go away without an event on this profile).
+async fn report_blocked(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    reason: &str,
+    messages: &[String],
+    category: &'static str,
+) -> Result<Action> {
+    let observed = stopped(profile, None, Some((reason, messages)));
     write_status(ctx, profile, old, compute(old, &observed, now())).await?;
-    ctx.metrics.failed(refused.category());
+    ctx.metrics.failed(category);
     let attempts = ctx.failures.note(&ObjectRef::from(profile));
     Ok(Action::requeue(
         backoff(attempts).max(ctx.timing.converging),

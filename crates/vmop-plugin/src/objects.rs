@@ -113,8 +113,10 @@ pub fn nad(
     }
 }
 
-/// A shared policy named from what it configures (`parts`) and the node selector, so that
-/// profiles asking for the same node state produce the same object.
+/// A shared policy named from what it configures (`parts`, for people) and a hash of its
+/// whole content (node selector and desired state): profiles asking for the same node state
+/// produce the same object, and two different states can never share a name (the operator
+/// reports two states for one node interface as a conflict instead of rewriting the policy).
 pub fn shared_policy(
     parts: &[&str],
     node_selector: Option<&BTreeMap<String, String>>,
@@ -122,11 +124,10 @@ pub fn shared_policy(
 ) -> NodeNetworkConfigurationPolicy {
     let mut name_parts: Vec<String> = vec!["vmop".into()];
     name_parts.extend(parts.iter().map(|p| (*p).to_owned()));
-    if let Some(selector) = node_selector.filter(|s| !s.is_empty()) {
-        let rendered: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let hash = crate::names::fnv1a(rendered.join(",").as_bytes()) as u32;
-        name_parts.push(format!("{hash:08x}"));
-    }
+    let selector = node_selector.filter(|s| !s.is_empty());
+    let content = serde_json::json!({"nodeSelector": selector, "desiredState": desired_state});
+    let hash = crate::names::fnv1a(content.to_string().as_bytes()) as u32;
+    name_parts.push(format!("{hash:08x}"));
     let refs: Vec<&str> = name_parts.iter().map(String::as_str).collect();
     NodeNetworkConfigurationPolicy {
         metadata: ObjectMeta {
