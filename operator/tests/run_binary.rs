@@ -2,176 +2,36 @@
 //! exactly the shipped RBAC (a token of its ServiceAccount): it becomes ready once its watches
 //! synced, brings the seed's profile to Running, serves metrics, and stops on SIGTERM.
 
-use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
-    process::{Command, Stdio},
-    time::Duration,
-};
+mod common;
 
-use k8s_openapi::api::{
-    authentication::v1::{TokenRequest, TokenRequestSpec},
-    core::v1::ServiceAccount,
-};
-use kube::{Api, api::PostParams, config::Kubeconfig};
+use std::process::Command;
+
+use common::{OperatorProcess, WAIT, http_get, publish_policy};
+use kube::{Api, api::PostParams};
 use vmop_api::{
     Phase, VirtualMachineProfile,
     external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
     fixtures::valid_profile,
 };
-use vmop_testenv::{TestEnv, tools, wait};
-
-const WAIT: Duration = Duration::from_secs(90);
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let code = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    Some((code, body))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A kubeconfig for the operator's ServiceAccount, bound only by the shipped ClusterRole.
-async fn service_account_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
-    let env = TestEnv::shared();
-    let kubectl = tools::ensure_kubectl().expect("kubectl");
-    let applied = Command::new(kubectl)
-        .arg("--kubeconfig")
-        .arg(env.kubeconfig())
-        .args(["apply", "-f", "deploy/operator/rbac.yaml"])
-        .current_dir(tools::workspace_root())
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        applied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&applied.stderr)
-    );
-    let accounts: Api<ServiceAccount> = Api::namespaced(env.client().await, "vm-operator");
-    let request = TokenRequest {
-        spec: Some(TokenRequestSpec {
-            expiration_seconds: Some(3600),
-            ..TokenRequestSpec::default()
-        }),
-        ..TokenRequest::default()
-    };
-    let token = accounts
-        .create_token_request("vm-operator", &PostParams::default(), &request)
-        .await
-        .expect("a token for the ServiceAccount")
-        .status
-        .and_then(|s| s.token)
-        .expect("a token in the status");
-    let mut config = Kubeconfig::read_from(env.kubeconfig()).expect("admin kubeconfig");
-    for user in &mut config.auth_infos {
-        if let Some(auth) = user.auth_info.as_mut() {
-            auth.token = Some(token.clone().into());
-        }
-    }
-    let path = dir.join("vm-operator.kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&config).expect("yaml")).expect("written");
-    // The RBAC authorizer learns of new bindings from a watch: wait until the identity can
-    // read what the operator watches, so the binary does not start into a wall of 403s.
-    let client = vmop_testenv::client_for(&path, None)
-        .await
-        .expect("a client for the ServiceAccount");
-    wait::until("the shipped RBAC to take effect", WAIT, || async {
-        let profiles = Api::<VirtualMachineProfile>::all(client.clone())
-            .list(&Default::default())
-            .await
-            .ok();
-        let classes = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(client.clone())
-            .list(&Default::default())
-            .await
-            .ok();
-        (profiles.is_some() && classes.is_some()).then_some(())
-    })
-    .await
-    .expect("RBAC in effect");
-    path
-}
-
-/// Kills the process with this id when dropped (a failing test must not leave it running).
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .status();
-    }
-}
+use vmop_testenv::{TestEnv, wait};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = service_account_kubeconfig(dir.path()).await;
     let ns = TestEnv::shared().namespace("binary").await;
     // The administrator allows what the seed profile configures on nodes, for this
     // namespace only.
-    let policy: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "vm-operator-policy", "namespace": "vm-operator"},
-        "data": {"policy.yaml": format!(
+    publish_policy(
+        "binary-test-policy",
+        &format!(
             "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n",
             ns.name
-        )}
-    }))
-    .expect("policy");
-    Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
-        TestEnv::shared().client().await,
-        "vm-operator",
+        ),
     )
-    .patch(
-        "vm-operator-policy",
-        &kube::api::PatchParams::apply("run-binary-test").force(),
-        &kube::api::Patch::Apply(&policy),
-    )
-    .await
-    .expect("policy ConfigMap");
-    let port = free_port();
-    let log_path = dir.path().join("vm-operator.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vm-operator"))
-        .args([
-            "run",
-            "--namespace",
-            &ns.name,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "info,vmop_controller=debug",
-        ])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("vm-operator starts");
-    // However the test ends, the operator must not outlive it.
-    let guard = KillOnDrop(child.id());
+    .await;
+    let mut operator = OperatorProcess::start(&ns.name, "binary-test-policy").await;
+    let port = operator.port;
+    let log_path = operator.log_path.clone();
     let show_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-
-    wait::until("/readyz to answer 200", WAIT, || async {
-        http_get(port, "/readyz").filter(|(c, _)| *c == 200)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", show_log()));
     assert_eq!(http_get(port, "/livez").map(|(c, _)| c), Some(200));
 
     let nad = NetworkAttachmentDefinition::new(
@@ -194,7 +54,7 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
     .await
     .unwrap_or_else(|e| panic!("{e}: not Running under the shipped RBAC\n{}", show_log()));
 
-    hostile_user_data_is_refused_within_bounds(&ns, child.id(), &show_log).await;
+    hostile_user_data_is_refused_within_bounds(&ns, operator.child.id(), &show_log).await;
 
     let (code, metrics) = http_get(port, "/metrics").expect("metrics answer");
     assert_eq!(code, 200);
@@ -205,15 +65,11 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &operator.child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("waits");
-    std::mem::forget(guard);
+    let status = tokio::task::block_in_place(|| operator.child.wait()).expect("waits");
     assert!(status.success(), "graceful stop: {status}\n{}", show_log());
 }
 
@@ -316,4 +172,149 @@ async fn hostile_user_data_is_refused_within_bounds(
         "the operator peaked at {} MiB",
         peak / 1024 / 1024
     );
+}
+
+/// The shipped RBAC plus `secret-guard.yaml`: the operator's identity writes its own
+/// cloud-init Secrets and nobody else's, whatever a bug or a tenant made it try.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_identity_writes_only_its_own_secrets() {
+    use k8s_openapi::{ByteString, api::core::v1::Secret};
+    use kube::api::{DeleteParams, Patch, PatchParams};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = common::service_account_kubeconfig(dir.path()).await;
+    let ns = TestEnv::shared().namespace("secret-guard").await;
+    let as_operator = vmop_testenv::client_for(&kubeconfig, None)
+        .await
+        .expect("the operator's client");
+    let secret = |name: &str, labelled: bool| Secret {
+        metadata: kube::core::ObjectMeta {
+            name: Some(name.into()),
+            labels: labelled
+                .then(|| [("vmoperator.io/profile".to_owned(), "web".to_owned())].into()),
+            ..Default::default()
+        },
+        data: Some(
+            [(
+                "userdata".to_owned(),
+                ByteString(b"#cloud-config\n".to_vec()),
+            )]
+            .into(),
+        ),
+        ..Secret::default()
+    };
+    let mine: Api<Secret> = Api::namespaced(as_operator, &ns.name);
+    let admin: Api<Secret> = ns.api();
+    let refused = |result: Result<Secret, kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(s)) => {
+            assert!(
+                s.message.contains("vm-operator may"),
+                "{what}: {}",
+                s.message
+            )
+        }
+        other => panic!("{what} must be refused: {other:?}"),
+    };
+
+    mine.create(&PostParams::default(), &secret("web--cloudinit", true))
+        .await
+        .expect("its own cloud-init Secret");
+    refused(
+        mine.create(&PostParams::default(), &secret("web--cloudinit-2", true))
+            .await,
+        "a Secret not named <profile>--cloudinit",
+    );
+    refused(
+        mine.create(&PostParams::default(), &secret("db--cloudinit", false))
+            .await,
+        "an unlabelled Secret",
+    );
+    admin
+        .create(&PostParams::default(), &secret("users--cloudinit", false))
+        .await
+        .expect("the user's Secret");
+    refused(
+        mine.patch(
+            "users--cloudinit",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"metadata": {"labels": {"vmoperator.io/profile": "users"}}}),
+            ),
+        )
+        .await,
+        "taking over the user's Secret",
+    );
+    match mine
+        .delete("users--cloudinit", &DeleteParams::default())
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert!(s.message.contains("vm-operator may"), "{}", s.message),
+        other => panic!("deleting the user's Secret must be refused: {other:?}"),
+    }
+    mine.delete("web--cloudinit", &DeleteParams::default())
+        .await
+        .expect("deleting its own");
+}
+
+/// `deploy/operator/namespaced.yaml`: a Role in one namespace instead of the ClusterRole.
+/// The binary runs a profile there to Running, and its identity sees nothing elsewhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_runs_under_the_namespaced_install() {
+    let ns = TestEnv::shared().namespace("ns-install").await;
+    let root = vmop_testenv::tools::workspace_root();
+    let manifests = [
+        "deploy/operator/namespaced.yaml",
+        "deploy/operator/secret-guard.yaml",
+    ]
+    .map(|path| std::fs::read_to_string(root.join(path)).expect("manifest"))
+    .join("\n---\n")
+    .replace("vm-workloads", &ns.name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = common::account_kubeconfig(dir.path(), &ns.name, &manifests).await;
+    let as_operator = vmop_testenv::client_for(&kubeconfig, None)
+        .await
+        .expect("the operator's client");
+    match Api::<VirtualMachineProfile>::all(as_operator.clone())
+        .list(&Default::default())
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{}", s.message),
+        other => panic!("a namespaced install must not list profiles cluster-wide: {other:?}"),
+    }
+    let policy = "ns-install-test-policy";
+    publish_policy(
+        policy,
+        &format!(
+            "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n",
+            ns.name
+        ),
+    )
+    .await;
+    let operator = OperatorProcess::start_as(&ns.name, policy, dir, kubeconfig).await;
+    ns.api::<NetworkAttachmentDefinition>()
+        .create(
+            &PostParams::default(),
+            &NetworkAttachmentDefinition::new(
+                "business-net",
+                NetworkAttachmentDefinitionSpec::default(),
+            ),
+        )
+        .await
+        .expect("NAD");
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &valid_profile("web-vm-01"))
+        .await
+        .expect("profile");
+    wait::until("the profile to run", WAIT, || async {
+        let p = profiles.get_opt("web-vm-01").await.ok().flatten()?;
+        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: not Running under the namespaced install\n{}",
+            operator.log()
+        )
+    });
 }

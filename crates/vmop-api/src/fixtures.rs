@@ -156,6 +156,18 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             |p| first_network(p).name = "Mgmt".into(),
         ),
         case(
+            "network name with '--' (the derived-name separator)",
+            "spec.networks[0].name",
+            msg::ENTRY_NAME,
+            |p| first_network(p).name = "b--c".into(),
+        ),
+        case(
+            "disk name with '--' (the derived-name separator)",
+            "spec.disks[0].name",
+            msg::ENTRY_NAME,
+            |p| first_disk(p).name = "sys--tem".into(),
+        ),
+        case(
             "network type that is no plugin name",
             "spec.networks[0].type",
             msg::PLUGIN_NAME,
@@ -393,7 +405,7 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
         "metadata.name",
         msg::PROFILE_NAME_TOO_LONG,
         |p| {
-            p.metadata.name = Some("w".repeat(54));
+            p.metadata.name = Some("w".repeat(53));
             p.spec.networks.clear();
             p.spec.disks.clear();
         },
@@ -401,6 +413,14 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
     // A root-level CEL rule cannot point into metadata: the API server reports no field.
     long_name.api_server_path = Some("<nil>");
     cases.push(long_name);
+    let mut dotted = case(
+        "profile name with a dot",
+        "metadata.name",
+        msg::PROFILE_NAME_LABEL,
+        |p| p.metadata.name = Some("web.vm".into()),
+    );
+    dotted.api_server_path = Some("<nil>");
+    cases.push(dotted);
 
     let mut duplicate = case(
         "two networks with one name",

@@ -3,8 +3,8 @@
 
 /// Longest Kubernetes object name that is also a DNS-1123 label (and a label value).
 pub const MAX_OBJECT_NAME: usize = 63;
-/// Longest profile name: the VM's name, its hostname and `<name>-cloudinit` must fit in 63.
-pub const MAX_PROFILE_NAME: usize = 53;
+/// Longest profile name: the VM's name, its hostname and `<name>--cloudinit` must fit in 63.
+pub const MAX_PROFILE_NAME: usize = 52;
 /// Longest network or disk name.
 pub const MAX_ENTRY_NAME: usize = 32;
 /// Longest Linux interface name (IFNAMSIZ - 1).
@@ -24,10 +24,11 @@ pub const CPU_RANGE: &str = "must be between 1 and 256";
 pub const SOCKETS_RANGE: &str = "must be between 1 and 16";
 pub const THREADS_RANGE: &str = "must be between 1 and 8";
 pub const POSITIVE_QUANTITY: &str = "must be a positive quantity such as 8Gi";
-pub const PROFILE_NAME_TOO_LONG: &str = "metadata.name must be at most 53 characters so that derived names such as <name>-cloudinit stay within 63";
-pub const DERIVED_NETWORK_NAME_TOO_LONG: &str = "metadata.name and every network name joined by '-' must be at most 63 characters (the NetworkAttachmentDefinition is named <profile>-<network>)";
-pub const DERIVED_DISK_NAME_TOO_LONG: &str = "metadata.name and every disk name joined by '-' must be at most 63 characters (the volume is named <profile>-<disk>)";
-pub const ENTRY_NAME: &str = "must be a DNS-1123 label of at most 32 characters: lower-case letters, digits and '-', starting and ending with a letter or digit";
+pub const PROFILE_NAME_TOO_LONG: &str = "metadata.name must be at most 52 characters so that derived names such as <name>--cloudinit stay within 63";
+pub const PROFILE_NAME_LABEL: &str = "metadata.name must be a DNS-1123 label (lower-case letters, digits and '-', no '.'): it is the VM's name and hostname, and the first part of every derived name";
+pub const DERIVED_NETWORK_NAME_TOO_LONG: &str = "metadata.name and every network name joined by '--' must be at most 63 characters (the NetworkAttachmentDefinition is named <profile>--<network>)";
+pub const DERIVED_DISK_NAME_TOO_LONG: &str = "metadata.name and every disk name joined by '--' must be at most 63 characters (the volume is named <profile>--<disk>)";
+pub const ENTRY_NAME: &str = "must be a DNS-1123 label of at most 32 characters without '--': lower-case letters, digits and single '-', starting and ending with a letter or digit ('--' separates the profile's name from the entry's in derived names)";
 pub const PLUGIN_NAME: &str =
     "must be a plugin name: lower-case letters, digits and '-', at most 63 characters";
 pub const VLAN_RANGE: &str = "must be between 1 and 4094";

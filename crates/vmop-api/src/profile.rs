@@ -33,9 +33,10 @@ use crate::status::VirtualMachineProfileStatus;
     printcolumn(name = "IP", type_ = "string", json_path = ".status.primaryIP", description = "First address of the first secondary network"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", priority = "1", description = "Ready condition"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = kube::core::Rule::new("size(self.metadata.name) <= 53").message(crate::messages::PROFILE_NAME_TOO_LONG),
-    validation = kube::core::Rule::new("!has(self.spec.networks) || self.spec.networks.all(n, size(self.metadata.name) + 1 + size(n.name) <= 63)").message(crate::messages::DERIVED_NETWORK_NAME_TOO_LONG).field_path(".spec.networks"),
-    validation = kube::core::Rule::new("!has(self.spec.disks) || self.spec.disks.all(d, size(self.metadata.name) + 1 + size(d.name) <= 63)").message(crate::messages::DERIVED_DISK_NAME_TOO_LONG).field_path(".spec.disks"),
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 52").message(crate::messages::PROFILE_NAME_TOO_LONG),
+    validation = kube::core::Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PROFILE_NAME_LABEL),
+    validation = kube::core::Rule::new("!has(self.spec.networks) || self.spec.networks.all(n, size(self.metadata.name) + 2 + size(n.name) <= 63)").message(crate::messages::DERIVED_NETWORK_NAME_TOO_LONG).field_path(".spec.networks"),
+    validation = kube::core::Rule::new("!has(self.spec.disks) || self.spec.disks.all(d, size(self.metadata.name) + 2 + size(d.name) <= 63)").message(crate::messages::DERIVED_DISK_NAME_TOO_LONG).field_path(".spec.disks"),
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
@@ -159,7 +160,7 @@ pub enum RetentionPolicy {
 pub struct NetworkSpec {
     /// Name of the network, unique in the profile; also the VM's network and interface name.
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::ENTRY_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')").message(crate::messages::ENTRY_NAME))]
     pub name: String,
 
     /// The NetworkPlugin that serves this network, by its registered name: `bridge` (default)
@@ -311,7 +312,7 @@ pub struct SriovSpec {
 pub struct DiskSpec {
     /// Name of the disk, unique in the profile; the claim is named `<profile>-<disk>`.
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::ENTRY_NAME))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')").message(crate::messages::ENTRY_NAME))]
     pub name: String,
 
     /// Capacity as a Kubernetes quantity, such as 80Gi.

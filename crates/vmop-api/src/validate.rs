@@ -74,6 +74,11 @@ pub fn validate_profile(
         msg::PROFILE_NAME_TOO_LONG,
     );
     e.check(
+        is_dns_label(name, usize::MAX),
+        || "metadata.name".into(),
+        msg::PROFILE_NAME_LABEL,
+    );
+    e.check(
         (1..=msg::MAX_CORES).contains(&spec.cpu),
         || "spec.cpu".into(),
         msg::CPU_RANGE,
@@ -128,7 +133,7 @@ pub fn validate_profile(
     e.check(
         spec.networks
             .iter()
-            .all(|n| name.len() + 1 + n.name.len() <= msg::MAX_OBJECT_NAME),
+            .all(|n| name.len() + 2 + n.name.len() <= msg::MAX_OBJECT_NAME),
         || "spec.networks".into(),
         msg::DERIVED_NETWORK_NAME_TOO_LONG,
     );
@@ -170,7 +175,7 @@ pub fn validate_profile(
     e.check(
         spec.disks
             .iter()
-            .all(|d| name.len() + 1 + d.name.len() <= msg::MAX_OBJECT_NAME),
+            .all(|d| name.len() + 2 + d.name.len() <= msg::MAX_OBJECT_NAME),
         || "spec.disks".into(),
         msg::DERIVED_DISK_NAME_TOO_LONG,
     );
@@ -533,8 +538,9 @@ pub fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(|label| is_dns_label(label, 63)) && !s.is_empty()
 }
 
+/// A network or disk name: a DNS label without `--`, so `<profile>--<entry>` names one pair.
 fn is_entry_name(s: &str) -> bool {
-    is_dns_label(s, msg::MAX_ENTRY_NAME)
+    is_dns_label(s, msg::MAX_ENTRY_NAME) && !s.contains("--")
 }
 
 fn is_plugin_name(s: &str) -> bool {

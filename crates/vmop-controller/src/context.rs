@@ -176,6 +176,8 @@ pub struct Context {
     pub synced: tokio::sync::watch::Receiver<bool>,
     /// What profiles hold in common: shared policies' users, addresses, node interfaces.
     pub claims: crate::claims::Claims,
+    /// The namespace watched, or `None` for all: the scope of the shared policies.
+    pub namespace: Option<String>,
 }
 
 impl std::fmt::Debug for Context {

@@ -39,6 +39,7 @@ use crate::{
     context::{Context, Failures, PolicyHandle, Stores, Timing},
     metrics::Metrics,
     network::delete_unused_policies,
+    plan::policy_scope,
     policy::OperatorPolicy,
     reconcile::{error_policy, reconcile},
     seed::restore_claims,
@@ -291,7 +292,7 @@ pub fn controller(
     .touched_objects();
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
-        watcher::Config::default().labels(MANAGED_POLICY_LABEL),
+        watcher::Config::default().labels(&format!("{MANAGED_POLICY_LABEL}={}", policy_scope(ns))),
         |p| readiness_fingerprint(p.metadata.generation, p.status.as_ref()),
     );
     let (enactments, enactment_stream) = cached_changes::<NodeNetworkConfigurationEnactment>(
@@ -351,6 +352,7 @@ pub fn controller(
         policy,
         synced: synced_rx,
         claims: Claims::default(),
+        namespace: config.namespace.clone(),
     });
 
     // Shared objects map to their users through the claims' indexes, never a scan.

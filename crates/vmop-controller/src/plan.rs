@@ -342,6 +342,31 @@ pub async fn plan(
     Planned::Ready(Box::new(plan))
 }
 
+/// The label value, and name suffix, of the shared policies of an operator watching
+/// `namespace` (`None`: all namespaces). Operators of different scopes never share a policy
+/// object, since each counts its users only among the profiles it watches.
+pub fn policy_scope(namespace: Option<&str>) -> String {
+    namespace.map_or_else(|| "cluster".to_owned(), |ns| format!("ns-{ns}"))
+}
+
+/// Labels the plan's shared policies with the operator's scope and, for a namespaced
+/// operator, makes their names its own.
+pub fn scope_policies(plan: &mut Plan, namespace: Option<&str>) {
+    let scope = policy_scope(namespace);
+    for network in &mut plan.networks {
+        for policy in &mut network.desired.policies {
+            if namespace.is_some() {
+                let name = policy.metadata.name.clone().unwrap_or_default();
+                policy.metadata.name = Some(vmop_plugin::names::derived_name(&[&name, &scope]));
+            }
+            policy.metadata.labels.get_or_insert_default().insert(
+                vmop_plugin::objects::MANAGED_POLICY_LABEL.into(),
+                scope.clone(),
+            );
+        }
+    }
+}
+
 /// What the template's validation needs beyond the spec: the MACs pinned so far and the
 /// user's own user data (when readable).
 #[derive(Debug, Clone, Default)]

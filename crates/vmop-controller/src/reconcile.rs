@@ -38,7 +38,7 @@ use crate::{
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
     network::{delete_unused_policies, reconcile_networks},
-    plan::{Planned, TemplateExtras, plan},
+    plan::{Planned, TemplateExtras, plan, scope_policies},
     status::{Observed, compute},
     storage::reconcile_disks,
     vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
@@ -145,7 +145,10 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     };
     let policy = ctx.policy.current();
     let plan = match plan(profile, &ctx.registries, classes, extras, &policy).await {
-        Planned::Ready(plan) => plan,
+        Planned::Ready(mut plan) => {
+            scope_policies(&mut plan, ctx.namespace.as_deref());
+            plan
+        }
         Planned::Blocked { reason, messages } => {
             // Nothing is created; the class may appear, so look again (StorageClass events
             // do not map to profiles).

@@ -12,7 +12,7 @@ use crate::{
     claims::ProfileKey,
     classes::storage_class,
     context::Context,
-    plan::{Planned, TemplateExtras, plan},
+    plan::{Planned, TemplateExtras, plan, scope_policies},
     wants::wants,
 };
 
@@ -40,7 +40,7 @@ pub async fn restore_claims(ctx: &Context) {
                 .flat_map(|s| &s.networks)
                 .flat_map(|n| n.policies.iter().cloned()),
         );
-        let Planned::Ready(planned) = plan(
+        let Planned::Ready(mut planned) = plan(
             profile,
             &ctx.registries,
             classes,
@@ -51,6 +51,7 @@ pub async fn restore_claims(ctx: &Context) {
         else {
             continue;
         };
+        scope_policies(&mut planned, ctx.namespace.as_deref());
         let _ = ctx
             .claims
             .claim(&ProfileKey::of(profile), wants(&planned), |_| true);
@@ -60,6 +61,7 @@ pub async fn restore_claims(ctx: &Context) {
         .policies
         .state()
         .iter()
+        // The cache holds this operator's scope only (see `plan::policy_scope`).
         .filter(|p| p.labels().contains_key(MANAGED_POLICY_LABEL))
         .map(|p| p.name_any())
         .filter(|name| !listed.contains(name) && !ctx.claims.in_use(name))

@@ -433,7 +433,7 @@ mod tests {
             plugin: "bridge".into(),
             attachment: NetworkAttachment {
                 name: "mgmt".into(),
-                nad: "prod/web-mgmt".into(),
+                nad: "prod/web--mgmt".into(),
                 binding: InterfaceBinding::Bridge,
                 node_selector: None,
             },
@@ -448,13 +448,13 @@ mod tests {
             backend: "cdi".into(),
             attachment: VolumeAttachment {
                 name: "system".into(),
-                source: VolumeSourceRef::DataVolume("web-system".into()),
+                source: VolumeSourceRef::DataVolume("web--system".into()),
                 boot_order: Some(1),
             },
             readiness: VolumeReadiness {
                 phase: Some(phase.into()),
                 progress: progress.map(Into::into),
-                ..VolumeReadiness::new(readiness, Some("web-system".into()))
+                ..VolumeReadiness::new(readiness, Some("web--system".into()))
             },
             refused_change: None,
         }
@@ -560,7 +560,7 @@ mod tests {
         let disks = [disk(
             Readiness::InProgress {
                 reason: "ImportInProgress".into(),
-                message: "DataVolume web-system: ImportInProgress 45.00%".into(),
+                message: "DataVolume web--system: ImportInProgress 45.00%".into(),
             },
             "ImportInProgress",
             Some("45.00%"),
@@ -765,7 +765,7 @@ mod tests {
         let mut waiting = disk(
             Readiness::InProgress {
                 reason: "WaitingForFirstConsumer".into(),
-                message: "DataVolume web-system is populated once the VM is scheduled".into(),
+                message: "DataVolume web--system is populated once the VM is scheduled".into(),
             },
             "WaitForFirstConsumer",
             Some("N/A"),
@@ -787,7 +787,7 @@ mod tests {
             (
                 "False".to_owned(),
                 "Progressing".to_owned(),
-                "system: DataVolume web-system is populated once the VM is scheduled".to_owned()
+                "system: DataVolume web--system is populated once the VM is scheduled".to_owned()
             )
         );
     }

@@ -115,10 +115,14 @@ pub fn wants(plan: &Plan) -> Wants {
         let index = network.config.index;
         if let Some(ip) = &spec.ip_address {
             let address = ip.split_once('/').map_or(ip.as_str(), |(a, _)| a);
+            // Parsed, so that one address written two ways is one address.
+            let address = address
+                .parse::<std::net::IpAddr>()
+                .map_or_else(|_| address.to_ascii_lowercase(), |a| a.to_string());
             wants.addresses.push(WantedAddress {
                 field: format!("spec.networks[{index}].ipAddress"),
                 segment: segment.clone(),
-                value: format!("IP address {}", address.to_ascii_lowercase()),
+                value: format!("IP address {address}"),
             });
         }
         if let Some(mac) = &spec.mac_address {

@@ -121,7 +121,8 @@ async fn a_child_the_api_server_refuses_is_named_in_status_with_the_servers_mess
         .map(|c| c.message.clone())
         .unwrap_or_default();
     assert!(
-        message.starts_with("NetworkAttachmentDefinition refused-lan: the API server refused it: "),
+        message
+            .starts_with("NetworkAttachmentDefinition refused--lan: the API server refused it: "),
         "{message}"
     );
     assert!(message.contains("metadata.annotations"), "{message}");

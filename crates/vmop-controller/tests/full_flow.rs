@@ -76,7 +76,7 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
     assert_eq!(mgmt.interface_name.as_deref(), Some("mgmt"));
     assert_eq!(
         mgmt.nad.as_deref(),
-        Some(format!("{}/web-vm-01-mgmt", ns.name).as_str())
+        Some(format!("{}/web-vm-01--mgmt", ns.name).as_str())
     );
     assert!(
         mgmt.info_source
@@ -137,7 +137,7 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
     assert_eq!(vm_mac, mgmt.mac_address, "the pinned MAC is the VM's");
     let nad = ns
         .api::<NetworkAttachmentDefinition>()
-        .get("web-vm-01-mgmt")
+        .get("web-vm-01--mgmt")
         .await
         .expect("our NAD");
     assert!(
@@ -148,16 +148,16 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
     );
     let dv = ns
         .api::<DataVolume>()
-        .get("web-vm-01-system")
+        .get("web-vm-01--system")
         .await
         .expect("the DataVolume");
     assert_eq!(dv.owner_references()[0].uid, uid);
     ns.api::<PersistentVolumeClaim>()
-        .get("web-vm-01-data")
+        .get("web-vm-01--data")
         .await
         .expect("the data claim");
     ns.api::<Secret>()
-        .get("web-vm-01-cloudinit")
+        .get("web-vm-01--cloudinit")
         .await
         .expect("the cloud-init Secret");
     let policies: Api<NodeNetworkConfigurationPolicy> = Api::all(ns.client.clone());
@@ -210,19 +210,19 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
     );
     wait_gone(
         &ns.api::<DataVolume>(),
-        "web-vm-01-system",
+        "web-vm-01--system",
         "the DataVolume to go",
     )
     .await;
     wait_gone(
         &ns.api::<PersistentVolumeClaim>(),
-        "web-vm-01-data",
+        "web-vm-01--data",
         "the claim to go",
     )
     .await;
     wait_gone(
         &ns.api::<NetworkAttachmentDefinition>(),
-        "web-vm-01-mgmt",
+        "web-vm-01--mgmt",
         "our NAD to go",
     )
     .await;

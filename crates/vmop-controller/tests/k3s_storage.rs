@@ -104,7 +104,7 @@ async fn a_k3s_profile_on_the_default_wait_for_first_consumer_class_reaches_runn
     // The claims were bound by the real PV controller on the node KubeVirt chose.
     let node = status.node_name.clone().expect("node");
     let claims: Api<PersistentVolumeClaim> = ns.api();
-    for name in ["k3s-vm-system", "k3s-vm-data"] {
+    for name in ["k3s-vm--system", "k3s-vm--data"] {
         let claim = claims.get(name).await.expect("claim");
         assert_eq!(
             claim
@@ -199,7 +199,7 @@ async fn a_larger_size_expands_the_claim_and_a_smaller_one_is_refused() {
         .await
         .expect("grow");
     let claims: Api<PersistentVolumeClaim> = ns.api();
-    wait_for(&claims, "grow-vm-data", "the claim to grow", |c| {
+    wait_for(&claims, "grow-vm--data", "the claim to grow", |c| {
         c.spec
             .as_ref()
             .and_then(|s| s.resources.as_ref())
@@ -221,11 +221,11 @@ async fn a_larger_size_expands_the_claim_and_a_smaller_one_is_refused() {
     let (_, message) = storage_ready(&refused).expect("condition");
     assert!(
         message.starts_with(
-            "spec.disks[0].size: claim grow-vm-data has 30Gi and a claim can only grow"
+            "spec.disks[0].size: claim grow-vm--data has 30Gi and a claim can only grow"
         ),
         "{message}"
     );
-    let claim = claims.get("grow-vm-data").await.expect("claim");
+    let claim = claims.get("grow-vm--data").await.expect("claim");
     assert_eq!(
         claim
             .spec
@@ -264,7 +264,7 @@ async fn a_new_image_for_an_existing_disk_is_refused_and_not_reapplied() {
     })
     .await;
     let dvs: Api<DataVolume> = ns.api();
-    let before = dvs.get("image-vm-system").await.expect("dv");
+    let before = dvs.get("image-vm--system").await.expect("dv");
 
     let change = json!({"spec": {"disks": [{"name": "system", "size": "10Gi", "bootOrder": 1, "storageClassName": "longhorn", "image": "docker://quay.io/containerdisks/fedora:42"}]}});
     profiles
@@ -278,7 +278,7 @@ async fn a_new_image_for_an_existing_disk_is_refused_and_not_reapplied() {
     let (_, message) = storage_ready(&refused).expect("condition");
     assert!(
         message.starts_with(
-            "spec.disks[0].image: DataVolume image-vm-system was imported from another source"
+            "spec.disks[0].image: DataVolume image-vm--system was imported from another source"
         ),
         "{message}"
     );
@@ -301,7 +301,7 @@ async fn a_new_image_for_an_existing_disk_is_refused_and_not_reapplied() {
     })
     .await
     .expect("reconciled again");
-    let after = dvs.get("image-vm-system").await.expect("dv");
+    let after = dvs.get("image-vm--system").await.expect("dv");
     assert_eq!(
         after.metadata.resource_version,
         before.metadata.resource_version
@@ -337,7 +337,7 @@ async fn a_disk_on_a_missing_class_gets_a_condition_naming_the_class_and_nothing
     let claims: Api<PersistentVolumeClaim> = ns.api();
     assert!(
         claims
-            .get_opt("noclass-vm-data")
+            .get_opt("noclass-vm--data")
             .await
             .expect("get")
             .is_none()

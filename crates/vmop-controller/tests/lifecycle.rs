@@ -167,12 +167,12 @@ async fn updates_reach_the_vm_and_removed_entries_take_their_objects() {
         ]
     }})).await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
-    wait_for(&claims, "app-data", "the new disk's claim to bind", |c| {
+    wait_for(&claims, "app--data", "the new disk's claim to bind", |c| {
         c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound")
     })
     .await;
     let nads: Api<NetworkAttachmentDefinition> = ns.api();
-    wait_for(&nads, "app-backup", "the new network's NAD", |_| true).await;
+    wait_for(&nads, "app--backup", "the new network's NAD", |_| true).await;
     let grown = wait_for(&api, "app", "two networks and two disks in status", |p| {
         p.status.as_ref().is_some_and(|s| {
             s.networks.len() == 2 && s.disks.len() == 2 && s.disks.iter().all(|d| d.ready)
@@ -193,8 +193,8 @@ async fn updates_reach_the_vm_and_removed_entries_take_their_objects() {
         "disks": [{"name": "system", "size": "20Gi", "storageClassName": "huamei-sc-ssd", "image": "docker://registry.example.com/fedora:40", "bootOrder": 1}],
         "networks": [{"name": "mgmt", "bridge": "br-mgmt", "vlan": 100, "ipAddress": "192.168.100.20/24"}]
     }})).await;
-    wait_gone(&claims, "app-data", "the removed disk's claim").await;
-    wait_gone(&nads, "app-backup", "the removed network's NAD").await;
+    wait_gone(&claims, "app--data", "the removed disk's claim").await;
+    wait_gone(&nads, "app--backup", "the removed network's NAD").await;
 
     // Halt: the VM stops and status follows.
     merge(&api, "app", json!({"spec": {"runStrategy": "Halted"}})).await;
@@ -238,10 +238,10 @@ async fn retained_disks_outlive_their_profile_and_deleted_ones_do_not() {
         .await
         .expect("delete");
     wait_gone(&api, "keeper", "the profile to go").await;
-    wait_gone(&ns.api::<DataVolume>(), "keeper-system", "the Delete disk").await;
+    wait_gone(&ns.api::<DataVolume>(), "keeper--system", "the Delete disk").await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
     let kept = claims
-        .get("keeper-data")
+        .get("keeper--data")
         .await
         .expect("the retained claim is still there");
     assert!(
@@ -255,7 +255,7 @@ async fn retained_disks_outlive_their_profile_and_deleted_ones_do_not() {
     );
     // Give the garbage collector the time it takes to collect the others: the kept one stays.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert!(claims.get_opt("keeper-data").await.expect("get").is_some());
+    assert!(claims.get_opt("keeper--data").await.expect("get").is_some());
     operator.stop().await;
 }
 

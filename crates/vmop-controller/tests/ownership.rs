@@ -96,7 +96,7 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
     let ns = TestEnv::shared().namespace("own-claim").await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
     let before = claims
-        .create(&PostParams::default(), &users_claim("db-data"))
+        .create(&PostParams::default(), &users_claim("db--data"))
         .await
         .expect("the user's claim");
     let operator = Operator::start(&ns).await;
@@ -104,10 +104,10 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
     let message = conflict_message(&profiles, "db").await;
     assert_eq!(
         message,
-        "PersistentVolumeClaim db-data exists and is not this profile's (it was not created by this profile); nothing was written to it"
+        "PersistentVolumeClaim db--data exists and is not this profile's (it was not created by this profile); nothing was written to it"
     );
     // The PV controller binds the claim meanwhile; the operator wrote nothing to it.
-    let after = claims.get("db-data").await.expect("claim");
+    let after = claims.get("db--data").await.expect("claim");
     assert_eq!(after.metadata.uid, before.metadata.uid);
     assert!(after.owner_references().is_empty());
     assert_eq!(after.labels(), before.labels());
@@ -124,7 +124,7 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
         .expect("delete");
     common::wait_gone(&profiles, "db", "the profile to go").await;
     let kept = claims
-        .get("db-data")
+        .get("db--data")
         .await
         .expect("the user's claim survives");
     assert!(kept.metadata.deletion_timestamp.is_none());
@@ -135,7 +135,7 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
 async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
     let ns = TestEnv::shared().namespace("own-nad").await;
     let user_nad = NetworkAttachmentDefinition::new(
-        "shop-lan",
+        "shop--lan",
         NetworkAttachmentDefinitionSpec {
             config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-user"}"#.into()),
             ..Default::default()
@@ -156,10 +156,10 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
     let message = conflict_message(&profiles, "shop").await;
     assert!(
         message
-            .starts_with("NetworkAttachmentDefinition shop-lan exists and is not this profile's"),
+            .starts_with("NetworkAttachmentDefinition shop--lan exists and is not this profile's"),
         "{message}"
     );
-    let nad = nads.get("shop-lan").await.expect("NAD");
+    let nad = nads.get("shop--lan").await.expect("NAD");
     assert_eq!(
         nad.spec.config, user_nad.spec.config,
         "the user's config is intact"
@@ -169,7 +169,7 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
     let secrets: Api<Secret> = ns.api();
     let user_secret = Secret {
         metadata: ObjectMeta {
-            name: Some("cafe-cloudinit".into()),
+            name: Some("cafe--cloudinit".into()),
             ..ObjectMeta::default()
         },
         data: Some(BTreeMap::from([(
@@ -185,7 +185,7 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
     let mut cafe = small("cafe", "data");
     cafe.spec.cloud_init = Some(CloudInitSpec {
         user_data_secret_ref: Some(SecretReference {
-            name: "cafe-cloudinit".into(),
+            name: "cafe--cloudinit".into(),
         }),
         ..CloudInitSpec::default()
     });
@@ -195,48 +195,36 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
         .expect("cafe");
     let message = conflict_message(&profiles, "cafe").await;
     assert!(
-        message.starts_with("Secret cafe-cloudinit exists and is not this profile's"),
+        message.starts_with("Secret cafe--cloudinit exists and is not this profile's"),
         "{message}"
     );
-    let secret = secrets.get("cafe-cloudinit").await.expect("secret");
+    let secret = secrets.get("cafe--cloudinit").await.expect("secret");
     assert_eq!(secret.data, user_secret.data, "the user's data is intact");
     operator.stop().await;
 }
 
 #[tokio::test]
-async fn of_two_profiles_whose_children_share_a_name_the_earlier_one_is_untouched() {
+async fn profiles_whose_names_joined_by_a_dash_would_collide_get_children_of_their_own() {
     let ns = TestEnv::shared().namespace("own-pair").await;
     let operator = Operator::start(&ns).await;
-    // "pc-a" + "b-c" and "pc-a-b" + "c" both derive the claim name pc-a-b-c.
+    // "pc-a" + "b-c" and "pc-a-b" + "c" joined by '-' would both be pc-a-b-c.
     let profiles = create(&ns, &small("pc-a", "b-c")).await;
-    let first = wait_for(&profiles, "pc-a", "the first profile to run", |p| {
-        phase(p) == Some(Phase::Running)
-    })
-    .await;
-    let claims: Api<PersistentVolumeClaim> = ns.api();
-    let claim_before = claims.get("pc-a-b-c").await.expect("claim");
-
     profiles
         .create(&PostParams::default(), &small("pc-a-b", "c"))
         .await
         .expect("second");
-    let message = conflict_message(&profiles, "pc-a-b").await;
-    assert!(
-        message.starts_with("PersistentVolumeClaim pc-a-b-c exists and is not this profile's (it belongs to another owner)"),
-        "{message}"
-    );
-    let claim_after = claims.get("pc-a-b-c").await.expect("claim");
-    assert_eq!(
-        claim_after.metadata.resource_version,
-        claim_before.metadata.resource_version
-    );
-    let first_after = profiles.get("pc-a").await.expect("first");
-    assert_eq!(phase(&first_after), Some(Phase::Running));
-    assert_eq!(
-        condition(&first_after, "Ready").map(|c| c.last_transition_time.clone()),
-        condition(&first, "Ready").map(|c| c.last_transition_time.clone()),
-        "the earlier profile's Ready never moved"
-    );
+    for name in ["pc-a", "pc-a-b"] {
+        wait_for(&profiles, name, "both profiles to run", |p| {
+            phase(p) == Some(Phase::Running)
+        })
+        .await;
+    }
+    let claims: Api<PersistentVolumeClaim> = ns.api();
+    for (claim, owner) in [("pc-a--b-c", "pc-a"), ("pc-a-b--c", "pc-a-b")] {
+        let claim = claims.get(claim).await.expect("claim");
+        let uid = profiles.get(owner).await.expect("owner").metadata.uid;
+        assert_eq!(claim.owner_references()[0].uid, uid.unwrap_or_default());
+    }
     operator.stop().await;
 }
 
@@ -257,7 +245,7 @@ async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
         .expect("delete");
     common::wait_gone(&profiles, "keeper", "the profile to go").await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
-    let retained = claims.get("keeper-data").await.expect("retained");
+    let retained = claims.get("keeper--data").await.expect("retained");
     assert!(retained.owner_references().is_empty());
 
     // Re-created with the same name: the old data is reported, not silently taken.
@@ -269,7 +257,7 @@ async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
     assert!(message.contains("set adoptRetained: true"), "{message}");
     assert!(
         claims
-            .get("keeper-data")
+            .get("keeper--data")
             .await
             .expect("claim")
             .owner_references()
@@ -285,7 +273,7 @@ async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
         phase(p) == Some(Phase::Running)
     })
     .await;
-    let claim = claims.get("keeper-data").await.expect("claim");
+    let claim = claims.get("keeper--data").await.expect("claim");
     assert_eq!(
         claim.owner_references().first().map(|r| r.uid.clone()),
         running.uid(),
@@ -320,7 +308,7 @@ async fn a_retained_disk_survives_its_profiles_deletion_while_the_operator_is_do
     common::wait_gone(&profiles, "downtime", "the profile to go").await;
     let claims: Api<PersistentVolumeClaim> = ns.api();
     let claim = claims
-        .get("downtime-data")
+        .get("downtime--data")
         .await
         .expect("the claim survives");
     assert!(

@@ -12,6 +12,32 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Separator of a profile's name and an entry's in [`child_name`]: entry names never contain
+/// it (the CRD refuses them), profile names never end with `-`, so the last `--` of a child's
+/// name splits it back into exactly one (profile, entry) pair.
+pub const CHILD_SEPARATOR: &str = "--";
+
+/// The name of a profile's child for one entry (a network's NAD, a disk's volume, the
+/// cloud-init Secret): `<profile>--<entry>`. Names the CRD admits (a DNS-label profile name
+/// of at most 52 characters, entries without `--`, joined within 63) are used as they are,
+/// so no two (profile, entry) pairs share a name. Anything else (a caller outside the CRD's
+/// rules) goes through [`derived_name`], which stays a valid label.
+pub fn child_name(profile: &str, entry: &str) -> String {
+    let joined = format!("{profile}{CHILD_SEPARATOR}{entry}");
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    if joined.len() <= MAX_NAME && label(profile) && label(entry) && !entry.contains("--") {
+        joined
+    } else {
+        derived_name(&[profile, entry])
+    }
+}
+
 /// Joins `parts` with `-` into a DNS-1123 label: lower-cased, other characters replaced by
 /// `-`, runs of `-` collapsed, no leading or trailing `-`. A result longer than 63 characters
 /// is cut and suffixed with a hash of the full name, so distinct inputs stay distinct.
@@ -51,6 +77,14 @@ pub fn derived_name(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn child_names_keep_profile_and_entry_apart() {
+        assert_eq!(child_name("web-vm-01", "data"), "web-vm-01--data");
+        // The pairs that `-` alone would have merged.
+        assert_ne!(child_name("pc-a", "b-c"), child_name("pc-a-b", "c"));
+        assert_eq!(child_name("shop", "lan"), "shop--lan");
+    }
 
     #[test]
     fn short_clean_names_are_kept_as_joined() {

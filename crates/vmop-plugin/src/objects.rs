@@ -16,7 +16,10 @@ use vmop_api::{
     profile::IpamType,
 };
 
-use crate::{context::NetworkConfig, names::derived_name};
+use crate::{
+    context::NetworkConfig,
+    names::{child_name, derived_name},
+};
 
 /// Label on NodeNetworkConfigurationPolicies the operator manages. Policies are shared by
 /// every profile that needs the same node state, so they carry no profile label.
@@ -24,7 +27,7 @@ pub const MANAGED_POLICY_LABEL: &str = "vmoperator.io/managed-policy";
 
 /// The NAD name of a network: `<profile>-<network>`.
 pub fn nad_name(config: &NetworkConfig) -> String {
-    derived_name(&[&config.profile.name, &config.network.name])
+    child_name(&config.profile.name, &config.network.name)
 }
 
 /// `<namespace>/<name>` for a NAD reference that may omit the namespace.
@@ -147,9 +150,9 @@ pub fn shared_policy(
     }
 }
 
-/// The claim (or DataVolume) name of a disk: `<profile>-<disk>`.
+/// The claim (or DataVolume) name of a disk: `<profile>--<disk>`.
 pub fn claim_name(config: &crate::context::DiskConfig) -> String {
-    derived_name(&[&config.profile.name, &config.disk.name])
+    child_name(&config.profile.name, &config.disk.name)
 }
 
 /// Access modes asked for a disk: the spec's, else ReadWriteMany for a live-migratable

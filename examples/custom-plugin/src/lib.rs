@@ -53,7 +53,8 @@ impl NetworkPlugin for MacvlanPlugin {
 
     async fn build(&self, config: &NetworkConfig) -> Result<DesiredNetwork, PluginError> {
         self.validate(config)?;
-        let name = format!("{}-{}", config.profile.name, config.network.name);
+        // The helper keeps names unambiguous: `<profile>--<entry>`.
+        let name = vmop_plugin::names::child_name(&config.profile.name, &config.network.name);
         let cni = serde_json::json!({
             "cniVersion": "0.3.1",
             "type": "macvlan",
@@ -120,7 +121,7 @@ impl StorageBackend for LocalPathBackend {
 
     async fn build(&self, config: &DiskConfig) -> Result<DesiredVolume, PluginError> {
         self.validate(config)?;
-        let name = format!("{}-{}", config.profile.name, config.disk.name);
+        let name = vmop_plugin::names::child_name(&config.profile.name, &config.disk.name);
         let claim = PersistentVolumeClaim {
             metadata: ObjectMeta {
                 name: Some(name.clone()),

@@ -38,7 +38,7 @@ async fn the_found_plugin_is_the_registered_implementation() {
         },
     };
     let desired = plugin.build(&config).await.expect("builds");
-    assert_eq!(desired.attachment.nad, "prod/web-storage");
+    assert_eq!(desired.attachment.nad, "prod/web--storage");
     let config_json = desired
         .nad
         .and_then(|n| n.spec.config)

@@ -82,7 +82,7 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
     assert!(disk.ready, "{disk:?}");
 
     let claims: Api<PersistentVolumeClaim> = ns.api();
-    let claim = claims.get("tp-vm-scratch").await.expect("claim");
+    let claim = claims.get("tp-vm--scratch").await.expect("claim");
     assert_eq!(
         claim
             .labels()
@@ -103,7 +103,7 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
     wait::until("the profile and its claim to be gone", WAIT, || async {
         let profile_gone = profiles.get_opt("tp-vm").await.ok()?.is_none();
         let claim_gone = claims
-            .get_opt("tp-vm-scratch")
+            .get_opt("tp-vm--scratch")
             .await
             .ok()?
             .is_none_or(|c| c.metadata.deletion_timestamp.is_some());

@@ -235,12 +235,12 @@ async fn a_failed_import_is_a_failure_with_cdis_message_at_once() {
     };
     assert_eq!(reason, "ImportFailed");
     assert!(message.contains("404 Not Found"), "{message}");
-    assert!(message.starts_with("DataVolume web-system: "), "{message}");
+    assert!(message.starts_with("DataVolume web--system: "), "{message}");
 }
 
 /// A DataVolume of the given status, as the managers would observe it.
 fn observed_in(status: serde_json::Value) -> ObservedVolume {
-    let mut dv = DataVolume::new("web-system", Default::default());
+    let mut dv = DataVolume::new("web--system", Default::default());
     dv.status = Some(serde_json::from_value(status).expect("status"));
     ObservedVolume {
         data_volume: Some(dv),
@@ -296,6 +296,6 @@ async fn waiting_for_a_consumer_lets_the_vm_be_created_and_restarts_are_reported
     };
     assert_eq!(
         message,
-        "DataVolume web-system: ImportInProgress, importer restarted 3 times: Unable to connect to http data source: 404 Not Found"
+        "DataVolume web--system: ImportInProgress, importer restarted 3 times: Unable to connect to http data source: 404 Not Found"
     );
 }

@@ -24,7 +24,7 @@ use vmop_plugin::{
     DesiredVm, InterfaceBinding, PluginError, TemplateInput, VMTemplate, VolumeSourceRef,
     async_trait,
     mac::generated_mac,
-    names::derived_name,
+    names::child_name,
     objects::profile_labels,
     register_vm_template,
     vmop_api::{
@@ -62,7 +62,7 @@ pub fn link() -> &'static str {
 
 /// Name of the Secret holding a profile's cloud-init user and network data.
 pub fn secret_name(profile: &str) -> String {
-    derived_name(&[profile, "cloudinit"])
+    child_name(profile, "cloudinit")
 }
 
 /// KubeVirt VirtualMachines with a cloud-init NoCloud disk.
