@@ -67,6 +67,8 @@ func run() error {
 	removeOnExit := flag.Bool("remove-data-dir-on-exit", false, "delete --data-dir after shutting down")
 	crdDirs := flag.String("crds", "", "comma-separated directories of CRD manifests to install before the controller manager starts")
 	stopOnStdinEOF := flag.Bool("stop-on-stdin-eof", false, "shut down when standard input closes (the parent process exited)")
+	auditLog := flag.String("audit-log", "", "write the API server's audit log (JSON lines, one event per completed request) here")
+	auditUser := flag.String("audit-user", "", "with --audit-log: record only this user's requests")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -105,7 +107,20 @@ func run() error {
 
 	apiErr := make(chan error, 1)
 	apiserver := apiserverapp.NewAPIServerCommand()
-	apiserver.SetArgs(apiServerArgs(p, pki))
+	args := apiServerArgs(p, pki)
+	if *auditLog != "" {
+		policy, err := writeAuditPolicy(*dataDir, *auditUser)
+		if err != nil {
+			return fmt.Errorf("audit policy: %w", err)
+		}
+		args = append(args,
+			"--audit-policy-file="+policy,
+			"--audit-log-path="+*auditLog,
+			"--audit-log-format=json",
+			"--audit-log-maxsize=0",
+		)
+	}
+	apiserver.SetArgs(args)
 	// The command stops on SIGTERM/SIGINT through its own signal context.
 	go func() { apiErr <- apiserver.Execute() }()
 
@@ -227,6 +242,18 @@ func startEtcd(dir string, p ports) (*embed.Etcd, error) {
 		e.Close()
 		return nil, errors.New("not ready after 60s")
 	}
+}
+
+// writeAuditPolicy records, at Metadata level and once per request (when its response is
+// complete), the requests of `user` (every user when empty), and nothing else.
+func writeAuditPolicy(dataDir, user string) (string, error) {
+	users := ""
+	if user != "" {
+		users = "\n    users: [\"" + user + "\"]"
+	}
+	policy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n  - level: Metadata" + users + "\n  - level: None\n"
+	path := filepath.Join(dataDir, "audit-policy.yaml")
+	return path, os.WriteFile(path, []byte(policy), 0o600)
 }
 
 func apiServerArgs(p ports, pki *pkiFiles) []string {

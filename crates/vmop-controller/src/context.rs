@@ -105,6 +105,44 @@ impl Failures {
     }
 }
 
+/// When each profile's status was last written, to coalesce progress-only updates.
+#[derive(Debug, Default)]
+pub struct StatusWrites(
+    std::sync::Mutex<
+        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
+    >,
+);
+
+impl StatusWrites {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
+    > {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a write happened less than `interval` ago.
+    pub fn recent(&self, profile: &ObjectRef<VirtualMachineProfile>, interval: Duration) -> bool {
+        self.lock()
+            .get(profile)
+            .is_some_and(|at| at.elapsed() < interval)
+    }
+
+    pub fn wrote(&self, profile: &ObjectRef<VirtualMachineProfile>) {
+        self.lock()
+            .insert(profile.clone(), std::time::Instant::now());
+    }
+
+    /// Forgets a deleted profile.
+    pub fn forget(&self, profile: &ObjectRef<VirtualMachineProfile>) {
+        self.lock().remove(profile);
+    }
+}
+
 /// Where the administrator's policy comes from, as the reconciles read it.
 #[derive(Clone)]
 pub enum PolicyHandle {
@@ -178,6 +216,8 @@ pub struct Context {
     pub claims: crate::claims::Claims,
     /// The namespace watched, or `None` for all: the scope of the shared policies.
     pub namespace: Option<String>,
+    /// Last status write per profile (progress-only changes are coalesced).
+    pub status_writes: StatusWrites,
 }
 
 impl std::fmt::Debug for Context {

@@ -87,6 +87,17 @@ where
     }
 }
 
+/// Drops what no reconcile reads before an object enters a cache: managed fields (often
+/// larger than the object) and the last-applied annotation, so memory grows by what the
+/// controller uses.
+fn strip<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// A watch of `K` feeding a cache; the stream must be polled for the cache to fill.
 fn cached<K>(
     api: Api<K>,
@@ -107,6 +118,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = logged(watcher(api, config))
         .default_backoff()
+        .modify(strip)
         .reflect(writer)
         .touched_objects();
     (reader, stream)
@@ -136,6 +148,7 @@ where
     let mut seen: HashMap<String, u64> = HashMap::new();
     let stream = logged(watcher(api, config))
         .default_backoff()
+        .modify(strip)
         .reflect(writer)
         .filter_map(move |event| {
             let changed = match event {
@@ -268,28 +281,24 @@ pub fn controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Running {
     let ns = config.namespace.as_deref();
-    // The controller's own reflector caches the profiles; its store feeds the mappers too.
-    let profile_controller = Controller::new(
+    // One reflector caches the profiles (stripped) and triggers the controller.
+    let (profiles, profile_writer) = reflector::store();
+    let profile_stream = logged(watcher(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
-    );
-    let profiles = profile_controller.store();
-    let (nads_reader, nads_writer) = reflector::store();
-    let nad_stream = watcher(
-        api::<PartialObjectMeta<NetworkAttachmentDefinition>>(&client, ns),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(nads_writer)
-    .touched_objects();
-    let (secrets_reader, secrets_writer) = reflector::store();
-    let secret_stream = logged(watcher(
-        api::<PartialObjectMeta<Secret>>(&client, ns),
-        labelled(),
     ))
     .default_backoff()
-    .reflect(secrets_writer)
-    .touched_objects();
+    .modify(strip)
+    .reflect(profile_writer)
+    .applied_objects();
+    let profile_controller = Controller::for_stream(profile_stream, profiles.clone());
+    // `Api<PartialObjectMeta<K>>` asks the API server for metadata only.
+    let (nads_reader, nad_stream) = cached::<PartialObjectMeta<NetworkAttachmentDefinition>>(
+        api(&client, ns),
+        watcher::Config::default(),
+    );
+    let (secrets_reader, secret_stream) =
+        cached::<PartialObjectMeta<Secret>>(api(&client, ns), labelled());
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(&format!("{MANAGED_POLICY_LABEL}={}", policy_scope(ns))),
@@ -353,6 +362,7 @@ pub fn controller(
         synced: synced_rx,
         claims: Claims::default(),
         namespace: config.namespace.clone(),
+        status_writes: Default::default(),
     });
 
     // Shared objects map to their users through the claims' indexes, never a scan.

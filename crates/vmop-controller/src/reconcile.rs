@@ -75,6 +75,7 @@ pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -
                 Err(other) => Err(other),
                 Ok(()) => {
                     ctx.failures.clear(&ObjectRef::from(profile.as_ref()));
+                    ctx.status_writes.forget(&ObjectRef::from(profile.as_ref()));
                     info!("cleaned up");
                     Ok(Action::await_change())
                 }
@@ -326,6 +327,27 @@ fn stopped<'a>(
     }
 }
 
+/// Shortest time between two status writes that only move progress.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether `new` differs from `old` only in progress: disks' progress and messages, and
+/// conditions' messages (which quote the progress). Phases, reasons and readiness always
+/// count.
+fn progress_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
+    let without_progress = |status: &VirtualMachineProfileStatus| {
+        let mut status = status.clone();
+        for disk in &mut status.disks {
+            disk.progress = None;
+            disk.message = None;
+        }
+        for condition in &mut status.conditions {
+            condition.message.clear();
+        }
+        status
+    };
+    without_progress(old) == without_progress(new)
+}
+
 fn now() -> Time {
     Time(Timestamp::now())
 }
@@ -339,6 +361,12 @@ async fn write_status(
     new: VirtualMachineProfileStatus,
 ) -> Result<()> {
     if &new == old {
+        return Ok(());
+    }
+    let key = ObjectRef::from(profile);
+    if progress_only(old, &new) && ctx.status_writes.recent(&key, PROGRESS_INTERVAL) {
+        // Import percentages: at most one write per interval; the next reconcile (the
+        // profile is converging) writes the latest.
         return Ok(());
     }
     let api: Api<VirtualMachineProfile> =
@@ -356,6 +384,7 @@ async fn write_status(
     .await?;
     ctx.metrics
         .wrote(kind_of::<VirtualMachineProfile>(), "status");
+    ctx.status_writes.wrote(&key);
     publish_transition(ctx, profile, old, &new).await;
     Ok(())
 }
@@ -405,5 +434,50 @@ async fn publish_transition(
     };
     if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
         warn!(%error, "publishing an event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    use vmop_api::DiskStatus;
+
+    use super::*;
+
+    fn importing(progress: &str, phase: Phase) -> VirtualMachineProfileStatus {
+        VirtualMachineProfileStatus {
+            phase: Some(phase),
+            disks: vec![DiskStatus {
+                name: "system".into(),
+                progress: Some(progress.into()),
+                message: Some(format!("ImportInProgress {progress}")),
+                ..DiskStatus::default()
+            }],
+            conditions: vec![Condition {
+                type_: "StorageReady".into(),
+                status: "False".into(),
+                reason: "ImportInProgress".into(),
+                message: format!("system: {progress}"),
+                last_transition_time: Time(Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            ..VirtualMachineProfileStatus::default()
+        }
+    }
+
+    #[test]
+    fn only_progress_moving_is_coalesced_and_anything_else_is_not() {
+        let at_10 = importing("10.00%", Phase::Provisioning);
+        assert!(progress_only(
+            &at_10,
+            &importing("45.00%", Phase::Provisioning)
+        ));
+        assert!(!progress_only(
+            &at_10,
+            &importing("45.00%", Phase::Starting)
+        ));
+        let mut failed = importing("45.00%", Phase::Provisioning);
+        failed.conditions[0].reason = "ImportFailed".into();
+        assert!(!progress_only(&at_10, &failed));
     }
 }

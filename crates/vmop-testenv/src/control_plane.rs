@@ -36,21 +36,32 @@ impl ControlPlane {
     /// Starts a control plane on `data_dir` (created if needed). Reusing the directory of an
     /// earlier control plane restarts it with all its objects and on the same port.
     pub fn start(data_dir: &Path) -> Result<Self, TestEnvError> {
-        Self::launch(data_dir, false)
+        Self::launch(data_dir, false, &[])
     }
 
     /// Starts a control plane on a new temporary directory that kube-testenv removes when it
     /// exits, even when this process ends without dropping the value (a `static`).
     pub fn start_ephemeral() -> Result<Self, TestEnvError> {
+        Self::start_ephemeral_with(&[])
+    }
+
+    /// [`Self::start_ephemeral`] with more kube-testenv flags, such as
+    /// `--audit-log <path> --audit-user <name>` (the API server's own record of one client's
+    /// requests).
+    pub fn start_ephemeral_with(extra_args: &[String]) -> Result<Self, TestEnvError> {
         let dir = tempfile::Builder::new()
             .prefix("vmop-testenv-")
             .tempdir()
             .map_err(|e| TestEnvError::io(&std::env::temp_dir(), e))?
             .keep();
-        Self::launch(&dir, true)
+        Self::launch(&dir, true, extra_args)
     }
 
-    fn launch(data_dir: &Path, remove_on_exit: bool) -> Result<Self, TestEnvError> {
+    fn launch(
+        data_dir: &Path,
+        remove_on_exit: bool,
+        extra_args: &[String],
+    ) -> Result<Self, TestEnvError> {
         let binary = tools::ensure_kube_testenv()?;
         std::fs::create_dir_all(data_dir).map_err(|e| TestEnvError::io(data_dir, e))?;
         let log_path = data_dir.join("kube-testenv.log");
@@ -69,6 +80,7 @@ impl ControlPlane {
         if remove_on_exit {
             command.arg("--remove-data-dir-on-exit");
         }
+        command.args(extra_args);
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -1,0 +1,313 @@
+//! `cargo xtask bench`: the release-built operator binary, as its own process under its
+//! shipped RBAC, converging many profiles on the test control plane with instant simulators
+//! (run by this process), measured against the API server's own floor in the same run.
+//!
+//! Reported (printed, and written as JSON under `target/bench/`): the floor and the time to
+//! all Running with their ratio; the operator's requests per profile by verb and resource,
+//! counted by the API server's audit log; reconciles per profile; p50/p99 create-to-Running;
+//! requests during an idle window; deletion time until every child is gone; the operator's
+//! peak RSS and CPU seconds from /proc. `--memory` creates 10,000 profiles and reports RSS at
+//! 1,000 and at 10,000 Running.
+
+mod audit;
+mod floor;
+mod identity;
+mod process;
+mod report;
+mod running;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Result, bail};
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use vmop_api::{
+    DiskSpec, NetworkSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
+    external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
+    k8s_openapi::{api::core::v1::Namespace, apimachinery::pkg::apis::meta::v1::ObjectMeta},
+};
+use vmop_testenv::{ControlPlane, bootstrap, sim, tools};
+
+use self::{
+    audit::AuditLog,
+    process::Operator,
+    report::{Memory, Report},
+    running::RunningTimes,
+};
+
+const NAMESPACE: &str = "bench";
+const FLOOR_NAMESPACE: &str = "bench-floor";
+/// Profiles of `--memory`, and the point where memory is sampled on the way.
+const MEMORY_PROFILES: usize = 10_000;
+const MEMORY_SAMPLE_AT: usize = 1_000;
+
+/// Options of the benchmark.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// How many profiles to create.
+    #[arg(long, default_value_t = 1000)]
+    profiles: usize,
+    /// Concurrency of the load generator, of the floor's client and of the operator.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Seconds of idle after convergence in which the operator's requests are counted.
+    #[arg(long, default_value_t = 60)]
+    idle_seconds: u64,
+    /// Memory mode: 10,000 profiles, RSS at 1,000 and at 10,000 Running; no deletion.
+    #[arg(long)]
+    memory: bool,
+    /// Give up after this many seconds of waiting for convergence or deletion.
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+}
+
+fn profile(i: usize) -> VirtualMachineProfile {
+    VirtualMachineProfile::new(
+        &format!("vm-{i:05}"),
+        VirtualMachineProfileSpec {
+            cpu: 2,
+            cpu_topology: None,
+            memory: "4Gi".into(),
+            run_strategy: Default::default(),
+            high_availability: false,
+            networks: vec![NetworkSpec {
+                name: "mgmt".into(),
+                bridge: Some("br-mgmt".into()),
+                vlan: Some(100),
+                ..NetworkSpec::default()
+            }],
+            disks: vec![DiskSpec {
+                name: "system".into(),
+                size: "20Gi".into(),
+                storage_class_name: Some("huamei-sc-ssd".into()),
+                image: Some("docker://registry.example.com/fedora:40".into()),
+                boot_order: Some(1),
+                ..DiskSpec::default()
+            }],
+            cloud_init: None,
+            disk_retention_policy: Default::default(),
+            template: None,
+        },
+    )
+}
+
+async fn create_namespace(client: &Client, name: &str) -> Result<()> {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await?;
+    Ok(())
+}
+
+/// Polls `done` every 200 ms until it holds or `timeout` passes.
+async fn until<F, Fut>(what: &str, timeout: Duration, mut done: F) -> Result<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool>>,
+{
+    let started = Instant::now();
+    while !done().await? {
+        if started.elapsed() > timeout {
+            bail!("{what}: not after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(started.elapsed())
+}
+
+async fn empty<K>(api: &Api<K>) -> Result<bool>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .items
+        .is_empty())
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let profiles = if args.memory {
+        MEMORY_PROFILES
+    } else {
+        args.profiles
+    };
+    let concurrency = usize::from(args.concurrency);
+    let root = tools::workspace_root();
+    let binary = process::build_release(&root)?;
+    let work = tempfile_dir()?;
+    let audit_path = work.join("audit.log");
+    let control_plane = ControlPlane::start_ephemeral_with(&[
+        "--audit-log".into(),
+        audit_path.display().to_string(),
+        "--audit-user".into(),
+        identity::OPERATOR_USER.into(),
+    ])?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let client: Client = control_plane.client().await?;
+        bootstrap(&client).await?;
+        tokio::spawn(sim::run_all(client.clone(), sim::SimConfig::instant()));
+        create_namespace(&client, NAMESPACE).await?;
+        create_namespace(&client, FLOOR_NAMESPACE).await?;
+        let kubeconfig =
+            identity::operator_kubeconfig(&client, control_plane.kubeconfig(), &work).await?;
+
+        // The floor first, on an idle API server.
+        let floor_writes = profiles * floor::WRITES_PER_PROFILE;
+        let floor = floor::measure(&client, FLOOR_NAMESPACE, floor_writes, concurrency).await?;
+        println!(
+            "floor: {floor_writes} creates in {:.1} s",
+            floor.as_secs_f64()
+        );
+
+        let operator = Operator::start(
+            &binary,
+            &kubeconfig,
+            NAMESPACE,
+            args.concurrency,
+            &work.join("vm-operator.log"),
+        )?;
+        until(
+            "the operator to be ready",
+            Duration::from_secs(120),
+            || async { Ok(operator.ready()) },
+        )
+        .await?;
+        let mut audit = AuditLog::new(audit_path.clone());
+        let start_up = audit.since_last()?;
+
+        let api: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
+        let times = Arc::new(RunningTimes::default());
+        tokio::spawn(running::watch(api.clone(), times.clone()));
+        let started = Instant::now();
+        let cpu_before = operator.cpu_seconds()?;
+        let mut memory = Memory::default();
+        let created = {
+            let times = times.clone();
+            stream::iter(0..profiles)
+                .map(|i| {
+                    let (api, times) = (api.clone(), times.clone());
+                    async move {
+                        let p = profile(i);
+                        times.created(&format!("vm-{i:05}"));
+                        api.create(&PostParams::default(), &p).await.map(|_| ())
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .try_collect::<()>()
+                .await?;
+            started.elapsed()
+        };
+        println!(
+            "created {profiles} profiles in {:.1} s",
+            created.as_secs_f64()
+        );
+        let timeout = Duration::from_secs(args.timeout);
+        let sample = std::sync::Mutex::new(None);
+        until("every profile Running", timeout, || async {
+            let running = times.running();
+            let mut sample = sample
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if args.memory && sample.is_none() && running >= MEMORY_SAMPLE_AT {
+                *sample = Some((MEMORY_SAMPLE_AT, operator.rss()?));
+            }
+            Ok(running >= profiles)
+        })
+        .await?;
+        memory.at_sample = sample
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let converged = started.elapsed();
+        let cpu_converge = operator.cpu_seconds()? - cpu_before;
+        memory.at_end = Some((profiles, operator.rss()?));
+        let reconciles = operator.reconciles()?;
+        // The status writes of the last profiles land right after they show Running.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let creation = audit.since_last()?;
+        println!("all Running after {:.1} s", converged.as_secs_f64());
+
+        tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+        let idle = audit.since_last()?;
+
+        let deletion = if args.memory {
+            None
+        } else {
+            let started = Instant::now();
+            stream::iter(0..profiles)
+                .map(|i| {
+                    let api = api.clone();
+                    async move {
+                        api.delete(&format!("vm-{i:05}"), &DeleteParams::default())
+                            .await
+                            .map(|_| ())
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .try_collect::<()>()
+                .await?;
+            let ns = |c: &Client| c.clone();
+            let (nads, dvs, vms) = (
+                Api::<NetworkAttachmentDefinition>::namespaced(ns(&client), NAMESPACE),
+                Api::<DataVolume>::namespaced(ns(&client), NAMESPACE),
+                Api::<VirtualMachine>::namespaced(ns(&client), NAMESPACE),
+            );
+            until("every profile and child gone", timeout, || async {
+                Ok(empty(&api).await?
+                    && empty(&nads).await?
+                    && empty(&dvs).await?
+                    && empty(&vms).await?)
+            })
+            .await?;
+            Some((started.elapsed(), audit.since_last()?))
+        };
+
+        let report = Report::new(report::Inputs {
+            profiles,
+            concurrency,
+            floor,
+            floor_writes,
+            created,
+            converged,
+            latencies: times.latencies(),
+            reconciles,
+            start_up,
+            creation,
+            idle,
+            idle_seconds: args.idle_seconds,
+            deletion,
+            cpu_converge,
+            cpu_total: operator.cpu_seconds()?,
+            peak_rss: operator.peak_rss()?,
+            memory,
+        });
+        report.print();
+        let path = report.write(&root)?;
+        println!("written to {}", path.display());
+        Ok(())
+    })
+}
+
+/// A scratch directory for the run (audit log, kubeconfig, operator log), kept for reading.
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = tools::workspace_root().join("target/bench/run");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,186 @@
+//! The benchmark's figures: printed side by side with the floor, and written as JSON.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::audit::{Counts, writes_and_reads};
+
+/// Resident memory at a profile count: (profiles Running, bytes).
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub at_sample: Option<(usize, u64)>,
+    pub at_end: Option<(usize, u64)>,
+}
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct Inputs {
+    pub profiles: usize,
+    pub concurrency: usize,
+    pub floor: Duration,
+    pub floor_writes: usize,
+    pub created: Duration,
+    pub converged: Duration,
+    pub latencies: Vec<Duration>,
+    pub reconciles: u64,
+    pub start_up: Counts,
+    pub creation: Counts,
+    pub idle: Counts,
+    pub idle_seconds: u64,
+    pub deletion: Option<(Duration, Counts)>,
+    pub cpu_converge: f64,
+    pub cpu_total: f64,
+    pub peak_rss: u64,
+    pub memory: Memory,
+}
+
+#[derive(Debug)]
+pub struct Report(Value);
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index].as_secs_f64()
+}
+
+fn per_profile(counts: &Counts, n: f64) -> Value {
+    counts
+        .iter()
+        .map(|(k, v)| (k.clone(), json!((*v as f64 / n * 100.0).round() / 100.0)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0
+}
+
+impl Report {
+    pub fn new(i: Inputs) -> Report {
+        let n = i.profiles as f64;
+        let (writes, reads) = writes_and_reads(&i.creation);
+        let (idle_writes, idle_reads) = writes_and_reads(&i.idle);
+        let nproc = std::thread::available_parallelism().map_or(0, |p| p.get());
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        let rss_at: Vec<Value> = [i.memory.at_sample, i.memory.at_end]
+            .iter()
+            .flatten()
+            .map(|(count, bytes)| json!({"running": count, "rss_mib": mib(*bytes)}))
+            .collect();
+        Report(json!({
+            "commit": commit,
+            "cpus": nproc,
+            "profiles": i.profiles,
+            "concurrency": i.concurrency,
+            "floor": {
+                "writes": i.floor_writes,
+                "writes_per_profile": super::floor::WRITES_PER_PROFILE,
+                "seconds": i.floor.as_secs_f64(),
+            },
+            "created_seconds": i.created.as_secs_f64(),
+            "all_running_seconds": i.converged.as_secs_f64(),
+            "ratio_to_floor": i.converged.as_secs_f64() / i.floor.as_secs_f64(),
+            "create_to_running_seconds": {
+                "p50": percentile(&i.latencies, 0.5),
+                "p99": percentile(&i.latencies, 0.99),
+            },
+            "reconciles_per_profile": i.reconciles as f64 / n,
+            "writes_per_profile": writes as f64 / n,
+            "reads_per_profile": reads as f64 / n,
+            "requests_per_profile": per_profile(&i.creation, n),
+            "start_up_requests": i.start_up,
+            "idle": {"seconds": i.idle_seconds, "writes": idle_writes, "reads": idle_reads, "requests": i.idle},
+            "deletion": i.deletion.as_ref().map(|(d, counts)| json!({
+                "seconds": d.as_secs_f64(),
+                "requests_per_profile": per_profile(counts, n),
+            })),
+            "operator": {
+                "cpu_seconds_to_converge": i.cpu_converge,
+                "cpu_seconds_total": i.cpu_total,
+                "peak_rss_mib": mib(i.peak_rss),
+                "rss_mib_at": rss_at,
+            },
+        }))
+    }
+
+    pub fn print(&self) {
+        let r = &self.0;
+        println!(
+            "\n{} profiles, {} CPUs, commit {}",
+            r["profiles"], r["cpus"], r["commit"]
+        );
+        println!(
+            "floor ({} creates, concurrency {})   {:.1} s",
+            r["floor"]["writes"],
+            r["concurrency"],
+            r["floor"]["seconds"].as_f64().unwrap_or_default()
+        );
+        println!(
+            "all Running after                  {:.1} s   ({:.2}x the floor)",
+            r["all_running_seconds"].as_f64().unwrap_or_default(),
+            r["ratio_to_floor"].as_f64().unwrap_or_default()
+        );
+        println!(
+            "create-to-Running p50 / p99        {:.1} s / {:.1} s",
+            r["create_to_running_seconds"]["p50"]
+                .as_f64()
+                .unwrap_or_default(),
+            r["create_to_running_seconds"]["p99"]
+                .as_f64()
+                .unwrap_or_default()
+        );
+        println!(
+            "reconciles per profile             {:.2}",
+            r["reconciles_per_profile"].as_f64().unwrap_or_default()
+        );
+        println!(
+            "writes / reads per profile         {:.2} / {:.2}   (floor {})",
+            r["writes_per_profile"].as_f64().unwrap_or_default(),
+            r["reads_per_profile"].as_f64().unwrap_or_default(),
+            r["floor"]["writes_per_profile"]
+        );
+        println!(
+            "requests per profile (audit log)   {}",
+            r["requests_per_profile"]
+        );
+        println!(
+            "idle {} s: writes / reads           {} / {}",
+            r["idle"]["seconds"], r["idle"]["writes"], r["idle"]["reads"]
+        );
+        if let Some(seconds) = r["deletion"]["seconds"].as_f64() {
+            println!("deletion until every child gone    {seconds:.1} s");
+        }
+        println!(
+            "operator CPU to converge           {:.1} s",
+            r["operator"]["cpu_seconds_to_converge"]
+                .as_f64()
+                .unwrap_or_default()
+        );
+        println!(
+            "operator peak RSS                  {} MiB",
+            r["operator"]["peak_rss_mib"]
+        );
+        println!(
+            "operator RSS at                    {}",
+            r["operator"]["rss_mib_at"]
+        );
+    }
+
+    /// Writes `target/bench/bench-<profiles>[-memory].json`.
+    pub fn write(&self, root: &std::path::Path) -> Result<PathBuf> {
+        let dir = root.join("target/bench");
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("bench-{}.json", self.0["profiles"]));
+        std::fs::write(&path, serde_json::to_string_pretty(&self.0)?)?;
+        Ok(path)
+    }
+}
