@@ -234,9 +234,12 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     let settled = status.phase == Some(Phase::Running)
         || (status.phase == Some(Phase::Stopped)
             && matches!(vm_outcome, VmOutcome::Applied { .. }));
+    let waits = deferred(ctx, profile, &old, &status);
     write_status(ctx, profile, &old, status).await?;
     ctx.failures.clear(&ObjectRef::from(profile));
-    Ok(Action::requeue(if settled {
+    Ok(Action::requeue(if waits {
+        DETAIL_INTERVAL
+    } else if settled {
         ctx.timing.settled
     } else {
         ctx.timing.converging
@@ -291,6 +294,16 @@ async fn report_blocked(
     ))
 }
 
+/// Ready reasons that are worth an Event (a Warning) when they appear.
+const REFUSALS: &[&str] = &[
+    CONFLICT,
+    APPLY_REJECTED,
+    crate::plan::NOT_ALLOWED,
+    crate::plan::STORAGE_CLASS_NOT_FOUND,
+    crate::disk_changes::DISK_CHANGE_REFUSED,
+    DELETION_WAITING,
+];
+
 /// Reason of a profile whose deletion waits for something to go.
 pub const DELETION_WAITING: &str = "DeletionWaiting";
 
@@ -327,29 +340,42 @@ fn stopped<'a>(
     }
 }
 
-/// Shortest time between two status writes that only move progress.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+/// Shortest time between two status writes that change only details.
+pub const DETAIL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Whether `new` differs from `old` only in progress: disks' progress and messages, and
-/// conditions' messages (which quote the progress). Phases, reasons and readiness always
-/// count.
-fn progress_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
-    let without_progress = |status: &VirtualMachineProfileStatus| {
-        let mut status = status.clone();
-        for disk in &mut status.disks {
-            disk.progress = None;
-            disk.message = None;
-        }
-        for condition in &mut status.conditions {
-            condition.message.clear();
-        }
-        status
+/// Whether `new` differs from `old` only in details (import progress, disk and network
+/// details, condition messages): not in phase, generation, or any condition's status or
+/// reason. Such changes are coalesced; the others are written at once.
+fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
+    let outline = |status: &VirtualMachineProfileStatus| {
+        let mut conditions: Vec<(String, String, String)> = status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect();
+        conditions.sort();
+        (status.phase, status.observed_generation, conditions)
     };
-    without_progress(old) == without_progress(new)
+    outline(old) == outline(new)
 }
 
 fn now() -> Time {
     Time(Timestamp::now())
+}
+
+/// Whether a status change waits: details only, and the last write was less than
+/// [`DETAIL_INTERVAL`] ago. The caller looks again after the interval.
+fn deferred(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) -> bool {
+    new != old
+        && details_only(old, new)
+        && ctx
+            .status_writes
+            .recent(&ObjectRef::from(profile), DETAIL_INTERVAL)
 }
 
 /// Writes status when it changed (one write per reconcile at most), and records an Event
@@ -364,9 +390,7 @@ async fn write_status(
         return Ok(());
     }
     let key = ObjectRef::from(profile);
-    if progress_only(old, &new) && ctx.status_writes.recent(&key, PROGRESS_INTERVAL) {
-        // Import percentages: at most one write per interval; the next reconcile (the
-        // profile is converging) writes the latest.
+    if deferred(ctx, profile, old, &new) {
         return Ok(());
     }
     let api: Api<VirtualMachineProfile> =
@@ -410,13 +434,22 @@ async fn publish_transition(
     let phase = new.phase.map(|p| format!("{p:?}")).unwrap_or_default();
     let (reason, message) = new_ready.unwrap_or_default();
     let failed = matches!(new.phase, Some(Phase::Failed)) || reason == "InvalidSpec";
+    let settled = matches!(new.phase, Some(Phase::Running | Phase::Stopped));
+    let refused = new.conditions.iter().any(|c| {
+        c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())
+    });
+    // Events cost a write each: the way to a settled phase (Provisioning, Starting) is in
+    // status; events mark arrivals, failures and refusals.
+    if !(failed || settled || refused) {
+        return;
+    }
     let event = Event {
-        type_: if failed {
+        type_: if failed || refused {
             EventType::Warning
         } else {
             EventType::Normal
         },
-        reason: if failed {
+        reason: if failed || refused {
             reason.clone()
         } else {
             phase.clone()
@@ -466,18 +499,18 @@ mod tests {
     }
 
     #[test]
-    fn only_progress_moving_is_coalesced_and_anything_else_is_not() {
+    fn details_are_coalesced_and_phases_and_reasons_are_not() {
         let at_10 = importing("10.00%", Phase::Provisioning);
-        assert!(progress_only(
+        assert!(details_only(
             &at_10,
             &importing("45.00%", Phase::Provisioning)
         ));
-        assert!(!progress_only(
-            &at_10,
-            &importing("45.00%", Phase::Starting)
-        ));
+        assert!(!details_only(&at_10, &importing("45.00%", Phase::Starting)));
         let mut failed = importing("45.00%", Phase::Provisioning);
         failed.conditions[0].reason = "ImportFailed".into();
-        assert!(!progress_only(&at_10, &failed));
+        assert!(!details_only(&at_10, &failed));
+        let mut ready = importing("100.00%", Phase::Provisioning);
+        ready.conditions[0].status = "True".into();
+        assert!(!details_only(&at_10, &ready));
     }
 }

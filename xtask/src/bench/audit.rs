@@ -1,5 +1,6 @@
-//! The API server's own count of the operator's requests: its audit log (kube-testenv
-//! `--audit-log`, recording only the operator's ServiceAccount, one event per request).
+//! The API server's own count of requests: its audit log (kube-testenv `--audit-log`, one
+//! event per request at Metadata level), the operator's by verb and resource, everybody
+//! else's by user.
 
 use std::{
     collections::BTreeMap,
@@ -16,6 +17,12 @@ struct Event {
     verb: String,
     #[serde(rename = "objectRef")]
     object: Option<ObjectRef>,
+    user: User,
+}
+
+#[derive(Deserialize)]
+struct User {
+    username: String,
 }
 
 #[derive(Deserialize)]
@@ -26,6 +33,14 @@ struct ObjectRef {
 
 /// Requests by `verb resource[/subresource]`.
 pub type Counts = BTreeMap<String, u64>;
+
+/// One window of the log: the operator's requests, and everybody else's (simulators, the
+/// load generator, the garbage collector) by user.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub operator: Counts,
+    pub others: BTreeMap<String, u64>,
+}
 
 /// Reads the log in windows: each call counts what was logged since the last.
 #[derive(Debug)]
@@ -40,10 +55,10 @@ impl AuditLog {
     }
 
     /// Requests logged since the previous call.
-    pub fn since_last(&mut self) -> Result<Counts> {
-        let mut counts = Counts::new();
+    pub fn since_last(&mut self, operator: &str) -> Result<Window> {
+        let mut window = Window::default();
         let Ok(mut file) = File::open(&self.path) else {
-            return Ok(counts);
+            return Ok(window);
         };
         file.seek(SeekFrom::Start(self.offset))?;
         let mut reader = BufReader::new(file);
@@ -57,6 +72,10 @@ impl AuditLog {
             }
             self.offset += read as u64;
             let event: Event = serde_json::from_str(&line).context("an audit event")?;
+            if event.user.username != operator {
+                *window.others.entry(event.user.username).or_default() += 1;
+                continue;
+            }
             let resource = event.object.map_or_else(String::new, |o| {
                 let resource = o.resource.unwrap_or_default();
                 match o.subresource {
@@ -64,11 +83,12 @@ impl AuditLog {
                     None => resource,
                 }
             });
-            *counts
+            *window
+                .operator
                 .entry(format!("{} {resource}", event.verb))
                 .or_default() += 1;
         }
-        Ok(counts)
+        Ok(window)
     }
 }
 

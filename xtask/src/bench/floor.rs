@@ -8,9 +8,9 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::{Api, Client, api::PostParams};
 use vmop_api::k8s_openapi::api::core::v1::ConfigMap;
 
-/// Writes one profile needs at the least, in the benchmark's shape: its three children
-/// (NAD, DataVolume, VirtualMachine), the finalizer, and one status write per phase it passes
-/// through (its first status, Provisioning, Starting, Running).
+/// Writes one profile needs at the least, in the benchmark's shape: its four children (NAD,
+/// DataVolume, cloud-init Secret, VirtualMachine), the finalizer, and one status write per
+/// phase it passes through (Provisioning, Starting, Running).
 pub const WRITES_PER_PROFILE: usize = 8;
 
 /// Creates `count` ConfigMaps in `namespace`, `concurrency` at a time; returns how long.

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: the release-built operator binary, as its own process under its
 //! shipped RBAC, converging many profiles on the test control plane with instant simulators
-//! (run by this process), measured against the API server's own floor in the same run.
+//! (release-built `vmop-sims`, another process), measured against the API server's own floor
+//! in the same run.
 //!
 //! Reported (printed, and written as JSON under `target/bench/`): the floor and the time to
 //! all Running with their ratio; the operator's requests per profile by verb and resource,
@@ -32,7 +33,7 @@ use vmop_api::{
     external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
     k8s_openapi::{api::core::v1::Namespace, apimachinery::pkg::apis::meta::v1::ObjectMeta},
 };
-use vmop_testenv::{ControlPlane, bootstrap, sim, tools};
+use vmop_testenv::{ControlPlane, bootstrap, tools};
 
 use self::{
     audit::AuditLog,
@@ -147,20 +148,22 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     };
     let concurrency = usize::from(args.concurrency);
     let root = tools::workspace_root();
-    let binary = process::build_release(&root)?;
+    let (binary, sims_binary) = process::build_release(&root)?;
     let work = tempfile_dir()?;
     let audit_path = work.join("audit.log");
     let control_plane = ControlPlane::start_ephemeral_with(&[
         "--audit-log".into(),
         audit_path.display().to_string(),
-        "--audit-user".into(),
-        identity::OPERATOR_USER.into(),
     ])?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client: Client = control_plane.client().await?;
         bootstrap(&client).await?;
-        tokio::spawn(sim::run_all(client.clone(), sim::SimConfig::instant()));
+        let _sims = process::Sims::start(
+            &sims_binary,
+            control_plane.kubeconfig(),
+            &work.join("vmop-sims.log"),
+        )?;
         create_namespace(&client, NAMESPACE).await?;
         create_namespace(&client, FLOOR_NAMESPACE).await?;
         let kubeconfig =
@@ -188,7 +191,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         )
         .await?;
         let mut audit = AuditLog::new(audit_path.clone());
-        let start_up = audit.since_last()?;
+        let start_up = audit.since_last(identity::OPERATOR_USER)?;
 
         let api: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
         let times = Arc::new(RunningTimes::default());
@@ -238,11 +241,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let reconciles = operator.reconciles()?;
         // The status writes of the last profiles land right after they show Running.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let creation = audit.since_last()?;
+        let creation = audit.since_last(identity::OPERATOR_USER)?;
         println!("all Running after {:.1} s", converged.as_secs_f64());
 
         tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-        let idle = audit.since_last()?;
+        let idle = audit.since_last(identity::OPERATOR_USER)?;
 
         let deletion = if args.memory {
             None
@@ -273,7 +276,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
                     && empty(&vms).await?)
             })
             .await?;
-            Some((started.elapsed(), audit.since_last()?))
+            Some((
+                started.elapsed(),
+                audit.since_last(identity::OPERATOR_USER)?.operator,
+            ))
         };
 
         let report = Report::new(report::Inputs {
@@ -285,9 +291,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             converged,
             latencies: times.latencies(),
             reconciles,
-            start_up,
-            creation,
-            idle,
+            start_up: start_up.operator,
+            creation_others: creation.others,
+            creation: creation.operator,
+            idle: idle.operator,
             idle_seconds: args.idle_seconds,
             deletion,
             cpu_converge,

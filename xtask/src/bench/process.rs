@@ -18,17 +18,52 @@ pub struct Operator {
     port: u16,
 }
 
-/// Builds `vm-operator` in release mode and returns its path.
-pub fn build_release(root: &Path) -> Result<PathBuf> {
+/// Builds the `vm-operator` and `vmop-sims` binaries in release mode; returns their paths.
+pub fn build_release(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "vm-operator"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vm-operator",
+            "-p",
+            "vmop-testenv",
+        ])
+        .args(["--bin", "vm-operator", "--bin", "vmop-sims"])
         .current_dir(root)
         .status()
         .context("cargo build --release")?;
     if !status.success() {
-        bail!("cargo build --release -p vm-operator failed");
+        bail!("cargo build --release of vm-operator and vmop-sims failed");
     }
-    Ok(root.join("target/release/vm-operator"))
+    Ok((
+        root.join("target/release/vm-operator"),
+        root.join("target/release/vmop-sims"),
+    ))
+}
+
+/// A child process killed when dropped.
+#[derive(Debug)]
+pub struct Sims(Child);
+
+impl Sims {
+    pub fn start(binary: &Path, kubeconfig: &Path, log: &Path) -> Result<Self> {
+        Ok(Sims(
+            Command::new(binary)
+                .arg(kubeconfig)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log)?)
+                .spawn()
+                .context("starting vmop-sims")?,
+        ))
+    }
+}
+
+impl Drop for Sims {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn free_port() -> Result<u16> {

@@ -27,6 +27,8 @@ pub struct Inputs {
     pub reconciles: u64,
     pub start_up: Counts,
     pub creation: Counts,
+    /// Everybody else's requests while the profiles converged, by user.
+    pub creation_others: std::collections::BTreeMap<String, u64>,
     pub idle: Counts,
     pub idle_seconds: u64,
     pub deletion: Option<(Duration, Counts)>,
@@ -97,6 +99,7 @@ impl Report {
             "writes_per_profile": writes as f64 / n,
             "reads_per_profile": reads as f64 / n,
             "requests_per_profile": per_profile(&i.creation, n),
+            "other_clients_requests_per_profile": per_profile(&i.creation_others, n),
             "start_up_requests": i.start_up,
             "idle": {"seconds": i.idle_seconds, "writes": idle_writes, "reads": idle_reads, "requests": i.idle},
             "deletion": i.deletion.as_ref().map(|(d, counts)| json!({
