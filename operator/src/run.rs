@@ -17,7 +17,9 @@ use kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 use tracing::info;
-use vmop_controller::{ControllerConfig, Metrics, PolicySource, Running, controller};
+use vmop_controller::{
+    ControllerConfig, Metrics, PolicySource, Running, controller, lease, plan::policy_scope,
+};
 use vmop_plugin::Registries;
 
 use crate::http;
@@ -51,6 +53,17 @@ pub struct RunArgs {
     /// Log filter, such as `info` or `vmop_controller=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// Of several replicas, only the holder of a Lease reconciles; the others wait, ready
+    /// to take over. Off: this process reconciles at once (one replica only).
+    #[arg(long, env = "VMOP_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease.
+    #[arg(long, env = "VMOP_LEASE_NAMESPACE", default_value = "vm-operator")]
+    lease_namespace: String,
+    /// Name of the Lease (default: `vm-operator-cluster`, or `vm-operator-ns-<namespace>`
+    /// with `--namespace`, so operators of different scopes never compete).
+    #[arg(long, env = "VMOP_LEASE_NAME")]
+    lease_name: Option<String>,
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
@@ -118,7 +131,55 @@ pub async fn run(args: RunArgs) -> Result<()> {
         },
         ..ControllerConfig::default()
     };
-    let running = controller(client, registries, metrics, config, shutdown_signal());
+    let mut leadership = None;
+    if args.leader_election {
+        let identity = std::env::var("POD_NAME")
+            .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+        let name = args
+            .lease_name
+            .clone()
+            .unwrap_or_else(|| format!("vm-operator-{}", policy_scope(args.namespace.as_deref())));
+        let mut elected = lease::elect(
+            client.clone(),
+            lease::LeaseConfig {
+                namespace: args.lease_namespace.clone(),
+                name: name.clone(),
+                identity,
+                timing: lease::LeaseTiming::default(),
+            },
+        );
+        info!(lease = %format!("{}/{name}", args.lease_namespace), "waiting to lead");
+        // A standby is alive and ready (it can take over); it writes nothing.
+        ready.store(true, Ordering::Relaxed);
+        tokio::select! {
+            () = elected.acquired() => {}
+            () = shutdown_signal() => {
+                server.abort();
+                return Ok(());
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+        leadership = Some(elected);
+    }
+    let lost = async move {
+        match leadership {
+            Some(mut leadership) => leadership.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let lost_lease = Arc::new(AtomicBool::new(false));
+    let stop = {
+        let lost_lease = lost_lease.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                () = lost => {
+                    lost_lease.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    };
+    let running = controller(client, registries, metrics, config, stop);
     let context = running.context.clone();
     tokio::spawn(async move {
         // Ready means every watch has synced, not merely that the process is up.
@@ -129,8 +190,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     });
     running.run().await;
     server.abort();
+    if lost_lease.load(Ordering::Relaxed) {
+        // Another replica may lead now: exit, and let the restart wait for the Lease.
+        bail!("lost the lease: stopped reconciling");
+    }
     info!("stopped");
     Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "vm-operator".into())
 }
 
 async fn shutdown_signal() {

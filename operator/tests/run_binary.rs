@@ -318,3 +318,105 @@ async fn the_binary_runs_under_the_namespaced_install() {
         )
     });
 }
+
+async fn lease_holder() -> Option<String> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    Api::<Lease>::namespaced(TestEnv::shared().client().await, "vm-operator")
+        .get_opt("vm-operator-cluster")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec?.holder_identity)
+}
+
+fn reconciles(operator: &OperatorProcess) -> u64 {
+    http_get(operator.port, "/metrics")
+        .and_then(|(_, body)| {
+            body.lines()
+                .find_map(|l| l.strip_prefix("vmoperator_reconciles_total "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Two replicas with `--leader-election`: the Lease holder reconciles, the standby writes
+/// nothing, and takes over when the leader dies.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
+    let ns = TestEnv::shared().namespace("leader").await;
+    let policy = "leader-test-policy";
+    publish_policy(policy, "{}\n").await;
+    let start = |identity: &'static str| {
+        let ns = ns.name.clone();
+        async move {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let kubeconfig = common::service_account_kubeconfig(dir.path()).await;
+            OperatorProcess::start_with(
+                &ns,
+                policy,
+                dir,
+                kubeconfig,
+                &["--leader-election", "--lease-name", "vm-operator-cluster"],
+                identity,
+            )
+            .await
+        }
+    };
+    let mut first = start("replica-a").await;
+    wait::until("replica-a to lead", WAIT, || async {
+        (lease_holder().await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", first.log()));
+    let second = start("replica-b").await;
+
+    let small = |name: &str| {
+        let mut p = valid_profile(name);
+        p.spec.networks.clear();
+        p.spec.disks.truncate(1);
+        p.spec.disks[0].storage_class_name = Some("longhorn".into());
+        p.spec.disks[0].image = None;
+        p
+    };
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    let running = |name: &'static str| {
+        let profiles = profiles.clone();
+        async move {
+            wait::until(&format!("{name} to run"), WAIT, || async {
+                let p = profiles.get_opt(name).await.ok().flatten()?;
+                (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
+            })
+            .await
+        }
+    };
+    profiles
+        .create(&PostParams::default(), &small("led-by-a"))
+        .await
+        .expect("profile");
+    running("led-by-a")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", first.log()));
+    assert!(reconciles(&first) > 0);
+    assert_eq!(
+        reconciles(&second),
+        0,
+        "the standby reconciled:\n{}",
+        second.log()
+    );
+
+    first.child.kill().expect("kill the leader");
+    let _ = first.child.wait();
+    wait::until("replica-b to take over", WAIT, || async {
+        (lease_holder().await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
+    profiles
+        .create(&PostParams::default(), &small("led-by-b"))
+        .await
+        .expect("profile");
+    running("led-by-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
+    assert!(reconciles(&second) > 0);
+}

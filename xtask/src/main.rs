@@ -53,13 +53,15 @@ fn workspace_root() -> PathBuf {
 }
 
 fn crdgen() -> Result<()> {
-    let path = workspace_root().join(vmop_api::CRD_PATH);
     let yaml = vmop_api::crd_yaml().context("serializing the CRD")?;
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for path in [vmop_api::CRD_PATH, vmop_api::CHART_CRD_PATH] {
+        let path = workspace_root().join(path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
     }
-    fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {}", path.display());
     Ok(())
 }
 

@@ -3,17 +3,19 @@
 use std::{fs, path::Path};
 
 #[test]
-fn committed_crd_matches_the_generated_one() {
+fn committed_crds_match_the_generated_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join(vmop_api::CRD_PATH);
-    let committed = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}; run `cargo xtask crdgen`", path.display()));
     let generated = vmop_api::crd_yaml().expect("the CRD serializes");
-    assert!(
-        committed == generated,
-        "{} is stale: run `cargo xtask crdgen` and commit the result",
-        vmop_api::CRD_PATH
-    );
+    for relative in [vmop_api::CRD_PATH, vmop_api::CHART_CRD_PATH] {
+        let path = root.join(relative);
+        let committed = fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("reading {}: {e}; run `cargo xtask crdgen`", path.display())
+        });
+        assert!(
+            committed == generated,
+            "{relative} is stale: run `cargo xtask crdgen` and commit the result"
+        );
+    }
 }
 
 #[test]

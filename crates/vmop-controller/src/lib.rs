@@ -31,6 +31,7 @@ mod context;
 mod controller;
 pub mod disk_changes;
 mod error;
+pub mod lease;
 mod metrics;
 pub mod network;
 pub mod plan;

@@ -212,7 +212,11 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             }
             other => other?,
         };
-    remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
+    // Children of removed entries exist only after a spec change: looking for them scans
+    // the caches, which costs as much as there are profiles, so only then.
+    if spec_changed(profile, &old) {
+        remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
+    }
     let vm_ref = ObjectRef::<VirtualMachine>::new(&profile.name_any()).within(&namespace);
     let vm = ctx.stores.vms.get(&vm_ref);
     let vmi = ctx
@@ -244,6 +248,13 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     } else {
         ctx.timing.converging
     }))
+}
+
+/// Whether the spec changed since the last status this controller wrote (a new profile has
+/// no children of removed entries yet).
+fn spec_changed(profile: &VirtualMachineProfile, old: &VirtualMachineProfileStatus) -> bool {
+    old.observed_generation
+        .is_some_and(|seen| Some(seen) != profile.metadata.generation)
 }
 
 /// Reason of a profile whose child's name is taken by an object it does not own, or that

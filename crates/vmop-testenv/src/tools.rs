@@ -124,6 +124,36 @@ pub fn ensure_kubectl() -> Result<PathBuf, TestEnvError> {
     })
 }
 
+/// Helm, pinned, built from the Go module proxy.
+pub const HELM_MODULE: &str = "helm.sh/helm/v3/cmd/helm@v3.19.0";
+
+/// A Go tool (`module/cmd/name@version`) installed with `go install` into `target/tools/go`
+/// on first use; returns the binary's path.
+pub fn ensure_go_tool(module: &str) -> Result<PathBuf, TestEnvError> {
+    let bin_dir = tools_dir().join("go");
+    let name = module
+        .split('@')
+        .next()
+        .and_then(|path| path.rsplit('/').next())
+        .unwrap_or(module)
+        .to_owned();
+    let binary = bin_dir.join(&name);
+    let stamp = bin_dir.join(format!("{name}.installed"));
+    with_lock(&name, || {
+        if binary.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == module) {
+            return Ok(binary.clone());
+        }
+        fs::create_dir_all(&bin_dir).map_err(|e| TestEnvError::io(&bin_dir, e))?;
+        eprintln!("installing {module} into {}", bin_dir.display());
+        run(Command::new("go")
+            .args(["install", module])
+            .env("GOBIN", &bin_dir)
+            .env("CGO_ENABLED", "0"))?;
+        fs::write(&stamp, module).map_err(|e| TestEnvError::io(&stamp, e))?;
+        Ok(binary.clone())
+    })
+}
+
 fn run(command: &mut Command) -> Result<(), TestEnvError> {
     let described = format!("{command:?}");
     let status = command.status().map_err(|e| TestEnvError::Tool {

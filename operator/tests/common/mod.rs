@@ -197,6 +197,18 @@ impl OperatorProcess {
         dir: tempfile::TempDir,
         kubeconfig: PathBuf,
     ) -> OperatorProcess {
+        Self::start_with(namespace, policy, dir, kubeconfig, &[], "vm-operator-test").await
+    }
+
+    /// Starts it with more arguments and this identity (`POD_NAME`).
+    pub async fn start_with(
+        namespace: &str,
+        policy: &str,
+        dir: tempfile::TempDir,
+        kubeconfig: PathBuf,
+        extra_args: &[&str],
+        identity: &str,
+    ) -> OperatorProcess {
         let port = free_port();
         let log_path = dir.path().join("vm-operator.log");
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -214,6 +226,8 @@ impl OperatorProcess {
             ])
             .arg("--kubeconfig")
             .arg(&kubeconfig)
+            .args(extra_args)
+            .env("POD_NAME", identity)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -85,6 +85,8 @@ impl Operator {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--kubeconfig")
             .arg(kubeconfig)
+            // As the shipped Deployment runs it (deploy/operator/deployment.yaml).
+            .env("MALLOC_ARENA_MAX", "2")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?)
             .spawn()
