@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod image;
 
 use std::{
     fs,
@@ -35,6 +36,8 @@ enum Task {
     Demo(demo::DemoArgs),
     /// Convergence time and API writes for many profiles with instant simulators.
     Bench(bench::BenchArgs),
+    /// The operator's container image as a tarball under target/image/ (no container engine).
+    Image,
 }
 
 fn main() -> Result<()> {
@@ -45,6 +48,7 @@ fn main() -> Result<()> {
         Task::Testenv => testenv(),
         Task::Demo(args) => demo::demo(&workspace_root(), args),
         Task::Bench(args) => bench::bench(args),
+        Task::Image => image::image().map(|_| ()),
     }
 }
 
@@ -163,6 +167,9 @@ fn ci() -> Result<()> {
         &root,
     )?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;
+    // The image users install: it builds, runs as non-root, and its binary starts with the
+    // libraries it carries.
+    step("image", "cargo", &["xtask", "image"], &root)?;
     // The README's first command, non-interactively: it must converge and exit 0.
     step(
         "demo",
