@@ -132,6 +132,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ..ControllerConfig::default()
     };
     let mut leadership = None;
+    let mut lease_config = None;
     if args.leader_election {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
@@ -139,15 +140,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .lease_name
             .clone()
             .unwrap_or_else(|| format!("vm-operator-{}", policy_scope(args.namespace.as_deref())));
-        let mut elected = lease::elect(
-            client.clone(),
-            lease::LeaseConfig {
-                namespace: args.lease_namespace.clone(),
-                name: name.clone(),
-                identity,
-                timing: lease::LeaseTiming::default(),
-            },
-        );
+        let config = lease::LeaseConfig {
+            namespace: args.lease_namespace.clone(),
+            name: name.clone(),
+            identity,
+            timing: lease::LeaseTiming::default(),
+        };
+        let mut elected = lease::elect(client.clone(), config.clone());
+        lease_config = Some(config);
         info!(lease = %format!("{}/{name}", args.lease_namespace), "waiting to lead");
         // A standby is alive and ready (it can take over); it writes nothing.
         ready.store(true, Ordering::Relaxed);
@@ -179,7 +179,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             }
         }
     };
-    let running = controller(client, registries, metrics, config, stop);
+    let running = controller(client.clone(), registries, metrics, config, stop);
     let context = running.context.clone();
     tokio::spawn(async move {
         // Ready means every watch has synced, not merely that the process is up.
@@ -193,6 +193,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
     if lost_lease.load(Ordering::Relaxed) {
         // Another replica may lead now: exit, and let the restart wait for the Lease.
         bail!("lost the lease: stopped reconciling");
+    }
+    if let Some(config) = &lease_config {
+        // Stopped (SIGTERM) with every reconcile finished: hand over at once.
+        if let Err(error) = lease::release(client, config).await {
+            tracing::warn!(%error, "releasing the lease failed; it expires by itself");
+        }
     }
     info!("stopped");
     Ok(())

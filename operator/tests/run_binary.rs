@@ -339,8 +339,8 @@ fn reconciles(operator: &OperatorProcess) -> u64 {
         .unwrap_or(0)
 }
 
-/// Two replicas with `--leader-election`: the Lease holder reconciles, the standby writes
-/// nothing, and takes over when the leader dies.
+/// Replicas with `--leader-election`: the Lease holder reconciles, a standby writes nothing;
+/// a leader stopped with SIGTERM hands the Lease over at once, a killed one when it expires.
 #[tokio::test(flavor = "multi_thread")]
 async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
     let ns = TestEnv::shared().namespace("leader").await;
@@ -362,14 +362,12 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
             .await
         }
     };
-    let mut first = start("replica-a").await;
-    wait::until("replica-a to lead", WAIT, || async {
-        (lease_holder().await.as_deref() == Some("replica-a")).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", first.log()));
-    let second = start("replica-b").await;
-
+    let leads = |identity: &'static str| async move {
+        wait::until(&format!("{identity} to lead"), WAIT, || async {
+            (lease_holder().await.as_deref() == Some(identity)).then_some(())
+        })
+        .await
+    };
     let small = |name: &str| {
         let mut p = valid_profile(name);
         p.spec.networks.clear();
@@ -379,9 +377,13 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
         p
     };
     let profiles: Api<VirtualMachineProfile> = ns.api();
-    let running = |name: &'static str| {
+    let runs = |name: &'static str| {
         let profiles = profiles.clone();
         async move {
+            profiles
+                .create(&PostParams::default(), &small(name))
+                .await
+                .expect("profile");
             wait::until(&format!("{name} to run"), WAIT, || async {
                 let p = profiles.get_opt(name).await.ok().flatten()?;
                 (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
@@ -389,11 +391,13 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
             .await
         }
     };
-    profiles
-        .create(&PostParams::default(), &small("led-by-a"))
+
+    let mut first = start("replica-a").await;
+    leads("replica-a")
         .await
-        .expect("profile");
-    running("led-by-a")
+        .unwrap_or_else(|e| panic!("{e}\n{}", first.log()));
+    let mut second = start("replica-b").await;
+    runs("led-by-a")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", first.log()));
     assert!(reconciles(&first) > 0);
@@ -404,19 +408,42 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
         second.log()
     );
 
-    first.child.kill().expect("kill the leader");
-    let _ = first.child.wait();
-    wait::until("replica-b to take over", WAIT, || async {
-        (lease_holder().await.as_deref() == Some("replica-b")).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
-    profiles
-        .create(&PostParams::default(), &small("led-by-b"))
+    // SIGTERM: the leader finishes, releases the Lease, and exits cleanly.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    let status = tokio::task::block_in_place(|| first.child.wait()).expect("waits");
+    assert!(status.success(), "graceful stop: {status}\n{}", first.log());
+    assert_ne!(
+        lease_holder().await.as_deref(),
+        Some("replica-a"),
+        "a stopped leader releases the Lease before it exits"
+    );
+    leads("replica-b")
         .await
-        .expect("profile");
-    running("led-by-b")
+        .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
+    runs("led-by-b")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", second.log()));
     assert!(reconciles(&second) > 0);
+
+    // SIGKILL: nothing released; the standby takes over when the Lease expires.
+    let third = start("replica-c").await;
+    second.child.kill().expect("kill the leader");
+    let _ = second.child.wait();
+    leads("replica-c")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", third.log()));
+    runs("led-by-c")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", third.log()));
+    // Exactly one of each child, whoever made it.
+    let claims = ns
+        .api::<k8s_openapi::api::core::v1::PersistentVolumeClaim>()
+        .list(&Default::default())
+        .await
+        .expect("claims");
+    assert_eq!(claims.items.len(), 3, "one claim per profile");
 }

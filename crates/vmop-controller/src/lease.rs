@@ -139,6 +139,33 @@ async fn try_hold(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::
     }
 }
 
+/// Gives the Lease up at once (on a graceful stop), so a standby need not wait for it to
+/// expire. Does nothing if another replica holds it.
+pub async fn release(client: Client, config: &LeaseConfig) -> Result<(), kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
+    let Some(mut lease) = api.get_opt(&config.name).await? else {
+        return Ok(());
+    };
+    let spec = lease.spec.get_or_insert_default();
+    if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
+        return Ok(());
+    }
+    spec.holder_identity = None;
+    spec.renew_time = Some(now());
+    match api
+        .replace(&config.name, &PostParams::default(), &lease)
+        .await
+    {
+        Ok(_) => {
+            info!(identity = %config.identity, "lease released");
+            Ok(())
+        }
+        // Changed meanwhile: not ours to release any more.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Starts competing for the Lease in the background.
 pub fn elect(client: Client, config: LeaseConfig) -> Leadership {
     let (tx, rx) = watch::channel(false);
