@@ -140,8 +140,16 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
     let security = &deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"];
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["allowPrivilegeEscalation"], false);
-    for kind in ["PodDisruptionBudget", "Service", "Lease", "ValidatingAdmissionPolicy"] {
-        assert!(rendered.iter().any(|d| d["kind"] == kind), "the chart has a {kind}");
+    for kind in [
+        "PodDisruptionBudget",
+        "Service",
+        "Lease",
+        "ValidatingAdmissionPolicy",
+    ] {
+        assert!(
+            rendered.iter().any(|d| d["kind"] == kind),
+            "the chart has a {kind}"
+        );
     }
 
     // The chart grants what rbac.yaml grants (the binary's tests run under rbac.yaml).

@@ -40,6 +40,7 @@ pub mod reconcile;
 pub mod seed;
 pub mod status;
 pub mod storage;
+pub mod transitions;
 pub mod vm;
 pub mod wants;
 

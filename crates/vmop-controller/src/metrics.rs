@@ -1,5 +1,7 @@
 //! Prometheus metrics of the controller: reconciles, failures by category, API writes by kind
-//! and verb, and reconcile duration.
+//! and verb, reconcile duration, reconciles in flight, and the seed's lifecycle metrics:
+//! profiles created, updated and deleted; VM starts, network configurations and storage
+//! bindings by result (success rates are their ratios); time from creation to Running.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -8,7 +10,7 @@ use std::{
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -23,6 +25,17 @@ struct WriteLabel {
     verb: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    stage: &'static str,
+    result: &'static str,
+}
+
 /// The controller's metrics, registered under `vmoperator_`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -30,6 +43,10 @@ pub struct Metrics {
     failures: Family<CategoryLabel, Counter>,
     writes: Family<WriteLabel, Counter>,
     duration: Histogram,
+    in_flight: Gauge,
+    profiles: Family<EventLabel, Counter>,
+    outcomes: Family<OutcomeLabel, Counter>,
+    time_to_running: Histogram,
     // Plain totals for tests and benchmarks, which read them without parsing the exposition.
     writes_total: AtomicU64,
     reconciles_total: AtomicU64,
@@ -42,6 +59,12 @@ impl Default for Metrics {
             failures: Family::default(),
             writes: Family::default(),
             duration: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            in_flight: Gauge::default(),
+            profiles: Family::default(),
+            outcomes: Family::default(),
+            time_to_running: Histogram::new([
+                1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+            ]),
             writes_total: AtomicU64::new(0),
             reconciles_total: AtomicU64::new(0),
         }
@@ -72,14 +95,59 @@ impl Metrics {
             "Duration of reconciles",
             self.duration.clone(),
         );
+        sub.register(
+            "reconciles_in_flight",
+            "Reconciles running now",
+            self.in_flight.clone(),
+        );
+        sub.register(
+            "profiles",
+            "Profiles created (first status), updated (spec changed) and deleted (cleaned up)",
+            self.profiles.clone(),
+        );
+        sub.register(
+            "stage_outcomes",
+            "VM starts, network configurations and storage bindings by result",
+            self.outcomes.clone(),
+        );
+        sub.register(
+            "time_to_running_seconds",
+            "Time from a profile's creation to its VM first Running",
+            self.time_to_running.clone(),
+        );
+    }
+
+    /// Counts what a status write says happened.
+    pub fn record(&self, transitions: &[crate::transitions::Transition]) {
+        use crate::transitions::Transition;
+        for transition in transitions {
+            match *transition {
+                Transition::Created => self.profile_event("created"),
+                Transition::Updated => self.profile_event("updated"),
+                Transition::Outcome { stage, success } => {
+                    let result = if success { "success" } else { "failure" };
+                    self.outcomes
+                        .get_or_create(&OutcomeLabel { stage, result })
+                        .inc();
+                }
+                Transition::FirstRunning { seconds } => self.time_to_running.observe(seconds),
+            }
+        }
+    }
+
+    /// Counts a profile event (`created`, `updated`, `deleted`).
+    pub fn profile_event(&self, event: &'static str) {
+        self.profiles.get_or_create(&EventLabel { event }).inc();
     }
 
     /// Counts a reconcile; the returned guard records its duration when dropped.
     pub fn reconcile_started(&self) -> DurationGuard<'_> {
         self.reconciles.inc();
         self.reconciles_total.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.inc();
         DurationGuard {
             histogram: &self.duration,
+            in_flight: &self.in_flight,
             started: Instant::now(),
         }
     }
@@ -124,11 +192,13 @@ impl Metrics {
 #[derive(Debug)]
 pub struct DurationGuard<'a> {
     histogram: &'a Histogram,
+    in_flight: &'a Gauge,
     started: Instant,
 }
 
 impl Drop for DurationGuard<'_> {
     fn drop(&mut self) {
         self.histogram.observe(self.started.elapsed().as_secs_f64());
+        self.in_flight.dec();
     }
 }

@@ -74,6 +74,7 @@ pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -
                 }
                 Err(other) => Err(other),
                 Ok(()) => {
+                    ctx.metrics.profile_event("deleted");
                     ctx.failures.clear(&ObjectRef::from(profile.as_ref()));
                     ctx.status_writes.forget(&ObjectRef::from(profile.as_ref()));
                     info!("cleaned up");
@@ -420,6 +421,14 @@ async fn write_status(
     ctx.metrics
         .wrote(kind_of::<VirtualMachineProfile>(), "status");
     ctx.status_writes.wrote(&key);
+    let age = profile
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|created| Timestamp::now().duration_since(created.0).try_into().ok())
+        .map(|d: Duration| d.as_secs_f64());
+    ctx.metrics
+        .record(&crate::transitions::transitions(old, &new, age));
     publish_transition(ctx, profile, old, &new).await;
     Ok(())
 }

@@ -235,5 +235,36 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
             .is_some(),
         "the user's NAD is not ours to delete"
     );
+    let metrics = exposition(&operator);
+    for series in [
+        "vmoperator_profiles_total{event=\"created\"}",
+        "vmoperator_profiles_total{event=\"deleted\"}",
+        "vmoperator_stage_outcomes_total{stage=\"vm_start\",result=\"success\"}",
+        "vmoperator_stage_outcomes_total{stage=\"network\",result=\"success\"}",
+        "vmoperator_stage_outcomes_total{stage=\"storage\",result=\"success\"}",
+        "vmoperator_time_to_running_seconds_count",
+        "vmoperator_reconcile_duration_seconds_count",
+        "vmoperator_api_writes_total{kind=\"VirtualMachine\",verb=\"apply\"}",
+    ] {
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"));
+        assert!(value > 0.0, "{series} is {value}");
+    }
+    assert!(
+        metrics.contains("vmoperator_reconciles_in_flight"),
+        "{metrics}"
+    );
     operator.stop().await;
+}
+
+/// The operator's metrics as Prometheus scrapes them.
+fn exposition(operator: &Operator) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    operator.metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+    text
 }
