@@ -4,7 +4,9 @@
 //! with an `/etc/passwd` naming the non-root user 65532; crane appends it to an empty base,
 //! sets the entrypoint, user and labels through a registry it serves on localhost for the
 //! duration, and writes `target/image/vm-operator-<version>.tar`, which
-//! `k3s ctr images import` (or `crane push` to a registry) takes as it is.
+//! `k3s ctr images import` (or `crane push` to a registry) takes as it is. Then the unpacked
+//! root file system runs the operator under `chroot` through one profile's flow
+//! ([`crate::image_smoke`]).
 
 use std::{
     net::TcpListener,
@@ -19,7 +21,7 @@ use vmop_testenv::tools;
 /// Crane, pinned, built from the Go module proxy.
 pub const CRANE_MODULE: &str = "github.com/google/go-containerregistry/cmd/crane@v0.22.1";
 
-const BINARY_IN_IMAGE: &str = "/usr/local/bin/vm-operator";
+pub const BINARY_IN_IMAGE: &str = "/usr/local/bin/vm-operator";
 
 fn run(command: &mut Command) -> Result<String> {
     let described = format!("{command:?}");
@@ -181,6 +183,18 @@ pub fn image() -> Result<PathBuf> {
     drop(registry);
     check_config(&config)?;
     check_runs(&fs_dir)?;
+    // The layer as the image carries it, unpacked afresh.
+    let unpacked = out.join("unpacked");
+    if unpacked.exists() {
+        std::fs::remove_dir_all(&unpacked)?;
+    }
+    std::fs::create_dir_all(&unpacked)?;
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&unpacked)
+        .arg("-xf")
+        .arg(&layer))?;
+    super::image_smoke::run(&unpacked)?;
     let tarball = out.join(format!("vm-operator-{version}.tar"));
     retag(
         &pulled,

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod image;
+mod image_smoke;
 
 use std::{
     fs,
