@@ -2,6 +2,7 @@
 
 mod http;
 mod run;
+mod telemetry;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -20,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller against a cluster (in-cluster config, or --kubeconfig).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the VirtualMachineProfile CustomResourceDefinition (YAML) to install it:
     /// `vm-operator crd | kubectl apply -f -`.
     Crd,
@@ -43,9 +44,13 @@ fn link_bundled_plugins() -> [&'static str; 6] {
 fn main() -> Result<()> {
     link_bundled_plugins();
     match Cli::parse().command {
-        Command::Run(args) => tokio::runtime::Runtime::new()
-            .context("starting the async runtime")?
-            .block_on(run::run(args)),
+        Command::Run(args) => {
+            // Dropped last, after the runtime: flushes the spans not yet exported.
+            let _telemetry = args.telemetry()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(run::run(*args))
+        }
         Command::Crd => {
             print!("{}", vmop_api::crd_yaml().context("serializing the CRD")?);
             Ok(())

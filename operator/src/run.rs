@@ -22,7 +22,10 @@ use vmop_controller::{
 };
 use vmop_plugin::Registries;
 
-use crate::http;
+use crate::{
+    http,
+    telemetry::{self, LogFormat, Telemetry},
+};
 
 const CRD_NAME: &str = "virtualmachineprofiles.vmoperator.io";
 
@@ -53,6 +56,14 @@ pub struct RunArgs {
     /// Log filter, such as `info` or `vmop_controller=debug`.
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// Log line format.
+    #[arg(long, env = "VMOP_LOG_FORMAT", value_enum, default_value_t)]
+    log_format: LogFormat,
+    /// OpenTelemetry collector to send spans to over OTLP/HTTP, such as
+    /// `http://otel-collector.monitoring:4318` (spans go to `<endpoint>/v1/traces`).
+    /// Unset: no spans are exported.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Of several replicas, only the holder of a Lease reconciles; the others wait, ready
     /// to take over. Off: this process reconciles at once (one replica only).
     #[arg(long, env = "VMOP_LEADER_ELECTION")]
@@ -64,6 +75,14 @@ pub struct RunArgs {
     /// with `--namespace`, so operators of different scopes never compete).
     #[arg(long, env = "VMOP_LEASE_NAME")]
     lease_name: Option<String>,
+}
+
+impl RunArgs {
+    /// Installs logging and tracing; call it outside the async runtime (the OTLP exporter
+    /// runs its blocking HTTP client on a thread of its own) and keep the guard until exit.
+    pub fn telemetry(&self) -> Result<Telemetry> {
+        telemetry::init(&self.log, self.log_format, self.otlp_endpoint.as_deref())
+    }
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
@@ -82,10 +101,6 @@ async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
 
 /// Runs until SIGTERM or Ctrl-C, then finishes the reconciles in flight.
 pub async fn run(args: RunArgs) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
-        .with_writer(std::io::stderr)
-        .init();
     info!(version = env!("CARGO_PKG_VERSION"), "vm-operator starting");
     let client = client(args.kubeconfig.as_ref()).await?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());

@@ -1055,6 +1055,17 @@ async fn the_later_of_two_conflicting_profiles_is_refused_and_the_earlier_untouc
         failures.join("\n"),
         operator.log()
     );
+    // Each refusal is counted by its category.
+    let (_, metrics) = common::http_get(operator.port, "/metrics").expect("metrics");
+    let conflicts = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("vmoperator_reconcile_failures_total{category=\"Conflict\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no Conflict failures counted:\n{metrics}"));
+    assert!(
+        conflicts >= groups.len() as f64,
+        "{conflicts} Conflict failures counted"
+    );
 
     // Deleting every profile at once, both users of the shared policy among them, leaves no
     // node policy and no child behind.

@@ -218,6 +218,8 @@ pub struct Context {
     pub namespace: Option<String>,
     /// Last status write per profile (progress-only changes are coalesced).
     pub status_writes: StatusWrites,
+    /// Profiles triggered and waiting for a reconcile (the work-queue metrics).
+    pub queue: Arc<crate::queue::WorkQueue>,
 }
 
 impl std::fmt::Debug for Context {

@@ -41,6 +41,7 @@ use crate::{
     network::delete_unused_policies,
     plan::policy_scope,
     policy::OperatorPolicy,
+    queue::{WorkQueue, controlling_profiles},
     reconcile::{error_policy, reconcile},
     seed::restore_claims,
 };
@@ -176,6 +177,21 @@ fn readiness_fingerprint(generation: Option<i64>, status: Option<&impl serde::Se
     fnv1a(&status) ^ generation.unwrap_or_default() as u64
 }
 
+/// Notes profiles as triggered in the work queue.
+type Enqueue = Arc<dyn Fn(&[ObjectRef<VirtualMachineProfile>]) + Send + Sync>;
+
+/// Children as kube-runtime's `owns` sees them, their controlling profiles noted as queued.
+fn queued_owners<K: Resource + 'static>(
+    stream: impl Stream<Item = Result<K, watcher::Error>> + Send,
+    enqueue: Enqueue,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send {
+    stream.inspect(move |child| {
+        if let Ok(child) = child {
+            enqueue(&controlling_profiles(child));
+        }
+    })
+}
+
 /// Logs watch failures (RBAC denials above all), which the backoff otherwise retries silently.
 fn logged<K: Resource<DynamicType = ()>>(
     stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
@@ -283,6 +299,8 @@ pub fn controller(
     let ns = config.namespace.as_deref();
     // One reflector caches the profiles (stripped) and triggers the controller.
     let (profiles, profile_writer) = reflector::store();
+    let queue = Arc::new(WorkQueue::default());
+    let profile_queue = (queue.clone(), metrics.clone());
     let profile_stream = logged(watcher(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
@@ -290,6 +308,20 @@ pub fn controller(
     .default_backoff()
     .modify(strip)
     .reflect(profile_writer)
+    .inspect(move |event| {
+        let (queue, metrics) = &profile_queue;
+        match event {
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                if let Some(depth) = queue.triggered(ObjectRef::from(p)) {
+                    metrics.queued(depth);
+                }
+            }
+            Ok(watcher::Event::Delete(p)) => {
+                metrics.dequeued(None, queue.forget(&ObjectRef::from(p)));
+            }
+            _ => {}
+        }
+    })
     .applied_objects();
     let profile_controller = Controller::for_stream(profile_stream, profiles.clone());
     // `Api<PartialObjectMeta<K>>` asks the API server for metadata only.
@@ -312,6 +344,20 @@ pub fn controller(
     let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
     let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
     let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled());
+    // Every trigger is noted in the work queue on its way to kube-runtime's scheduler.
+    let enqueue: Enqueue = {
+        let (queue, metrics, profiles) = (queue.clone(), metrics.clone(), profiles.clone());
+        Arc::new(move |targets: &[ObjectRef<VirtualMachineProfile>]| {
+            for target in targets {
+                // A gone profile is never reconciled: it must not wait forever.
+                if profiles.get(target).is_some()
+                    && let Some(depth) = queue.triggered(target.clone())
+                {
+                    metrics.queued(depth);
+                }
+            }
+        })
+    };
     let (vmis, vmi_stream) = cached::<VirtualMachineInstance>(api(&client, ns), labelled());
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
@@ -363,6 +409,7 @@ pub fn controller(
         claims: Claims::default(),
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
+        queue,
     });
 
     // Shared objects map to their users through the claims' indexes, never a scan.
@@ -388,32 +435,49 @@ pub fn controller(
 
     let controller = profile_controller
         .with_config(Config::default().concurrency(config.concurrency))
-        .owns_stream(claim_stream)
-        .owns_stream(dv_stream)
-        .owns_stream(vm_stream)
-        .owns_stream(secret_stream)
-        .watches_stream(vmi_stream, move |vmi| {
-            by_label(vmi.namespace(), vmi.labels())
+        .owns_stream(queued_owners(claim_stream, enqueue.clone()))
+        .owns_stream(queued_owners(dv_stream, enqueue.clone()))
+        .owns_stream(queued_owners(vm_stream, enqueue.clone()))
+        .owns_stream(queued_owners(secret_stream, enqueue.clone()))
+        .watches_stream(vmi_stream, {
+            let enqueue = enqueue.clone();
+            move |vmi| {
+                let target = by_label(vmi.namespace(), vmi.labels());
+                enqueue(target.as_slice());
+                target
+            }
         })
-        .watches_stream(nad_stream, move |nad| {
-            // Our NADs by label; a user's NAD named by nadName, by reference.
-            let mut targets: Vec<ObjectRef<VirtualMachineProfile>> =
-                by_label(nad.namespace(), nad.labels())
-                    .into_iter()
-                    .collect();
-            let qualified = format!("{}/{}", nad.namespace().unwrap_or_default(), nad.name_any());
-            targets.extend(nad_users.claims.nad_users(&qualified));
-            targets
+        .watches_stream(nad_stream, {
+            let enqueue = enqueue.clone();
+            move |nad| {
+                // Our NADs by label; a user's NAD named by nadName, by reference.
+                let mut targets: Vec<ObjectRef<VirtualMachineProfile>> =
+                    by_label(nad.namespace(), nad.labels())
+                        .into_iter()
+                        .collect();
+                let qualified =
+                    format!("{}/{}", nad.namespace().unwrap_or_default(), nad.name_any());
+                targets.extend(nad_users.claims.nad_users(&qualified));
+                enqueue(&targets);
+                targets
+            }
         })
-        .watches_stream(policy_stream, move |policy| {
-            policy_users.claims.policy_users(&policy.name_any())
+        .watches_stream(policy_stream, {
+            let enqueue = enqueue.clone();
+            move |policy| {
+                let targets = policy_users.claims.policy_users(&policy.name_any());
+                enqueue(&targets);
+                targets
+            }
         })
         .watches_stream(enactment_stream, move |enactment| {
-            enactment
+            let targets = enactment
                 .labels()
                 .get(ENACTMENT_POLICY_LABEL)
                 .map(|p| enactment_users.claims.policy_users(p))
-                .unwrap_or_default()
+                .unwrap_or_default();
+            enqueue(&targets);
+            targets
         })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context.clone())

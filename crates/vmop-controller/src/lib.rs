@@ -36,6 +36,7 @@ mod metrics;
 pub mod network;
 pub mod plan;
 pub mod policy;
+pub mod queue;
 pub mod reconcile;
 pub mod seed;
 pub mod status;

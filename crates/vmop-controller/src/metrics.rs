@@ -1,7 +1,8 @@
 //! Prometheus metrics of the controller: reconciles, failures by category, API writes by kind
 //! and verb, reconcile duration, reconciles in flight, and the seed's lifecycle metrics:
 //! profiles created, updated and deleted; VM starts, network configurations and storage
-//! bindings by result (success rates are their ratios); time from creation to Running.
+//! bindings by result (success rates are their ratios); time from creation to Running; and
+//! the work queue: depth, additions, and the wait from trigger to reconcile.
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -47,6 +48,9 @@ pub struct Metrics {
     profiles: Family<EventLabel, Counter>,
     outcomes: Family<OutcomeLabel, Counter>,
     time_to_running: Histogram,
+    queue_depth: Gauge,
+    queue_adds: Counter,
+    queue_wait: Histogram,
     // Plain totals for tests and benchmarks, which read them without parsing the exposition.
     writes_total: AtomicU64,
     reconciles_total: AtomicU64,
@@ -65,6 +69,9 @@ impl Default for Metrics {
             time_to_running: Histogram::new([
                 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
             ]),
+            queue_depth: Gauge::default(),
+            queue_adds: Counter::default(),
+            queue_wait: Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0]),
             writes_total: AtomicU64::new(0),
             reconciles_total: AtomicU64::new(0),
         }
@@ -115,6 +122,35 @@ impl Metrics {
             "Time from a profile's creation to its VM first Running",
             self.time_to_running.clone(),
         );
+        sub.register(
+            "work_queue_depth",
+            "Profiles a watch event triggered that wait for a reconcile to start",
+            self.queue_depth.clone(),
+        );
+        sub.register(
+            "work_queue_adds",
+            "Profiles added to the work queue (a trigger of a profile already waiting is not counted)",
+            self.queue_adds.clone(),
+        );
+        sub.register(
+            "work_queue_wait_seconds",
+            "Time from a profile's first trigger to the start of its reconcile",
+            self.queue_wait.clone(),
+        );
+    }
+
+    /// A profile joined the work queue, now `depth` long.
+    pub fn queued(&self, depth: usize) {
+        self.queue_adds.inc();
+        self.queue_depth.set(depth as i64);
+    }
+
+    /// A reconcile started after waiting `waited` (none: a timed requeue); `depth` left.
+    pub fn dequeued(&self, waited: Option<std::time::Duration>, depth: usize) {
+        if let Some(waited) = waited {
+            self.queue_wait.observe(waited.as_secs_f64());
+        }
+        self.queue_depth.set(depth as i64);
     }
 
     /// Counts what a status write says happened.

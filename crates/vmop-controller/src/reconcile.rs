@@ -24,7 +24,7 @@ use kube::{
     },
 };
 use serde_json::json;
-use tracing::{info, instrument, warn};
+use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
     Phase, VirtualMachineProfile, VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
 };
@@ -60,6 +60,8 @@ pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -
             "the watch caches have not synced yet".into(),
         ));
     }
+    let (waited, depth) = ctx.queue.started(&ObjectRef::from(profile.as_ref()));
+    ctx.metrics.dequeued(waited, depth);
     let _timer = ctx.metrics.reconcile_started();
     let namespace = profile.namespace().unwrap_or_default();
     let api: Api<VirtualMachineProfile> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -146,7 +148,10 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         user_data: user_data.clone().ok().flatten(),
     };
     let policy = ctx.policy.current();
-    let plan = match plan(profile, &ctx.registries, classes, extras, &policy).await {
+    let plan = match plan(profile, &ctx.registries, classes, extras, &policy)
+        .instrument(info_span!("plan"))
+        .await
+    {
         Planned::Ready(mut plan) => {
             scope_policies(&mut plan, ctx.namespace.as_deref());
             plan
@@ -181,8 +186,10 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
 
     let owner = owner_reference(profile);
     let children = tokio::try_join!(
-        reconcile_networks(ctx, profile, owner.clone(), &plan.networks),
-        reconcile_disks(ctx, profile, owner.clone(), &plan.disks),
+        reconcile_networks(ctx, profile, owner.clone(), &plan.networks)
+            .instrument(info_span!("networks", count = plan.networks.len())),
+        reconcile_disks(ctx, profile, owner.clone(), &plan.disks)
+            .instrument(info_span!("storage", count = plan.disks.len())),
     );
     let (networks, disks) = match children {
         Err(refused) if refusal_reason(&refused).is_some() => {
@@ -206,13 +213,15 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             })
             .collect(),
     };
-    let vm_outcome =
-        match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks, user_data).await {
-            Err(refused) if refusal_reason(&refused).is_some() => {
-                return report_refusal(ctx, profile, &old, &refused).await;
-            }
-            other => other?,
-        };
+    let vm_outcome = match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks, user_data)
+        .instrument(info_span!("vm"))
+        .await
+    {
+        Err(refused) if refusal_reason(&refused).is_some() => {
+            return report_refusal(ctx, profile, &old, &refused).await;
+        }
+        other => other?,
+    };
     // Children of removed entries exist only after a spec change: looking for them scans
     // the caches, which costs as much as there are profiles, so only then.
     if spec_changed(profile, &old) {
@@ -240,7 +249,9 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         || (status.phase == Some(Phase::Stopped)
             && matches!(vm_outcome, VmOutcome::Applied { .. }));
     let waits = deferred(ctx, profile, &old, &status);
-    write_status(ctx, profile, &old, status).await?;
+    write_status(ctx, profile, &old, status)
+        .instrument(info_span!("status"))
+        .await?;
     ctx.failures.clear(&ObjectRef::from(profile));
     Ok(Action::requeue(if waits {
         DETAIL_INTERVAL
@@ -429,6 +440,10 @@ async fn write_status(
         .map(|d: Duration| d.as_secs_f64());
     ctx.metrics
         .record(&crate::transitions::transitions(old, &new, age));
+    if old.phase != new.phase {
+        let name = |phase: Option<Phase>| phase.map_or_else(|| "None".into(), |p| format!("{p:?}"));
+        info!(from = %name(old.phase), to = %name(new.phase), "phase changed");
+    }
     publish_transition(ctx, profile, old, &new).await;
     Ok(())
 }

@@ -245,6 +245,8 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
         "vmoperator_time_to_running_seconds_count",
         "vmoperator_reconcile_duration_seconds_count",
         "vmoperator_api_writes_total{kind=\"VirtualMachine\",verb=\"apply\"}",
+        "vmoperator_work_queue_adds_total",
+        "vmoperator_work_queue_wait_seconds_count",
     ] {
         let value = metrics
             .lines()
@@ -253,10 +255,12 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
             .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"));
         assert!(value > 0.0, "{series} is {value}");
     }
-    assert!(
-        metrics.contains("vmoperator_reconciles_in_flight"),
-        "{metrics}"
-    );
+    for gauge in [
+        "vmoperator_reconciles_in_flight",
+        "vmoperator_work_queue_depth",
+    ] {
+        assert!(metrics.contains(gauge), "{gauge} missing:\n{metrics}");
+    }
     operator.stop().await;
 }
 
