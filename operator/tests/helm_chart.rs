@@ -1,6 +1,7 @@
-//! The Helm chart (`deploy/helm/vm-operator`): it lints, renders for both install modes, the
-//! real API server accepts every rendered object (server-side dry run), and its RBAC grants
-//! exactly what the plain manifests the binary is tested under grant.
+//! The Helm chart (`charts/vm-operator`): it lints, renders for both install modes, the
+//! real API server accepts every rendered object (server-side dry run), kubeconform accepts
+//! it, the plain manifests are its rendering, and the namespaced install grants what the
+//! plain namespaced manifest grants.
 
 mod common;
 
@@ -10,10 +11,10 @@ use std::{
     process::{Command, Stdio},
 };
 
-use vmop_testenv::{TestEnv, tools};
+use vmop_testenv::{TestEnv, kubeconform, manifests, tools};
 
 /// The test control plane's version (helm renders for v1.20 when it cannot ask a cluster).
-const KUBE_VERSION: &str = "1.36.3";
+const KUBE_VERSION: &str = manifests::KUBE_VERSION;
 
 fn helm(args: &[&str]) -> String {
     let helm = tools::ensure_go_tool(tools::HELM_MODULE).expect("helm");
@@ -69,6 +70,21 @@ fn grants(docs: &[serde_yaml::Value], kind: &str) -> BTreeMap<String, BTreeSet<S
     grants
 }
 
+fn kubectl(args: &[&str]) -> String {
+    let kubectl = tools::ensure_kubectl().expect("kubectl");
+    let output = Command::new(kubectl)
+        .args(args)
+        .current_dir(tools::workspace_root())
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn dry_run(yaml: &str) {
     let env = TestEnv::shared();
     let kubectl = tools::ensure_kubectl().expect("kubectl");
@@ -97,13 +113,13 @@ fn dry_run(yaml: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
-    helm(&["lint", "deploy/helm/vm-operator"]);
+    helm(&["lint", "charts/vm-operator"]);
     // The namespace must exist for a server-side dry run of namespaced objects.
     common::publish_policy("helm-test-unused", "{}\n").await;
     let cluster = helm(&[
         "template",
         "vmop",
-        "deploy/helm/vm-operator",
+        "charts/vm-operator",
         "--namespace",
         "vm-operator",
         "--kube-version",
@@ -114,7 +130,7 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
     let namespaced = helm(&[
         "template",
         "vmop",
-        "deploy/helm/vm-operator",
+        "charts/vm-operator",
         "--namespace",
         "vm-operator",
         "--kube-version",
@@ -123,6 +139,7 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
         &format!("watchNamespace={}", ns.name),
     ]);
     dry_run(&namespaced);
+    let namespaced_yaml = namespaced.clone();
 
     let rendered = documents(&cluster);
     let deployment = rendered
@@ -152,21 +169,29 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
         );
     }
 
-    // The chart grants what rbac.yaml grants (the binary's tests run under rbac.yaml).
-    let shipped =
-        std::fs::read_to_string(tools::workspace_root().join("deploy/operator/rbac.yaml"))
-            .expect("rbac.yaml");
-    let shipped = documents(&shipped);
-    assert_eq!(
-        grants(&rendered, "ClusterRole"),
-        grants(&shipped, "ClusterRole")
-    );
+    // The namespaced install: the chart's Role in the watched namespace and its ClusterRole
+    // grant what deploy/operator/namespaced.yaml (which the binary is tested under) grants.
+    let plain_namespaced =
+        std::fs::read_to_string(tools::workspace_root().join("deploy/operator/namespaced.yaml"))
+            .expect("namespaced.yaml")
+            .replace("vm-workloads", &ns.name);
+    let plain_namespaced = documents(&plain_namespaced);
     let namespaced = documents(&namespaced);
-    assert!(
-        namespaced
-            .iter()
-            .any(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == ns.name.as_str()),
-        "a Role in the watched namespace"
+    let in_watched = |docs: &[serde_yaml::Value]| -> Vec<serde_yaml::Value> {
+        docs.iter()
+            .filter(|d| d["kind"] != "Role" || d["metadata"]["namespace"] == ns.name.as_str())
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        grants(&in_watched(&namespaced), "Role"),
+        grants(&in_watched(&plain_namespaced), "Role"),
+        "the Role in the watched namespace"
+    );
+    assert_eq!(
+        grants(&namespaced, "ClusterRole"),
+        grants(&plain_namespaced, "ClusterRole"),
+        "the namespaced install's ClusterRole"
     );
     let cluster_role = grants(&namespaced, "ClusterRole");
     assert!(
@@ -175,4 +200,74 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
             .any(|k| k.contains("/secrets") || k.contains("/virtualmachines")),
         "namespaced: no cluster-wide access to namespaced kinds: {cluster_role:?}"
     );
+
+    // kubeconform -strict, offline, against the API server's own schemas: both renders, the
+    // CRDs, and every plain manifest.
+    let schemas = tempfile::tempdir().expect("temp dir");
+    let kinds = kubeconform::write_schemas(&TestEnv::shared().client().await, schemas.path())
+        .await
+        .expect("schemas from /openapi/v2");
+    assert!(kinds.contains("apps/v1/deployment"), "{kinds:?}");
+    // The check can fail: an unknown field and a wrong type are refused.
+    for bad in [
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicaz: 2}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: eighty}]}\n",
+    ] {
+        assert!(
+            kubeconform::validate(schemas.path(), bad).is_err(),
+            "kubeconform accepted {bad}"
+        );
+    }
+    let crds = helm(&["show", "crds", "charts/vm-operator"]);
+    let root = tools::workspace_root();
+    // `kubectl apply -k deploy/`, for those without Helm: the same objects, accepted.
+    let kustomized = kubectl(&["kustomize", "deploy"]);
+    dry_run(&kustomized);
+    let kinds_of = |yaml: &str| -> BTreeSet<(String, String)> {
+        documents(yaml)
+            .iter()
+            .map(|d| {
+                (
+                    d["kind"].as_str().unwrap_or_default().to_owned(),
+                    d["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut chart_objects = kinds_of(&cluster);
+    chart_objects.extend(kinds_of(&crds));
+    chart_objects.insert(("Namespace".into(), "vm-operator".into()));
+    assert_eq!(
+        kinds_of(&kustomized),
+        chart_objects,
+        "kubectl apply -k installs the chart's objects"
+    );
+    let mut everything = vec![cluster.clone(), namespaced_yaml, crds, kustomized];
+    for path in manifests::PLAIN
+        .iter()
+        .map(|m| m.path)
+        .chain(["deploy/operator/namespaced.yaml"])
+    {
+        everything.push(std::fs::read_to_string(root.join(path)).expect("plain manifest"));
+    }
+    for yaml in everything {
+        kubeconform::validate(schemas.path(), &yaml)
+            .unwrap_or_else(|e| panic!("kubeconform: {e}\n{yaml}"));
+    }
+}
+
+/// deploy/operator/ is the chart rendered (`cargo xtask manifests`): no second source.
+#[test]
+fn the_plain_manifests_are_the_chart_rendered() {
+    for (path, rendered) in manifests::render().expect("helm template") {
+        let committed = std::fs::read_to_string(&path).expect("plain manifest");
+        assert!(
+            committed == rendered,
+            "{} differs from the chart: run `cargo xtask manifests`",
+            path.display()
+        );
+    }
 }

@@ -22,6 +22,8 @@ use vmop_testenv::tools;
 pub const CRANE_MODULE: &str = "github.com/google/go-containerregistry/cmd/crane@v0.22.1";
 
 pub const BINARY_IN_IMAGE: &str = "/usr/local/bin/vm-operator";
+/// The non-root user and group the image runs as.
+pub const IMAGE_USER: &str = "65532:65532";
 
 fn run(command: &mut Command) -> Result<String> {
     let described = format!("{command:?}");
@@ -151,30 +153,13 @@ pub fn image() -> Result<PathBuf> {
 
     let crane = tools::ensure_go_tool(CRANE_MODULE)?;
     let registry = LocalRegistry::start(&crane)?;
-    let reference = format!("127.0.0.1:{}/vm-operator:{version}", registry.1);
-    run(Command::new(&crane)
-        .args(["append", "--oci-empty-base", "--insecure", "-f"])
-        .arg(&layer)
-        .args(["-t", &reference]))?;
-    run(Command::new(&crane).args([
-        "mutate",
-        "--insecure",
-        &reference,
-        "--entrypoint",
-        BINARY_IN_IMAGE,
-        "--cmd",
-        "run",
-        "--user",
-        "65532:65532",
-        "--workdir",
-        "/",
-        "--label",
-        &format!("org.opencontainers.image.version={version}"),
-        "--label",
-        "org.opencontainers.image.title=vm-operator",
-        "-t",
-        &reference,
-    ]))?;
+    // Assembled twice from the same files: the digests must agree (no timestamps, no
+    // ordering by chance), so the same commit gives the same image.
+    let (reference, digest) = assemble(&crane, registry.1, &layer, version, "")?;
+    let (_, again) = assemble(&crane, registry.1, &layer, version, "-again")?;
+    if digest != again {
+        bail!("the image is not reproducible: {digest} then {again}");
+    }
     let pulled = out.join("pulled.tar");
     run(Command::new(&crane)
         .args(["pull", "--insecure", &reference])
@@ -202,11 +187,49 @@ pub fn image() -> Result<PathBuf> {
         &tarball,
         &out.join("retag"),
     )?;
+    std::fs::write(out.join("digest"), format!("{digest}\n"))?;
     println!(
-        "wrote {} (load with `k3s ctr images import`)",
+        "wrote {} (load with `k3s ctr images import`), manifest digest {digest}",
         tarball.display()
     );
     Ok(tarball)
+}
+
+/// The image from `layer` pushed to the local registry as `vm-operator:<version><suffix>`:
+/// returns its reference and manifest digest.
+fn assemble(
+    crane: &Path,
+    port: u16,
+    layer: &Path,
+    version: &str,
+    suffix: &str,
+) -> Result<(String, String)> {
+    let reference = format!("127.0.0.1:{port}/vm-operator:{version}{suffix}");
+    run(Command::new(crane)
+        .args(["append", "--oci-empty-base", "--insecure", "-f"])
+        .arg(layer)
+        .args(["-t", &reference]))?;
+    run(Command::new(crane).args([
+        "mutate",
+        "--insecure",
+        &reference,
+        "--entrypoint",
+        BINARY_IN_IMAGE,
+        "--cmd",
+        "run",
+        "--user",
+        IMAGE_USER,
+        "--workdir",
+        "/",
+        "--label",
+        &format!("org.opencontainers.image.version={version}"),
+        "--label",
+        "org.opencontainers.image.title=vm-operator",
+        "-t",
+        &reference,
+    ]))?;
+    let digest = run(Command::new(crane).args(["digest", "--insecure", &reference]))?;
+    Ok((reference, digest.trim().to_owned()))
 }
 
 /// The tarball names the image as the Deployment does (`vm-operator:<version>`), not by the
@@ -246,8 +269,7 @@ fn retag(pulled: &Path, tag: &str, tarball: &Path, work: &Path) -> Result<()> {
 fn check_config(config: &str) -> Result<()> {
     let config: serde_json::Value = serde_json::from_str(config)?;
     let inner = &config["config"];
-    if inner["Entrypoint"] != serde_json::json!([BINARY_IN_IMAGE]) || inner["User"] != "65532:65532"
-    {
+    if inner["Entrypoint"] != serde_json::json!([BINARY_IN_IMAGE]) || inner["User"] != IMAGE_USER {
         bail!("unexpected image config: {inner}");
     }
     Ok(())
@@ -266,4 +288,33 @@ fn check_runs(fs_dir: &Path) -> Result<()> {
         bail!("the image's binary did not list its plugins: {listed}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Dockerfile's final stage says what `cargo xtask image` builds.
+    #[test]
+    fn the_dockerfile_builds_the_same_layout() {
+        let dockerfile = std::fs::read_to_string(tools::workspace_root().join("Dockerfile"))
+            .expect("Dockerfile");
+        let last = dockerfile
+            .rsplit_once("FROM scratch")
+            .map(|(_, stage)| stage)
+            .expect("a final stage from scratch");
+        let version = env!("CARGO_PKG_VERSION");
+        for line in [
+            format!("USER {IMAGE_USER}"),
+            format!("ENTRYPOINT [\"{BINARY_IN_IMAGE}\"]"),
+            "CMD [\"run\"]".to_owned(),
+            format!("org.opencontainers.image.version=\"{version}\""),
+        ] {
+            assert!(last.contains(&line), "the Dockerfile lacks {line}");
+        }
+        assert!(
+            dockerfile.contains(&format!("/rootfs{BINARY_IN_IMAGE}")),
+            "the binary at {BINARY_IN_IMAGE}"
+        );
+    }
 }

@@ -26,6 +26,9 @@ struct Cli {
 enum Task {
     /// Write the VirtualMachineProfile CRD to deploy/crds/ (committed; a test fails when stale).
     Crdgen,
+    /// Render the plain manifests of deploy/operator/ from the Helm chart (committed; a test
+    /// fails when stale).
+    Manifests,
     /// Build or install what the tests need: the kube-testenv control plane (Go) and kubectl.
     Setup,
     /// Everything CI checks: setup, formatting, clippy, licenses and sources, all tests, and
@@ -44,6 +47,7 @@ enum Task {
 fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Crdgen => crdgen(),
+        Task::Manifests => manifests(),
         Task::Setup => setup(),
         Task::Ci => ci(),
         Task::Testenv => testenv(),
@@ -65,6 +69,14 @@ fn crdgen() -> Result<()> {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn manifests() -> Result<()> {
+    for (path, text) in vmop_testenv::manifests::render()? {
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

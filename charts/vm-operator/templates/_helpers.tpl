@@ -12,3 +12,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "vm-operator.lease" -}}
 vm-operator-{{ include "vm-operator.scope" . }}
 {{- end -}}
+
+
+{{- /* Cluster-scoped names: one install per scope, so namespaced installs never collide. */ -}}
+{{- define "vm-operator.clusterName" -}}
+{{- if .Values.watchNamespace -}}vm-operator-{{ .Values.watchNamespace }}{{- else -}}vm-operator{{- end -}}
+{{- end -}}

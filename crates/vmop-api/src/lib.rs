@@ -56,7 +56,7 @@ pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
 pub const CRD_PATH: &str = "deploy/crds/vmoperator.io_virtualmachineprofiles.yaml";
 /// The same CRD in the Helm chart (Helm installs `crds/` before the templates).
 pub const CHART_CRD_PATH: &str =
-    "deploy/helm/vm-operator/crds/vmoperator.io_virtualmachineprofiles.yaml";
+    "charts/vm-operator/crds/vmoperator.io_virtualmachineprofiles.yaml";
 
 /// Joins the hard-wrapped lines of doc comments into paragraphs, so `kubectl explain` wraps
 /// descriptions itself instead of showing the source's line breaks.

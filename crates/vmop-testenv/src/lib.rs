@@ -19,6 +19,8 @@
 mod cluster;
 mod control_plane;
 mod error;
+pub mod kubeconform;
+pub mod manifests;
 mod shared;
 pub mod sim;
 mod subset;
