@@ -304,8 +304,8 @@ fn conditions(profile: &VirtualMachineProfile) -> String {
 async fn print_table(client: &Client) -> Result<()> {
     let profiles: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
     println!(
-        "\n{:<11} {:<9} {:<4} {:<7} {:<7} {:<15} READY",
-        "NAME", "PHASE", "CPU", "MEMORY", "NODE", "IP"
+        "\n{:<11} {:<9} {:<5} {:<7} {:<7} {:<15} READY",
+        "NAME", "PHASE", "VCPUS", "MEMORY", "NODE", "IP"
     );
     for p in profiles.list(&ListParams::default()).await? {
         let status = p.status.clone().unwrap_or_default();
@@ -316,13 +316,16 @@ async fn print_table(client: &Client) -> Result<()> {
             .map_or("-", |c| c.status.as_str())
             .to_owned();
         println!(
-            "{:<11} {:<9} {:<4} {:<7} {:<7} {:<15} {ready}",
+            "{:<11} {:<9} {:<5} {:<7} {:<7} {:<15} {ready}",
             p.name_any(),
             status
                 .phase
                 .map_or_else(|| "-".into(), |ph| format!("{ph:?}")),
-            p.spec.cpu,
-            p.spec.memory,
+            status
+                .resources
+                .as_ref()
+                .map_or_else(|| "-".into(), |r| r.vcpus.to_string()),
+            status.resources.as_ref().map_or("-", |r| r.memory.as_str()),
             status.node_name.as_deref().unwrap_or("-"),
             status.primary_ip.as_deref().unwrap_or("-"),
         );

@@ -5,9 +5,9 @@
 use crate::{
     messages as msg,
     profile::{
-        AccessMode, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, IpamSpec, IpamType,
-        NetworkSpec, PullMethod, SourceReference, SriovSpec, VirtualMachineProfile,
-        VirtualMachineProfileSpec,
+        AccessMode, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeRef, IpamSpec,
+        IpamType, NetworkSpec, PreferenceRef, PullMethod, SourceReference, SriovSpec,
+        VirtualMachineProfile, VirtualMachineProfileSpec,
     },
 };
 
@@ -16,9 +16,11 @@ pub fn valid_profile(name: &str) -> VirtualMachineProfile {
     VirtualMachineProfile::new(
         name,
         VirtualMachineProfileSpec {
-            cpu: 4,
+            cpu: Some(4),
             cpu_topology: None,
-            memory: "8Gi".into(),
+            memory: Some("8Gi".into()),
+            instancetype: None,
+            preference: None,
             run_strategy: Default::default(),
             high_availability: false,
             networks: vec![
@@ -111,12 +113,71 @@ fn first_disk(p: &mut VirtualMachineProfile) -> &mut DiskSpec {
     &mut p.spec.disks[0]
 }
 
+/// A cluster-wide instancetype reference.
+pub fn instancetype(name: &str) -> InstancetypeRef {
+    InstancetypeRef {
+        name: name.into(),
+        kind: None,
+    }
+}
+
 /// Invalid profiles, each wrong in exactly one way.
 pub fn invalid_cases() -> Vec<InvalidCase> {
     let mut cases = vec![
-        case("no CPU", "spec.cpu", msg::CPU_RANGE, |p| p.spec.cpu = 0),
+        case("no CPU", "spec.cpu", msg::CPU_RANGE, |p| {
+            p.spec.cpu = Some(0)
+        }),
+        case(
+            "cpu together with an instancetype",
+            "spec.instancetype",
+            msg::INSTANCETYPE_EXCLUSIVE,
+            |p| p.spec.instancetype = Some(instancetype("u1.medium")),
+        ),
+        case(
+            "memory and cpuTopology together with an instancetype",
+            "spec.instancetype",
+            msg::INSTANCETYPE_EXCLUSIVE,
+            |p| {
+                p.spec.cpu = None;
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: Some(2),
+                    threads: None,
+                });
+                p.spec.instancetype = Some(instancetype("u1.medium"));
+            },
+        ),
+        case(
+            "neither cpu nor an instancetype",
+            "spec",
+            msg::SIZE_REQUIRED,
+            |p| p.spec.cpu = None,
+        ),
+        case("memory missing", "spec", msg::SIZE_REQUIRED, |p| {
+            p.spec.memory = None
+        }),
+        case(
+            "an instancetype name that is not a DNS subdomain",
+            "spec.instancetype.name",
+            msg::KUBEVIRT_OBJECT_NAME,
+            |p| {
+                p.spec.cpu = None;
+                p.spec.memory = None;
+                p.spec.instancetype = Some(instancetype("U1_Medium"));
+            },
+        ),
+        case(
+            "a preference name that is not a DNS subdomain",
+            "spec.preference.name",
+            msg::KUBEVIRT_OBJECT_NAME,
+            |p| {
+                p.spec.preference = Some(PreferenceRef {
+                    name: "Fedora!".into(),
+                    kind: None,
+                })
+            },
+        ),
         case("too many cores", "spec.cpu", msg::CPU_RANGE, |p| {
-            p.spec.cpu = 300
+            p.spec.cpu = Some(300)
         }),
         case(
             "zero sockets",
@@ -144,10 +205,10 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             "memory in a unit Kubernetes does not know",
             "spec.memory",
             msg::MEMORY_QUANTITY,
-            |p| p.spec.memory = "8GB".into(),
+            |p| p.spec.memory = Some("8GB".into()),
         ),
         case("zero memory", "spec.memory", msg::MEMORY_QUANTITY, |p| {
-            p.spec.memory = "0".into()
+            p.spec.memory = Some("0".into())
         }),
         case(
             "network name with capitals",
@@ -445,19 +506,19 @@ fn hostile_cases() -> Vec<InvalidCase> {
             "memory of one and a half bytes",
             "spec.memory",
             msg::MEMORY_QUANTITY,
-            |p| p.spec.memory = "1.5".into(),
+            |p| p.spec.memory = Some("1.5".into()),
         ),
         case(
             "memory in millibytes",
             "spec.memory",
             msg::MEMORY_QUANTITY,
-            |p| p.spec.memory = "100m".into(),
+            |p| p.spec.memory = Some("100m".into()),
         ),
         case(
             "memory below 64Mi",
             "spec.memory",
             msg::MEMORY_QUANTITY,
-            |p| p.spec.memory = "1Mi".into(),
+            |p| p.spec.memory = Some("1Mi".into()),
         ),
         case(
             "disk size in millibytes",
@@ -476,7 +537,7 @@ fn hostile_cases() -> Vec<InvalidCase> {
             "spec.cpuTopology",
             msg::VCPUS_RANGE,
             |p| {
-                p.spec.cpu = 256;
+                p.spec.cpu = Some(256);
                 p.spec.cpu_topology = Some(CpuTopology {
                     sockets: Some(16),
                     threads: None,
@@ -488,7 +549,7 @@ fn hostile_cases() -> Vec<InvalidCase> {
             "spec.cpuTopology",
             msg::VCPUS_RANGE,
             |p| {
-                p.spec.cpu = 64;
+                p.spec.cpu = Some(64);
                 p.spec.cpu_topology = Some(CpuTopology {
                     sockets: None,
                     threads: Some(8),

@@ -24,11 +24,14 @@ pub use k8s_openapi;
 pub use kube;
 
 pub use profile::{
-    CloudInitSpec, CpuTopology, DiskSource, DiskSpec, IpamSpec, NetworkSpec, PullMethod,
-    RetentionPolicy, RunStrategy, SecretReference, SourceReference, SriovSpec,
-    VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
+    CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeKind, InstancetypeRef, IpamSpec,
+    NetworkSpec, PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy, RunStrategy,
+    SecretReference, SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
+    VolumeMode,
 };
-pub use status::{ConditionType, DiskStatus, NetworkStatus, Phase, VirtualMachineProfileStatus};
+pub use status::{
+    ConditionType, DiskStatus, NetworkStatus, Phase, Resources, VirtualMachineProfileStatus,
+};
 
 /// The API group of vm-operator's own kinds.
 pub const GROUP: &str = "vmoperator.io";

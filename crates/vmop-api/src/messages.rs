@@ -52,6 +52,11 @@ pub const BOOT_ORDER_RANGE: &str = "must be at least 1";
 pub const BOOT_ORDER_UNIQUE: &str = "boot orders must be unique across disks";
 pub const STORAGE_CLASS_NAME: &str =
     "must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters";
+pub const KUBEVIRT_OBJECT_NAME: &str =
+    "must be a DNS-1123 subdomain naming a KubeVirt instancetype or preference, such as u1.medium";
+pub const INSTANCETYPE_EXCLUSIVE: &str =
+    "instancetype sizes the VM: remove cpu, memory and cpuTopology, or remove instancetype";
+pub const SIZE_REQUIRED: &str = "cpu and memory are required unless instancetype is set";
 pub const OBJECT_NAME: &str = "must be a DNS-1123 subdomain naming an object in this namespace";
 pub const HA_NEEDS_RWX: &str =
     "highAvailability needs live-migratable disks: accessModes must be [ReadWriteMany]";

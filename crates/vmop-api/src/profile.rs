@@ -22,13 +22,14 @@ use crate::status::VirtualMachineProfileStatus;
     kind = "VirtualMachineProfile",
     namespaced,
     shortname = "vmp",
+    shortname = "vmprofile",
     category = "all",
     status = "VirtualMachineProfileStatus",
     derive = "PartialEq",
     doc = "VirtualMachineProfile describes a KubeVirt virtual machine at a high level; vm-operator derives and keeps converged its networks, volumes and VirtualMachine.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
-    printcolumn(name = "CPU", type_ = "integer", json_path = ".spec.cpu", description = "Cores per socket"),
-    printcolumn(name = "Memory", type_ = "string", json_path = ".spec.memory", description = "Guest memory"),
+    printcolumn(name = "vCPUs", type_ = "integer", json_path = ".status.resources.vcpus", description = "Virtual CPUs, from cpu and cpuTopology or from the instancetype"),
+    printcolumn(name = "Memory", type_ = "string", json_path = ".status.resources.memory", description = "Guest memory, from memory or from the instancetype"),
     printcolumn(name = "Node", type_ = "string", json_path = ".status.nodeName", description = "Node running the VM"),
     printcolumn(name = "IP", type_ = "string", json_path = ".status.primaryIP", description = "First address of the first secondary network"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", priority = "1", description = "Ready condition"),
@@ -41,24 +42,39 @@ use crate::status::VirtualMachineProfileStatus;
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = kube::core::Rule::new("!self.highAvailability || !has(self.disks) || self.disks.all(d, !has(d.accessModes) || d.accessModes == ['ReadWriteMany'])").message(crate::messages::HA_NEEDS_RWX).field_path(".disks"),
-    validation = kube::core::Rule::new("self.cpu * (has(self.cpuTopology) && has(self.cpuTopology.sockets) ? self.cpuTopology.sockets : 1) * (has(self.cpuTopology) && has(self.cpuTopology.threads) ? self.cpuTopology.threads : 1) <= 256").message(crate::messages::VCPUS_RANGE).field_path(".cpuTopology"),
+    validation = kube::core::Rule::new("!has(self.instancetype) || (!has(self.cpu) && !has(self.memory) && !has(self.cpuTopology))").message(crate::messages::INSTANCETYPE_EXCLUSIVE).field_path(".instancetype"),
+    validation = kube::core::Rule::new("has(self.instancetype) || (has(self.cpu) && has(self.memory))").message(crate::messages::SIZE_REQUIRED),
+    validation = kube::core::Rule::new("!has(self.cpu) || self.cpu * (has(self.cpuTopology) && has(self.cpuTopology.sockets) ? self.cpuTopology.sockets : 1) * (has(self.cpuTopology) && has(self.cpuTopology.threads) ? self.cpuTopology.threads : 1) <= 256").message(crate::messages::VCPUS_RANGE).field_path(".cpuTopology"),
     validation = kube::core::Rule::new("!has(self.networks) || self.networks.filter(n, has(n.gateway)).size() <= 1").message(crate::messages::ONE_DEFAULT_GATEWAY).field_path(".networks"),
     validation = kube::core::Rule::new("!has(self.networks) || self.networks.all(a, !has(a.ipAddress) || !isCIDR(a.ipAddress) || self.networks.filter(b, has(b.ipAddress) && isCIDR(b.ipAddress) && cidr(b.ipAddress).ip() == cidr(a.ipAddress).ip()).size() == 1)").message(crate::messages::DUPLICATE_ADDRESS).field_path(".networks"),
     validation = kube::core::Rule::new("!has(self.networks) || self.networks.all(a, !has(a.macAddress) || self.networks.filter(b, has(b.macAddress) && b.macAddress.lowerAscii() == a.macAddress.lowerAscii()).size() == 1)").message(crate::messages::DUPLICATE_MAC).field_path(".networks")
 )]
 pub struct VirtualMachineProfileSpec {
-    /// Virtual CPU cores per socket (1-256).
+    /// Virtual CPU cores per socket (1-256). Required unless `instancetype` sizes the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 256").message(crate::messages::CPU_RANGE))]
-    pub cpu: i32,
+    pub cpu: Option<i32>,
 
     /// Optional CPU topology; the VM has cpu x sockets x threads vCPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_topology: Option<CpuTopology>,
 
-    /// Guest memory as a Kubernetes quantity, such as 8Gi.
+    /// Guest memory as a Kubernetes quantity, such as 8Gi. Required unless `instancetype`
+    /// sizes the VM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
     #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isInteger() && quantity(self).compareTo(quantity('64Mi')) >= 0").message(crate::messages::MEMORY_QUANTITY))]
-    pub memory: String,
+    pub memory: Option<String>,
+
+    /// A KubeVirt instancetype that sizes the VM (CPU and memory from a catalogue, such as
+    /// `u1.medium`), instead of `cpu`, `memory` and `cpuTopology`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instancetype: Option<InstancetypeRef>,
+
+    /// A KubeVirt preference: defaults for devices, firmware and CPU topology (such as
+    /// `fedora`), with `instancetype` or with `cpu` and `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<PreferenceRef>,
 
     /// When the VM should run, with KubeVirt's names: Always (default), Halted, Manual,
     /// RerunOnFailure or Once. Halted stops the VM and keeps its disks.
@@ -101,6 +117,58 @@ pub struct VirtualMachineProfileSpec {
     #[schemars(length(max = 63))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
     pub template: Option<String>,
+}
+
+/// A KubeVirt instancetype, by name and kind (as the VirtualMachine's `spec.instancetype`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstancetypeRef {
+    /// Name of the instancetype, such as `u1.medium`.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::KUBEVIRT_OBJECT_NAME))]
+    pub name: String,
+    /// VirtualMachineClusterInstancetype (default, cluster-wide) or
+    /// VirtualMachineInstancetype (in the profile's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<InstancetypeKind>,
+}
+
+/// Where an instancetype is defined.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum InstancetypeKind {
+    /// Cluster-wide (KubeVirt's default).
+    #[default]
+    VirtualMachineClusterInstancetype,
+    /// In the profile's namespace.
+    VirtualMachineInstancetype,
+}
+
+/// A KubeVirt preference, by name and kind (as the VirtualMachine's `spec.preference`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PreferenceRef {
+    /// Name of the preference, such as `fedora`.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::KUBEVIRT_OBJECT_NAME))]
+    pub name: String,
+    /// VirtualMachineClusterPreference (default, cluster-wide) or VirtualMachinePreference
+    /// (in the profile's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<PreferenceKind>,
+}
+
+/// Where a preference is defined.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum PreferenceKind {
+    /// Cluster-wide (KubeVirt's default).
+    #[default]
+    VirtualMachineClusterPreference,
+    /// In the profile's namespace.
+    VirtualMachinePreference,
 }
 
 /// Sockets and threads; cores come from `spec.cpu`.

@@ -35,6 +35,22 @@ pub struct VirtualMachineProfileStatus {
     /// Name of the KubeVirt VirtualMachine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_name: Option<String>,
+    /// The VM's size as resolved: from cpu, cpuTopology and memory, or from the instancetype.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// CPU and memory of the VM.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Resources {
+    /// Virtual CPUs (cores x sockets x threads, or the instancetype's guest CPUs).
+    pub vcpus: i64,
+    /// Guest memory.
+    pub memory: String,
+    /// `<kind>/<name>` of the instancetype that sized it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instancetype: Option<String>,
 }
 
 /// Lifecycle phase of a profile.

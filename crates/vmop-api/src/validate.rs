@@ -78,11 +78,38 @@ pub fn validate_profile(
         || "metadata.name".into(),
         msg::PROFILE_NAME_LABEL,
     );
+    if let Some(cpu) = spec.cpu {
+        e.check(
+            (1..=msg::MAX_CORES).contains(&cpu),
+            || "spec.cpu".into(),
+            msg::CPU_RANGE,
+        );
+    }
     e.check(
-        (1..=msg::MAX_CORES).contains(&spec.cpu),
-        || "spec.cpu".into(),
-        msg::CPU_RANGE,
+        spec.instancetype.is_none()
+            || (spec.cpu.is_none() && spec.memory.is_none() && spec.cpu_topology.is_none()),
+        || "spec.instancetype".into(),
+        msg::INSTANCETYPE_EXCLUSIVE,
     );
+    e.check(
+        spec.instancetype.is_some() || (spec.cpu.is_some() && spec.memory.is_some()),
+        || "spec".into(),
+        msg::SIZE_REQUIRED,
+    );
+    if let Some(instancetype) = &spec.instancetype {
+        e.check(
+            is_dns_subdomain(&instancetype.name),
+            || "spec.instancetype.name".into(),
+            msg::KUBEVIRT_OBJECT_NAME,
+        );
+    }
+    if let Some(preference) = &spec.preference {
+        e.check(
+            is_dns_subdomain(&preference.name),
+            || "spec.preference.name".into(),
+            msg::KUBEVIRT_OBJECT_NAME,
+        );
+    }
     if let Some(topology) = &spec.cpu_topology {
         if let Some(sockets) = topology.sockets {
             e.check(
@@ -99,11 +126,13 @@ pub fn validate_profile(
             );
         }
     }
-    e.check(
-        is_whole_bytes_at_least(&spec.memory, 64.0 * MI),
-        || "spec.memory".into(),
-        msg::MEMORY_QUANTITY,
-    );
+    if let Some(memory) = &spec.memory {
+        e.check(
+            is_whole_bytes_at_least(memory, 64.0 * MI),
+            || "spec.memory".into(),
+            msg::MEMORY_QUANTITY,
+        );
+    }
     // Only when cpu is in range itself, as the CRD rule: one mistake, one error.
     let sockets = spec
         .cpu_topology
@@ -115,9 +144,10 @@ pub fn validate_profile(
         .as_ref()
         .and_then(|t| t.threads)
         .unwrap_or(1);
+    let cpu = spec.cpu.unwrap_or(1);
     e.check(
-        spec.cpu > msg::MAX_CORES
-            || i64::from(spec.cpu) * i64::from(sockets) * i64::from(threads)
+        cpu > msg::MAX_CORES
+            || i64::from(cpu) * i64::from(sockets) * i64::from(threads)
                 <= i64::from(msg::MAX_VCPUS),
         || "spec.cpuTopology".into(),
         msg::VCPUS_RANGE,

@@ -25,6 +25,8 @@ fn the_crd_carries_what_users_see() {
     let names = &crd["spec"]["names"];
     assert_eq!(names["kind"], "VirtualMachineProfile");
     assert_eq!(names["shortNames"][0], "vmp");
+    // KubeVirt's VirtualMachinePreference is `vmp` too: a name of our own that nothing shares.
+    assert_eq!(names["shortNames"][1], "vmprofile");
     let version = &crd["spec"]["versions"][0];
     assert_eq!(version["name"], "v1alpha1");
     assert!(version["subresources"]["status"].is_mapping());
@@ -36,7 +38,7 @@ fn the_crd_carries_what_users_see() {
         .collect();
     assert_eq!(
         columns,
-        ["Phase", "CPU", "Memory", "Node", "IP", "Ready", "Age"]
+        ["Phase", "vCPUs", "Memory", "Node", "IP", "Ready", "Age"]
     );
     let networks =
         &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["networks"];

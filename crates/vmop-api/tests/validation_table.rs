@@ -53,7 +53,7 @@ fn each_invalid_profile_gets_exactly_its_field_and_message() {
 #[test]
 fn errors_read_as_path_then_message() {
     let mut profile = valid_profile("web-vm-01");
-    profile.spec.cpu = 0;
+    profile.spec.cpu = Some(0);
     profile.spec.networks[0].vlan = Some(5000);
     let error = validate_profile("web-vm-01", &profile.spec).expect_err("two mistakes");
     assert_eq!(

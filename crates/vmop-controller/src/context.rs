@@ -19,6 +19,10 @@ use vmop_api::{
     VirtualMachineProfile,
     external::{
         cdi::DataVolume,
+        instancetype::{
+            VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
+            VirtualMachineInstancetype, VirtualMachinePreference,
+        },
         kubevirt::{VirtualMachine, VirtualMachineInstance},
         multus::NetworkAttachmentDefinition,
         nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
@@ -50,6 +54,12 @@ pub struct Stores {
     pub vmis: Store<VirtualMachineInstance>,
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub storage_classes: Store<StorageClass>,
+    /// KubeVirt instancetypes and preferences that profiles may name (preferences: metadata
+    /// only, their existence is all the operator checks).
+    pub cluster_instancetypes: Store<VirtualMachineClusterInstancetype>,
+    pub instancetypes: Store<VirtualMachineInstancetype>,
+    pub cluster_preferences: Store<PartialObjectMeta<VirtualMachineClusterPreference>>,
+    pub preferences: Store<PartialObjectMeta<VirtualMachinePreference>>,
 }
 
 impl std::fmt::Debug for Stores {

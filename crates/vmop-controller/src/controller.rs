@@ -24,6 +24,10 @@ use vmop_api::{
     PROFILE_LABEL, VirtualMachineProfile,
     external::{
         cdi::DataVolume,
+        instancetype::{
+            VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
+            VirtualMachineInstancetype, VirtualMachinePreference,
+        },
         kubevirt::{VirtualMachine, VirtualMachineInstance},
         multus::NetworkAttachmentDefinition,
         nmstate::{
@@ -274,6 +278,20 @@ impl Running {
                 .wait_until_ready()
                 .map(synced("StorageClass")),
         );
+        let sizing = futures::join!(
+            s.cluster_instancetypes
+                .wait_until_ready()
+                .map(synced("VirtualMachineClusterInstancetype")),
+            s.instancetypes
+                .wait_until_ready()
+                .map(synced("VirtualMachineInstancetype")),
+            s.cluster_preferences
+                .wait_until_ready()
+                .map(synced("VirtualMachineClusterPreference")),
+            s.preferences
+                .wait_until_ready()
+                .map(synced("VirtualMachinePreference")),
+        );
         let policy = match &context.policy {
             PolicyHandle::Fixed(_) => true,
             PolicyHandle::ConfigMap { store, .. } => {
@@ -281,7 +299,8 @@ impl Running {
             }
         };
         [
-            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, policy,
+            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, sizing.0,
+            sizing.1, sizing.2, sizing.3, policy,
         ]
         .iter()
         .all(|ok| *ok)
@@ -361,6 +380,23 @@ pub fn controller(
     let (vmis, vmi_stream) = cached::<VirtualMachineInstance>(api(&client, ns), labelled());
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
+    // Read when a profile names one; a blocked profile looks again on its own.
+    let (cluster_instancetypes, cluster_instancetype_stream) =
+        cached::<VirtualMachineClusterInstancetype>(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+        );
+    let (instancetypes, instancetype_stream) =
+        cached::<VirtualMachineInstancetype>(api(&client, ns), watcher::Config::default());
+    let (cluster_preferences, cluster_preference_stream) =
+        cached::<PartialObjectMeta<VirtualMachineClusterPreference>>(
+            Api::all(client.clone()),
+            watcher::Config::default(),
+        );
+    let (preferences, preference_stream) = cached::<PartialObjectMeta<VirtualMachinePreference>>(
+        api(&client, ns),
+        watcher::Config::default(),
+    );
     let (policy, policy_config_stream) = match &config.policy {
         PolicySource::Fixed(policy) => (PolicyHandle::Fixed(Arc::new(policy.clone())), None),
         PolicySource::ConfigMap { namespace, name } => {
@@ -390,6 +426,10 @@ pub fn controller(
         vmis,
         secrets: secrets_reader,
         storage_classes,
+        cluster_instancetypes,
+        instancetypes,
+        cluster_preferences,
+        preferences,
     };
     let reporter = Reporter {
         controller: "vm-operator".into(),
@@ -426,7 +466,14 @@ pub fn controller(
 
     // Storage classes and the policy are read, never a trigger: drive their watches on their
     // own.
-    let classes = class_stream.for_each(|_| future::ready(()));
+    let classes = futures::stream::select_all([
+        class_stream.map(|_| ()).boxed(),
+        cluster_instancetype_stream.map(|_| ()).boxed(),
+        instancetype_stream.map(|_| ()).boxed(),
+        cluster_preference_stream.map(|_| ()).boxed(),
+        preference_stream.map(|_| ()).boxed(),
+    ])
+    .for_each(|()| future::ready(()));
     let policy_watch = async move {
         if let Some(stream) = policy_config_stream {
             stream.for_each(|_| future::ready(())).await;

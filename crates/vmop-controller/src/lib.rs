@@ -39,6 +39,7 @@ pub mod policy;
 pub mod queue;
 pub mod reconcile;
 pub mod seed;
+pub mod sizing;
 pub mod status;
 pub mod storage;
 pub mod transitions;

@@ -480,7 +480,7 @@ mod tests {
     #[tokio::test]
     async fn a_spec_the_crd_would_refuse_is_refused_before_any_plugin_runs() {
         let mut p = profile();
-        p.spec.cpu = 0;
+        p.spec.cpu = Some(0);
         let mut network = MockNetworkPlugin::new();
         network.expect_validate().returning(|_| Ok(()));
         network.expect_build().never();

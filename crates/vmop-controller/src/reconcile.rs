@@ -26,7 +26,8 @@ use kube::{
 use serde_json::json;
 use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
-    Phase, VirtualMachineProfile, VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
+    InstancetypeKind, Phase, PreferenceKind, Resources, VirtualMachineProfile,
+    VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
 };
 use vmop_plugin::VolumeObject;
 
@@ -39,6 +40,7 @@ use crate::{
     error::{Error, Result},
     network::{delete_unused_policies, reconcile_networks},
     plan::{Planned, TemplateExtras, plan, scope_policies},
+    sizing::{self, Unresolved},
     status::{Observed, compute},
     storage::reconcile_disks,
     vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
@@ -172,6 +174,21 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         }
     };
 
+    let resources = match size(ctx, profile) {
+        Ok(resources) => resources,
+        Err(unresolved) => {
+            // Like a missing class: nothing is created, and it is looked at again.
+            let observed = stopped(
+                profile,
+                None,
+                Some((unresolved.reason, &unresolved.messages)),
+            );
+            write_status(ctx, profile, &old, compute(&old, &observed, now())).await?;
+            ctx.failures.clear(&ObjectRef::from(profile));
+            return Ok(Action::requeue(ctx.timing.converging));
+        }
+    };
+
     // Held in common with other profiles (addresses, node interfaces, shared policies): all
     // or nothing, before anything is written.
     let claimed = ctx
@@ -244,7 +261,8 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         vm: vm.as_deref(),
         vmi: vmi.as_deref(),
     };
-    let status = compute(&old, &observed, now());
+    let mut status = compute(&old, &observed, now());
+    status.resources = Some(resources);
     let settled = status.phase == Some(Phase::Running)
         || (status.phase == Some(Phase::Stopped)
             && matches!(vm_outcome, VmOutcome::Applied { .. }));
@@ -260,6 +278,38 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     } else {
         ctx.timing.converging
     }))
+}
+
+/// The profile's CPU and memory, from its spec or from the instancetype in the caches.
+fn size(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+) -> std::result::Result<Resources, Unresolved> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let stores = &ctx.stores;
+    sizing::resolve(
+        &profile.spec,
+        |kind, name| match kind {
+            InstancetypeKind::VirtualMachineClusterInstancetype => stores
+                .cluster_instancetypes
+                .get(&ObjectRef::new(name))
+                .map(|i| i.spec.spec.clone()),
+            InstancetypeKind::VirtualMachineInstancetype => stores
+                .instancetypes
+                .get(&ObjectRef::new(name).within(&namespace))
+                .map(|i| i.spec.spec.clone()),
+        },
+        |kind, name| match kind {
+            PreferenceKind::VirtualMachineClusterPreference => stores
+                .cluster_preferences
+                .get(&ObjectRef::new(name))
+                .is_some(),
+            PreferenceKind::VirtualMachinePreference => stores
+                .preferences
+                .get(&ObjectRef::new(name).within(&namespace))
+                .is_some(),
+        },
+    )
 }
 
 /// Whether the spec changed since the last status this controller wrote (a new profile has
@@ -323,6 +373,8 @@ const REFUSALS: &[&str] = &[
     APPLY_REJECTED,
     crate::plan::NOT_ALLOWED,
     crate::plan::STORAGE_CLASS_NOT_FOUND,
+    sizing::INSTANCETYPE_NOT_FOUND,
+    sizing::PREFERENCE_NOT_FOUND,
     crate::disk_changes::DISK_CHANGE_REFUSED,
     DELETION_WAITING,
 ];

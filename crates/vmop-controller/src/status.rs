@@ -219,6 +219,7 @@ pub fn compute(
             node_name: old.node_name.clone(),
             primary_ip: old.primary_ip.clone(),
             vm_name: old.vm_name.clone(),
+            resources: old.resources.clone(),
         };
     }
 
@@ -400,6 +401,8 @@ pub fn compute(
         vm_name: vm_applied
             .then(|| observed.vm.and_then(|vm| vm.metadata.name.clone()))
             .flatten(),
+        // The plan resolves it; the reconcile sets it.
+        resources: old.resources.clone(),
     }
 }
 

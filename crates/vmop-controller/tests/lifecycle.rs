@@ -22,9 +22,11 @@ fn profile(name: &str) -> VirtualMachineProfile {
     VirtualMachineProfile::new(
         name,
         VirtualMachineProfileSpec {
-            cpu: 2,
+            cpu: Some(2),
             cpu_topology: None,
-            memory: "4Gi".into(),
+            memory: Some("4Gi".into()),
+            instancetype: None,
+            preference: None,
             run_strategy: RunStrategy::Always,
             high_availability: false,
             networks: vec![NetworkSpec {

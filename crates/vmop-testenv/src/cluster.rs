@@ -20,20 +20,64 @@ use kube::{
 
 use serde::Deserialize;
 
+use vmop_api::external::instancetype::{
+    VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
+};
+
 use crate::TestEnvError;
 
 /// Field manager of everything the test environment itself writes.
 pub const MANAGER: &str = "vmop-testenv";
 
 /// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
-pub const UPSTREAM_CRDS: [&str; 6] = [
+pub const UPSTREAM_CRDS: [&str; 10] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationenactments.yaml"),
     include_str!("../crds/cdi.kubevirt.io_datavolumes.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachines.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachineinstances.yaml"),
+    include_str!("../crds/instancetype.kubevirt.io_virtualmachineinstancetypes.yaml"),
+    include_str!("../crds/instancetype.kubevirt.io_virtualmachineclusterinstancetypes.yaml"),
+    include_str!("../crds/instancetype.kubevirt.io_virtualmachinepreferences.yaml"),
+    include_str!("../crds/instancetype.kubevirt.io_virtualmachineclusterpreferences.yaml"),
 ];
+
+/// A few of KubeVirt's common instancetypes (kubevirt/common-instancetypes, the U series:
+/// general purpose), cluster-wide: (name, guest vCPUs, guest memory).
+pub const COMMON_INSTANCETYPES: [(&str, u32, &str); 4] = [
+    ("u1.small", 1, "2Gi"),
+    ("u1.medium", 1, "4Gi"),
+    ("u1.large", 2, "8Gi"),
+    ("u1.xlarge", 4, "16Gi"),
+];
+
+/// Cluster-wide preferences, as common-instancetypes names them (virtio devices).
+pub const COMMON_PREFERENCES: [&str; 2] = ["fedora", "ubuntu"];
+
+/// The common instancetypes and preferences, as the upstream schema takes them.
+pub fn catalogue() -> Vec<serde_json::Value> {
+    let mut objects: Vec<serde_json::Value> = COMMON_INSTANCETYPES
+        .iter()
+        .map(|(name, cpus, memory)| {
+            serde_json::json!({
+                "apiVersion": "instancetype.kubevirt.io/v1beta1",
+                "kind": "VirtualMachineClusterInstancetype",
+                "metadata": {"name": name},
+                "spec": {"cpu": {"guest": cpus}, "memory": {"guest": memory}},
+            })
+        })
+        .collect();
+    objects.extend(COMMON_PREFERENCES.iter().map(|name| {
+        serde_json::json!({
+            "apiVersion": "instancetype.kubevirt.io/v1beta1",
+            "kind": "VirtualMachineClusterPreference",
+            "metadata": {"name": name},
+            "spec": {"devices": {"preferredDiskBus": "virtio", "preferredInterfaceModel": "virtio"}},
+        })
+    }));
+    objects
+}
 
 /// Nodes of the simulated cluster: `node-1` and `node-2` have the `eth1` port for bridges,
 /// `node-3` has SR-IOV capable NICs.
@@ -181,6 +225,27 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
         }
     }
     admission_active(client).await?;
+    let instancetypes = Api::<VirtualMachineClusterInstancetype>::all(client.clone());
+    let preferences = Api::<VirtualMachineClusterPreference>::all(client.clone());
+    let strict = PatchParams {
+        field_validation: Some(kube::api::ValidationDirective::Strict),
+        ..params.clone()
+    };
+    for object in catalogue() {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if object["kind"] == "VirtualMachineClusterInstancetype" {
+            instancetypes
+                .patch(&name, &strict, &Patch::Apply(&object))
+                .await?;
+        } else {
+            preferences
+                .patch(&name, &strict, &Patch::Apply(&object))
+                .await?;
+        }
+    }
     let class_api: Api<StorageClass> = Api::all(client.clone());
     for class in storage_classes() {
         let name = class.metadata.name.clone().unwrap_or_default();

@@ -28,13 +28,14 @@ use vmop_plugin::{
     objects::profile_labels,
     register_vm_template,
     vmop_api::{
-        HA_GROUP_LABEL, RunStrategy,
+        HA_GROUP_LABEL, InstancetypeKind, PreferenceKind, RunStrategy,
         external::{
             Empty,
+            instancetype::kind,
             kubevirt::{
                 ClaimVolumeSource, CloudInitNoCloud, Cpu, DataVolumeVolumeSource, Devices, Disk,
-                DiskTarget, DomainSpec, Interface, LocalObjectReference, Memory, MultusNetwork,
-                Network, PluginBinding, TemplateMetadata, VirtualMachine,
+                DiskTarget, DomainSpec, Interface, LocalObjectReference, Matcher, Memory,
+                MultusNetwork, Network, PluginBinding, TemplateMetadata, VirtualMachine,
                 VirtualMachineInstanceSpec, VirtualMachineInstanceTemplateSpec, VirtualMachineSpec,
                 Volume, eviction_strategy,
             },
@@ -68,6 +69,20 @@ pub fn secret_name(profile: &str) -> String {
 /// KubeVirt VirtualMachines with a cloud-init NoCloud disk.
 #[derive(Debug, Default)]
 pub struct CloudInitTemplate;
+
+fn instancetype_kind(kind_of: InstancetypeKind) -> &'static str {
+    match kind_of {
+        InstancetypeKind::VirtualMachineClusterInstancetype => kind::CLUSTER_INSTANCETYPE,
+        InstancetypeKind::VirtualMachineInstancetype => kind::INSTANCETYPE,
+    }
+}
+
+fn preference_kind(kind_of: PreferenceKind) -> &'static str {
+    match kind_of {
+        PreferenceKind::VirtualMachineClusterPreference => kind::CLUSTER_PREFERENCE,
+        PreferenceKind::VirtualMachinePreference => kind::PREFERENCE,
+    }
+}
 
 fn run_strategy(strategy: RunStrategy) -> &'static str {
     use vmop_plugin::vmop_api::external::kubevirt::run_strategy as kv;
@@ -255,14 +270,15 @@ impl VMTemplate for CloudInitTemplate {
         }
         let instance = VirtualMachineInstanceSpec {
             domain: DomainSpec {
-                cpu: Some(Cpu {
-                    cores: u32::try_from(spec.cpu).ok(),
+                // With an instancetype, KubeVirt refuses a template that sets CPU or memory.
+                cpu: spec.cpu.map(|cores| Cpu {
+                    cores: u32::try_from(cores).ok(),
                     sockets: topology.sockets.and_then(|s| u32::try_from(s).ok()),
                     threads: topology.threads.and_then(|t| u32::try_from(t).ok()),
                     ..Cpu::default()
                 }),
-                memory: Some(Memory {
-                    guest: Some(spec.memory.clone()),
+                memory: spec.memory.clone().map(|guest| Memory {
+                    guest: Some(guest),
                     ..Memory::default()
                 }),
                 devices: Devices {
@@ -289,6 +305,16 @@ impl VMTemplate for CloudInitTemplate {
             },
             spec: VirtualMachineSpec {
                 run_strategy: Some(run_strategy(spec.run_strategy).to_owned()),
+                instancetype: spec.instancetype.as_ref().map(|i| Matcher {
+                    name: i.name.clone(),
+                    kind: Some(instancetype_kind(i.kind.unwrap_or_default()).into()),
+                    ..Matcher::default()
+                }),
+                preference: spec.preference.as_ref().map(|p| Matcher {
+                    name: p.name.clone(),
+                    kind: Some(preference_kind(p.kind.unwrap_or_default()).into()),
+                    ..Matcher::default()
+                }),
                 template: Some(VirtualMachineInstanceTemplateSpec {
                     metadata: Some(TemplateMetadata {
                         labels: template_labels,

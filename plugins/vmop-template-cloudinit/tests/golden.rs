@@ -97,6 +97,21 @@ fn cases() -> Vec<(&'static str, TemplateInput)> {
             with(|p| p.spec.run_strategy = RunStrategy::Halted),
         ),
         (
+            "instancetype",
+            with(|p| {
+                p.spec.cpu = None;
+                p.spec.memory = None;
+                p.spec.instancetype = Some(vmop_plugin::vmop_api::InstancetypeRef {
+                    name: "u1.medium".into(),
+                    kind: None,
+                });
+                p.spec.preference = Some(vmop_plugin::vmop_api::PreferenceRef {
+                    name: "team-fedora".into(),
+                    kind: Some(vmop_plugin::vmop_api::PreferenceKind::VirtualMachinePreference),
+                });
+            }),
+        ),
+        (
             "ha-group",
             with(|p| {
                 p.spec.high_availability = true;

@@ -72,9 +72,11 @@ fn profile(i: usize) -> VirtualMachineProfile {
     VirtualMachineProfile::new(
         &format!("vm-{i:05}"),
         VirtualMachineProfileSpec {
-            cpu: 2,
+            cpu: Some(2),
             cpu_topology: None,
-            memory: "4Gi".into(),
+            memory: Some("4Gi".into()),
+            instancetype: None,
+            preference: None,
             run_strategy: Default::default(),
             high_availability: false,
             networks: vec![NetworkSpec {

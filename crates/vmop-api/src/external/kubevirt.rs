@@ -92,8 +92,29 @@ pub mod info_source {
 pub struct VirtualMachineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_strategy: Option<String>,
+    /// The instancetype that sizes the VM (`spec.instancetype`); with it, the template sets
+    /// no CPU or memory of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instancetype: Option<Matcher>,
+    /// The preference of the VM (`spec.preference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<Matcher>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<VirtualMachineInstanceTemplateSpec>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// KubeVirt's `InstancetypeMatcher` and `PreferenceMatcher`: a name and a kind (the cluster
+/// kind when absent); KubeVirt records the revision it resolved in `revisionName`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Matcher {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_name: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

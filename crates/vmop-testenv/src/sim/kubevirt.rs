@@ -80,6 +80,19 @@ async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Acti
         .as_ref()
         .and_then(|t| t.spec.clone())
         .unwrap_or_default();
+    let template = match super::instancetype::expand(&ctx.client, &vm, &namespace, template).await?
+    {
+        Ok(expanded) => expanded,
+        Err((reason, message)) => {
+            let blocked = Blocked {
+                printable: ps::STOPPED,
+                reason,
+                message,
+            };
+            set_vm_status(&ctx, &vm, ps::STOPPED, false, Some(&blocked), false).await?;
+            return Ok(Action::requeue(VOLUME_POLL));
+        }
+    };
 
     let strategy = vm
         .spec

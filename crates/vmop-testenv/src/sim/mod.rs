@@ -14,6 +14,7 @@
 
 pub mod cdi;
 pub mod csi;
+pub mod instancetype;
 pub mod kubevirt;
 pub mod nmstate;
 pub mod upstream;

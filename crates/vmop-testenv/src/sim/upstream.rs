@@ -110,3 +110,14 @@ pub mod nmstate {
         pub const NO_MATCHING_NODE: &str = "NoMatchingNode";
     }
 }
+
+/// Instancetype and preference kinds (kubevirt.io/api/instancetype), and the sync error
+/// reasons of pkg/instancetype/controller/vm when one does not exist.
+pub mod instancetype {
+    pub const CLUSTER_INSTANCETYPE: &str = "VirtualMachineClusterInstancetype";
+    pub const INSTANCETYPE: &str = "VirtualMachineInstancetype";
+    pub const CLUSTER_PREFERENCE: &str = "VirtualMachineClusterPreference";
+    pub const PREFERENCE: &str = "VirtualMachinePreference";
+    pub const FAILED_FIND_INSTANCETYPE: &str = "FailedFindInstancetype";
+    pub const FAILED_FIND_PREFERENCE: &str = "FailedFindPreference";
+}
