@@ -62,13 +62,20 @@ fn workspace_root() -> PathBuf {
 }
 
 fn crdgen() -> Result<()> {
-    let yaml = vmop_api::crd_yaml().context("serializing the CRD")?;
-    for path in [vmop_api::CRD_PATH, vmop_api::CHART_CRD_PATH] {
+    let profiles = vmop_api::crd_yaml().context("serializing the CRD")?;
+    let pools = vmop_api::pool_crd_yaml().context("serializing the pool CRD")?;
+    let targets = [
+        (vmop_api::CRD_PATH, &profiles),
+        (vmop_api::CHART_CRD_PATH, &profiles),
+        (vmop_api::POOL_CRD_PATHS[0], &pools),
+        (vmop_api::POOL_CRD_PATHS[1], &pools),
+    ];
+    for (path, yaml) in targets {
         let path = workspace_root().join(path);
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+        fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

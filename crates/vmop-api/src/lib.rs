@@ -11,10 +11,12 @@
 //! at admission), and [`validate::validate_profile`] applies them in Rust for profiles built in
 //! code or stored before a rule existed. Both take their messages from [`messages`].
 
+pub mod address_range;
 pub mod external;
 pub mod fixtures;
 pub mod json;
 pub mod messages;
+pub mod pool;
 pub mod profile;
 pub mod quantity;
 pub mod status;
@@ -45,9 +47,17 @@ pub const HA_GROUP_LABEL: &str = "vmoperator.io/ha-group";
 /// The CustomResourceDefinition of `VirtualMachineProfile` as YAML, exactly as committed
 /// under `deploy/crds/` (regenerate with `cargo xtask crdgen`).
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    use kube::CustomResourceExt;
-    let mut crd = serde_json::to_value(VirtualMachineProfile::crd())
-        .map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
+    generated_crd::<VirtualMachineProfile>()
+}
+
+/// The VirtualMachineProfilePool CRD as YAML, as `cargo xtask crdgen` writes it.
+pub fn pool_crd_yaml() -> Result<String, serde_yaml::Error> {
+    generated_crd::<pool::VirtualMachineProfilePool>()
+}
+
+fn generated_crd<K: kube::CustomResourceExt>() -> Result<String, serde_yaml::Error> {
+    let mut crd =
+        serde_json::to_value(K::crd()).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
     unwrap_descriptions(&mut crd);
     let yaml = serde_yaml::to_string(&crd)?;
     Ok(format!(
@@ -60,6 +70,11 @@ pub const CRD_PATH: &str = "deploy/crds/vmoperator.io_virtualmachineprofiles.yam
 /// The same CRD in the Helm chart (Helm installs `crds/` before the templates).
 pub const CHART_CRD_PATH: &str =
     "charts/vm-operator/crds/vmoperator.io_virtualmachineprofiles.yaml";
+/// Where the committed pool CRD lives, and its copy in the chart.
+pub const POOL_CRD_PATHS: [&str; 2] = [
+    "deploy/crds/vmoperator.io_virtualmachineprofilepools.yaml",
+    "charts/vm-operator/crds/vmoperator.io_virtualmachineprofilepools.yaml",
+];
 
 /// Joins the hard-wrapped lines of doc comments into paragraphs, so `kubectl explain` wraps
 /// descriptions itself instead of showing the source's line breaks.

@@ -57,6 +57,13 @@ pub const KUBEVIRT_OBJECT_NAME: &str =
 pub const INSTANCETYPE_EXCLUSIVE: &str =
     "instancetype sizes the VM: remove cpu, memory and cpuTopology, or remove instancetype";
 pub const SIZE_REQUIRED: &str = "cpu and memory are required unless instancetype is set";
+pub const POOL_NAME_TOO_LONG: &str = "metadata.name of a pool must be at most 48 characters so that <pool>-<ordinal> stays a profile name";
+pub const POOL_REPLICAS_RANGE: &str = "must be between 0 and 1000";
+pub const POOL_ADDRESS_NETWORK: &str =
+    "every addresses[].network must name a network of the template";
+pub const POOL_ADDRESS_SET_IN_TEMPLATE: &str =
+    "a network with a pool address range must not set ipAddress or macAddress in the template";
+pub const POOL_RANGE_FORMAT: &str = "must be first-last/prefix, such as 192.168.100.10-192.168.100.60/24, or a CIDR such as 10.0.0.0/24";
 pub const OBJECT_NAME: &str = "must be a DNS-1123 subdomain naming an object in this namespace";
 pub const HA_NEEDS_RWX: &str =
     "highAvailability needs live-migratable disks: accessModes must be [ReadWriteMany]";

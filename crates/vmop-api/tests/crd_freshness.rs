@@ -5,14 +5,20 @@ use std::{fs, path::Path};
 #[test]
 fn committed_crds_match_the_generated_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let generated = vmop_api::crd_yaml().expect("the CRD serializes");
-    for relative in [vmop_api::CRD_PATH, vmop_api::CHART_CRD_PATH] {
+    let profiles = vmop_api::crd_yaml().expect("the CRD serializes");
+    let pools = vmop_api::pool_crd_yaml().expect("the pool CRD serializes");
+    for (relative, generated) in [
+        (vmop_api::CRD_PATH, &profiles),
+        (vmop_api::CHART_CRD_PATH, &profiles),
+        (vmop_api::POOL_CRD_PATHS[0], &pools),
+        (vmop_api::POOL_CRD_PATHS[1], &pools),
+    ] {
         let path = root.join(relative);
         let committed = fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!("reading {}: {e}; run `cargo xtask crdgen`", path.display())
         });
         assert!(
-            committed == generated,
+            &committed == generated,
             "{relative} is stale: run `cargo xtask crdgen` and commit the result"
         );
     }

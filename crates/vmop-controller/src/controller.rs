@@ -316,6 +316,8 @@ pub fn controller(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Running {
     let ns = config.namespace.as_deref();
+    // Both controllers (profiles, pools) stop on the same signal.
+    let shutdown = shutdown.shared();
     // One reflector caches the profiles (stripped) and triggers the controller.
     let (profiles, profile_writer) = reflector::store();
     let queue = Arc::new(WorkQueue::default());
@@ -440,7 +442,7 @@ pub fn controller(
         client: client.clone(),
         registries,
         stores,
-        recorder: Recorder::new(client, reporter),
+        recorder: Recorder::new(client.clone(), reporter),
         metrics,
         timing: config.timing.clone(),
         failures: Failures::default(),
@@ -526,9 +528,17 @@ pub fn controller(
             enqueue(&targets);
             targets
         })
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context.clone())
         .for_each(|_| future::ready(()));
+    let pools = crate::pool::pool_controller(
+        client.clone(),
+        context.clone(),
+        config.namespace.clone(),
+        config.concurrency,
+        shutdown,
+    );
+    let controller = future::join(controller, pools);
 
     let sync_context = context.clone();
     Running {

@@ -36,6 +36,8 @@ mod metrics;
 pub mod network;
 pub mod plan;
 pub mod policy;
+pub mod pool;
+pub mod pool_plan;
 pub mod queue;
 pub mod reconcile;
 pub mod seed;

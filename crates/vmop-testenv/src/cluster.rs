@@ -165,15 +165,17 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // Exactly the committed CRD (kube-testenv installed it already): an apply that changed it
     // would make the API server rebuild the kind's storage under running watches.
-    let ours = vmop_api::crd_yaml().map_err(|e| TestEnvError::Bootstrap {
-        detail: format!("our CRD: {e}"),
-    })?;
-    let mut all: Vec<CustomResourceDefinition> =
-        vec![
+    let mut all: Vec<CustomResourceDefinition> = Vec::new();
+    for ours in [vmop_api::crd_yaml(), vmop_api::pool_crd_yaml()] {
+        let ours = ours.map_err(|e| TestEnvError::Bootstrap {
+            detail: format!("our CRD: {e}"),
+        })?;
+        all.push(
             serde_yaml::from_str(&ours).map_err(|e| TestEnvError::Bootstrap {
                 detail: format!("our CRD: {e}"),
             })?,
-        ];
+        );
+    }
     for yaml in UPSTREAM_CRDS {
         all.push(
             serde_yaml::from_str(yaml).map_err(|e| TestEnvError::Bootstrap {
