@@ -746,3 +746,121 @@ pub fn semantic_cases() -> Vec<InvalidCase> {
         ),
     ]
 }
+
+/// An invalid pool, wrong in exactly one way, and the error both validators report.
+#[derive(Debug, Clone)]
+pub struct InvalidPoolCase {
+    pub description: &'static str,
+    pub pool: crate::pool::VirtualMachineProfilePool,
+    pub path: &'static str,
+    pub message: &'static str,
+    /// The path the API server reports, where it differs (root rules on metadata: `<nil>`).
+    pub api_server_path: Option<&'static str>,
+}
+
+/// A valid pool: three web VMs on the seed's business network with addresses from a range.
+pub fn valid_pool(name: &str) -> crate::pool::VirtualMachineProfilePool {
+    use crate::pool::{AddressPool, ProfileTemplate, VirtualMachineProfilePoolSpec};
+    let mut spec = valid_profile("template").spec;
+    // The pool gives each member its address, MAC and gateway.
+    let mut gateway = None;
+    for network in &mut spec.networks {
+        network.ip_address = None;
+        network.mac_address = None;
+        gateway = gateway.or(network.gateway.take());
+    }
+    let network = spec.networks[0].name.clone();
+    crate::pool::VirtualMachineProfilePool::new(
+        name,
+        VirtualMachineProfilePoolSpec {
+            replicas: 3,
+            template: ProfileTemplate {
+                metadata: None,
+                spec,
+            },
+            addresses: vec![AddressPool {
+                network,
+                range: "192.168.100.10-192.168.100.60/24".into(),
+                gateway,
+                exclude: vec![],
+            }],
+        },
+    )
+}
+
+fn pool_case(
+    description: &'static str,
+    path: &'static str,
+    message: &'static str,
+    change: impl FnOnce(&mut crate::pool::VirtualMachineProfilePool),
+) -> InvalidPoolCase {
+    let mut pool = valid_pool("web");
+    change(&mut pool);
+    InvalidPoolCase {
+        description,
+        pool,
+        path,
+        message,
+        api_server_path: path.starts_with("metadata.").then_some("<nil>"),
+    }
+}
+
+/// Invalid pools, each wrong in exactly one way.
+pub fn invalid_pool_cases() -> Vec<InvalidPoolCase> {
+    vec![
+        pool_case(
+            "negative replicas",
+            "spec.replicas",
+            msg::POOL_REPLICAS_RANGE,
+            |p| p.spec.replicas = -1,
+        ),
+        pool_case(
+            "too many replicas",
+            "spec.replicas",
+            msg::POOL_REPLICAS_RANGE,
+            |p| p.spec.replicas = 1001,
+        ),
+        pool_case(
+            "a pool name too long for its members",
+            "metadata.name",
+            msg::POOL_NAME_TOO_LONG,
+            |p| p.metadata.name = Some("p".repeat(49)),
+        ),
+        pool_case(
+            "addresses for a network the template lacks",
+            "spec.addresses",
+            msg::POOL_ADDRESS_NETWORK,
+            |p| p.spec.addresses[0].network = "storage".into(),
+        ),
+        pool_case(
+            "a template network with its own address",
+            "spec.addresses",
+            msg::POOL_ADDRESS_SET_IN_TEMPLATE,
+            |p| p.spec.template.spec.networks[0].ip_address = Some("10.0.0.5/24".into()),
+        ),
+        pool_case(
+            "a range without a prefix length",
+            "spec.addresses[0].range",
+            msg::POOL_RANGE_FORMAT,
+            |p| p.spec.addresses[0].range = "10.0.0.1-10.0.0.9".into(),
+        ),
+        pool_case(
+            "a pool gateway that is not an IP address",
+            "spec.addresses[0].gateway",
+            msg::IP,
+            |p| p.spec.addresses[0].gateway = Some("router".into()),
+        ),
+        pool_case(
+            "a template with no CPU",
+            "spec.template.spec.cpu",
+            msg::CPU_RANGE,
+            |p| p.spec.template.spec.cpu = Some(0),
+        ),
+        pool_case(
+            "a template with cpu and an instancetype",
+            "spec.template.spec.instancetype",
+            msg::INSTANCETYPE_EXCLUSIVE,
+            |p| p.spec.template.spec.instancetype = Some(instancetype("u1.small")),
+        ),
+    ]
+}

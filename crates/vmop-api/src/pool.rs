@@ -99,6 +99,12 @@ pub struct AddressPool {
     #[schemars(length(max = 64))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[0-9.]+(-[0-9.]+)?/[0-9]{1,2}$')").message(crate::messages::POOL_RANGE_FORMAT))]
     pub range: String,
+    /// Default gateway every member reaches over this network (its `gateway`; a template
+    /// network cannot set one without an address of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("isIP(self)").message(crate::messages::IP))]
+    pub gateway: Option<String>,
     /// Addresses of the range not to hand out (gateways, addresses in use elsewhere).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 256))]

@@ -116,3 +116,31 @@ fn semantic_mistakes_pass_the_crd_rules_and_get_exactly_their_error_from_the_con
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     assert!(validate_semantics(&valid_profile("web-vm-01").spec).is_ok());
 }
+
+#[test]
+fn each_invalid_pool_gets_exactly_its_field_and_message() {
+    use vmop_api::{
+        fixtures::{invalid_pool_cases, valid_pool},
+        validate::validate_pool,
+    };
+    assert_eq!(validate_pool("web", &valid_pool("web").spec), Ok(()));
+    let mut failures = Vec::new();
+    for case in invalid_pool_cases() {
+        let expected = vec![FieldError {
+            path: case.path.to_owned(),
+            message: case.message.to_owned(),
+        }];
+        let name = case.pool.metadata.name.clone().unwrap_or_default();
+        let actual = validate_pool(&name, &case.pool.spec)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        if actual != expected {
+            failures.push(format!(
+                "{}: expected {expected:?}, got {actual:?}",
+                case.description
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

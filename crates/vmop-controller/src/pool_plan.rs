@@ -110,9 +110,18 @@ pub fn plan_pool(
                 continue;
             };
             let mac = member_mac(&namespace, &name, network, ordinal);
+            let gateway = pool
+                .spec
+                .addresses
+                .iter()
+                .find(|a| &a.network == network)
+                .and_then(|a| a.gateway.clone());
             if let Some(entry) = spec.networks.iter_mut().find(|n| &n.name == network) {
                 entry.ip_address = Some(ip.clone());
                 entry.mac_address = Some(mac.clone());
+                if gateway.is_some() {
+                    entry.gateway = gateway;
+                }
             }
             addresses.push(MemberAddress {
                 network: network.clone(),
@@ -208,6 +217,7 @@ mod tests {
                 addresses: vec![AddressPool {
                     network,
                     range: range.into(),
+                    gateway: None,
                     exclude: vec![],
                 }],
             },

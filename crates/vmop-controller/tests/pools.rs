@@ -53,6 +53,7 @@ fn pool(name: &str, replicas: i32, range: &str) -> VirtualMachineProfilePool {
             addresses: vec![AddressPool {
                 network: "lan".into(),
                 range: range.into(),
+                gateway: None,
                 exclude: vec![],
             }],
         },
