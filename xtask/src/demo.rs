@@ -24,7 +24,7 @@ use vmop_api::{
 };
 use vmop_testenv::{ControlPlane, bootstrap, sim};
 
-const NAMESPACE: &str = "demo";
+pub const NAMESPACE: &str = "demo";
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -87,10 +87,13 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
 
         let names = apply_examples(&client, root).await?;
         println!("applied {} profiles from examples/manifests: {}\n", names.len(), names.join(", "));
-        let outcome = follow(&client, args.timeout).await;
+        let mut outcome = follow(&client, args.timeout).await;
         print_table(&client).await?;
+        if outcome.is_ok() {
+            outcome = crate::demo_pool::run(&client, root, args.timeout).await;
+        }
         println!(
-            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmp -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmp -n {NAMESPACE} web-vm-01",
+            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmprofile,vmpool -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmp -n {NAMESPACE} web-vm-01",
             control_plane.kubeconfig().display()
         );
         if args.keep {
