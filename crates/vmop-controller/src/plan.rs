@@ -60,8 +60,9 @@ pub enum Planned {
 pub const NOT_ALLOWED: &str = "NotAllowed";
 
 /// What the plan asks for that the administrator's policy does not allow: node
-/// configuration (any network whose plugin builds node policies) and clones from other
-/// namespaces.
+/// configuration (any network whose plugin builds node policies), a node interface used
+/// directly (a third-party plugin such as macvlan that configures nothing on the node still
+/// puts the VM on that NIC's network), and clones from other namespaces.
 fn check_policy(
     profile: &VirtualMachineProfile,
     plan: &Plan,
@@ -71,7 +72,7 @@ fn check_policy(
     let mut refused: Vec<String> = plan
         .networks
         .iter()
-        .filter(|n| !n.desired.policies.is_empty())
+        .filter(|n| !n.desired.policies.is_empty() || n.config.network.node_interface.is_some())
         .filter_map(|n| {
             policy
                 .check_node_network(&namespace, n.config.index, &n.config.network)
