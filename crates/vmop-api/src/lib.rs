@@ -32,7 +32,7 @@ pub use profile::{
     VolumeMode,
 };
 pub use status::{
-    ConditionType, DiskStatus, NetworkStatus, Phase, Resources, VirtualMachineProfileStatus,
+    Access, ConditionType, DiskStatus, NetworkStatus, Phase, Resources, VirtualMachineProfileStatus,
 };
 
 /// The API group of vm-operator's own kinds.

@@ -38,6 +38,24 @@ pub struct VirtualMachineProfileStatus {
     /// The VM's size as resolved: from cpu, cpuTopology and memory, or from the instancetype.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// How to reach the VM, as commands to copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+}
+
+/// How to reach a VM.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// The serial console, with KubeVirt's virtctl.
+    pub console: String,
+    /// SSH through the API server with virtctl (needs spec.cloudInit.sshAuthorizedKeys; the
+    /// user is the image's default user, such as fedora or ubuntu).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<String>,
+    /// SSH straight to the primary address, where it is routable from you.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_direct: Option<String>,
 }
 
 /// CPU and memory of the VM.

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod apply;
 pub mod claims;
 pub mod classes;

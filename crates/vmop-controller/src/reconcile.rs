@@ -263,6 +263,7 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     };
     let mut status = compute(&old, &observed, now());
     status.resources = Some(resources);
+    status.access = Some(crate::access::access(profile, status.primary_ip.as_deref()));
     let settled = status.phase == Some(Phase::Running)
         || (status.phase == Some(Phase::Stopped)
             && matches!(vm_outcome, VmOutcome::Applied { .. }));

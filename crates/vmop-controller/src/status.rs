@@ -220,6 +220,7 @@ pub fn compute(
             primary_ip: old.primary_ip.clone(),
             vm_name: old.vm_name.clone(),
             resources: old.resources.clone(),
+            access: old.access.clone(),
         };
     }
 
@@ -401,8 +402,9 @@ pub fn compute(
         vm_name: vm_applied
             .then(|| observed.vm.and_then(|vm| vm.metadata.name.clone()))
             .flatten(),
-        // The plan resolves it; the reconcile sets it.
+        // The plan resolves these; the reconcile sets them.
         resources: old.resources.clone(),
+        access: old.access.clone(),
     }
 }
 

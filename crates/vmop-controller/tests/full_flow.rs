@@ -66,6 +66,16 @@ async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_dele
         "{status:#?}"
     );
     assert_eq!(status.primary_ip.as_deref(), Some("192.168.100.10"));
+    // How to reach it, as `kubectl describe` shows.
+    let access = status.access.clone().expect("access hints");
+    assert_eq!(
+        access.console,
+        format!("virtctl console web-vm-01 -n {}", ns.name)
+    );
+    assert_eq!(
+        access.ssh_direct.as_deref(),
+        Some("ssh <user>@192.168.100.10")
+    );
     assert_eq!(status.observed_generation, running.metadata.generation);
     let mgmt = status
         .networks
