@@ -20,39 +20,17 @@ async fn the_operator_binary_runs_the_seed_profile_under_the_shipped_rbac() {
     let ns = TestEnv::shared().namespace("binary").await;
     // The administrator allows what the seed profile configures on nodes, for this
     // namespace only.
-    publish_policy(
-        "binary-test-policy",
-        &format!(
-            "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n",
-            ns.name
-        ),
-    )
-    .await;
+    common::publish_seed_policy("binary-test-policy", &ns.name).await;
     let mut operator = OperatorProcess::start(&ns.name, "binary-test-policy").await;
     let port = operator.port;
     let log_path = operator.log_path.clone();
     let show_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     assert_eq!(http_get(port, "/livez").map(|(c, _)| c), Some(200));
 
-    let nad = NetworkAttachmentDefinition::new(
-        "business-net",
-        NetworkAttachmentDefinitionSpec::default(),
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&PostParams::default(), &nad)
-        .await
-        .expect("NAD");
-    let profiles: Api<VirtualMachineProfile> = ns.api();
-    profiles
-        .create(&PostParams::default(), &valid_profile("web-vm-01"))
-        .await
-        .expect("profile");
-    wait::until("the profile to run", WAIT, || async {
-        let p = profiles.get_opt("web-vm-01").await.ok().flatten()?;
-        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
+    common::run_seed_profile(&ns, "web-vm-01", || {
+        format!("not Running under the shipped RBAC\n{}", show_log())
     })
-    .await
-    .unwrap_or_else(|e| panic!("{e}: not Running under the shipped RBAC\n{}", show_log()));
+    .await;
 
     hostile_user_data_is_refused_within_bounds(&ns, operator.child.id(), &show_log).await;
 

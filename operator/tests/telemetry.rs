@@ -10,20 +10,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{OperatorProcess, WAIT, publish_policy, service_account_kubeconfig};
+use common::{OperatorProcess, WAIT, service_account_kubeconfig};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, body::Bytes, server::conn::http1, service::service_fn};
 use hyper_util::rt::TokioIo;
-use kube::{Api, api::PostParams};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value, trace::v1::Span,
 };
 use prost::Message;
-use vmop_api::{
-    Phase, VirtualMachineProfile,
-    external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
-    fixtures::valid_profile,
-};
 use vmop_testenv::{TestEnv, wait};
 
 /// A span as received, with the attributes this test reads.
@@ -141,14 +135,7 @@ async fn otlp_receiver() -> (u16, Arc<Mutex<Vec<Received>>>, Arc<Mutex<Vec<Strin
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reconcile_is_one_span_with_its_stages_as_children_exported_over_otlp() {
     let ns = TestEnv::shared().namespace("otlp").await;
-    publish_policy(
-        "otlp-test-policy",
-        &format!(
-            "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n",
-            ns.name
-        ),
-    )
-    .await;
+    common::publish_seed_policy("otlp-test-policy", &ns.name).await;
     let (port, spans, paths) = otlp_receiver().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = service_account_kubeconfig(dir.path()).await;
@@ -163,25 +150,7 @@ async fn a_reconcile_is_one_span_with_its_stages_as_children_exported_over_otlp(
     )
     .await;
 
-    let nad = NetworkAttachmentDefinition::new(
-        "business-net",
-        NetworkAttachmentDefinitionSpec::default(),
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&PostParams::default(), &nad)
-        .await
-        .expect("NAD");
-    let profiles: Api<VirtualMachineProfile> = ns.api();
-    profiles
-        .create(&PostParams::default(), &valid_profile("traced-vm"))
-        .await
-        .expect("profile");
-    wait::until("the profile to run", WAIT, || async {
-        let p = profiles.get_opt("traced-vm").await.ok().flatten()?;
-        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()));
+    common::run_seed_profile(&ns, "traced-vm", || operator.log()).await;
 
     // A reconcile that got through every stage: its children are all there.
     let stages = ["plan", "networks", "storage", "vm", "status"];

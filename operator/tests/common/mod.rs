@@ -257,3 +257,50 @@ impl Drop for OperatorProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The administrator's policy allowing what the seed profile configures on nodes, for
+/// `namespace` only, published as `vm-operator/<name>`.
+pub async fn publish_seed_policy(name: &str, namespace: &str) {
+    publish_policy(
+        name,
+        &format!(
+            "nodeNetworks:\n  - namespaces: [{namespace}]\n    nodeInterfaces: [eth1]\n    bridges: [br-mgmt]\n    vlans: [\"100\"]\n"
+        ),
+    )
+    .await;
+}
+
+/// Creates the seed's profile `name` (and the user's NAD it names) in `ns`, and waits until
+/// it runs; `log` is shown when it does not.
+pub async fn run_seed_profile(
+    ns: &vmop_testenv::TestNamespace,
+    name: &str,
+    log: impl Fn() -> String,
+) -> kube::Api<vmop_api::VirtualMachineProfile> {
+    use kube::api::PostParams;
+    use vmop_api::{
+        Phase, VirtualMachineProfile,
+        external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
+        fixtures::valid_profile,
+    };
+    let nad = NetworkAttachmentDefinition::new(
+        "business-net",
+        NetworkAttachmentDefinitionSpec::default(),
+    );
+    ns.api::<NetworkAttachmentDefinition>()
+        .create(&PostParams::default(), &nad)
+        .await
+        .expect("NAD");
+    let profiles: kube::Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &valid_profile(name))
+        .await
+        .expect("profile");
+    wait::until("the profile to run", WAIT, || async {
+        let p = profiles.get_opt(name).await.ok().flatten()?;
+        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", log()));
+    profiles
+}
