@@ -249,3 +249,54 @@ async fn an_exhausted_or_overlapping_range_is_a_condition_not_a_duplicate() {
     );
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn a_template_change_reaches_the_members_and_the_pool_says_which_need_a_restart() {
+    let ns = TestEnv::shared().namespace("pool-rollout").await;
+    let operator = Operator::start(&ns).await;
+    let pools: Api<VirtualMachineProfilePool> = ns.api();
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    pools
+        .create(
+            &PostParams::default(),
+            &pool("app", 2, "10.8.0.10-10.8.0.20/24"),
+        )
+        .await
+        .expect("pool");
+    wait_ready(&pools, "app", 2).await;
+
+    // Fewer cores: KubeVirt applies that only on restart.
+    pools
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"cpu": 2}}}})),
+        )
+        .await
+        .expect("template change");
+    let told = wait_for(
+        &pools,
+        "app",
+        "the pool to say which members need a restart",
+        |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired"))
+                .is_some_and(|c| {
+                    c.status == "True" && c.message.contains("app-0") && c.message.contains("app-1")
+                })
+        },
+    )
+    .await;
+    for member in ["app-0", "app-1"] {
+        let p = profiles.get(member).await.expect("member");
+        assert_eq!(p.spec.cpu, Some(2), "{member} got the template change");
+        assert!(
+            condition(&p, "RestartRequired").is_some_and(|c| c.status == "True"),
+            "{member}: {:?}",
+            p.status
+        );
+    }
+    assert!(told.status.is_some());
+    operator.stop().await;
+}
