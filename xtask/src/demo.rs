@@ -93,7 +93,7 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
             outcome = crate::demo_pool::run(&client, root, args.timeout).await;
         }
         println!(
-            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmprofile,vmpool -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmp -n {NAMESPACE} web-vm-01",
+            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmprofile,vmpool -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmprofile -n {NAMESPACE} web-vm-01",
             control_plane.kubeconfig().display()
         );
         if args.keep {
@@ -303,7 +303,7 @@ fn conditions(profile: &VirtualMachineProfile) -> String {
         .join("; ")
 }
 
-/// The `kubectl get vmp -o wide` view.
+/// The `kubectl get vmprofile -o wide` view.
 async fn print_table(client: &Client) -> Result<()> {
     let profiles: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
     println!(

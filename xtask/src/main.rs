@@ -209,7 +209,7 @@ fn testenv() -> Result<()> {
         vmop_testenv::bootstrap(&client).await?;
         println!("control plane ready at {}", control_plane.server());
         println!(
-            "  export KUBECONFIG={}\n  kubectl get nodes,storageclasses\n  kubectl apply -f examples/manifests/\n  kubectl get vmp",
+            "  export KUBECONFIG={}\n  kubectl get nodes,storageclasses\n  kubectl apply -f examples/manifests/\n  kubectl get vmprofile",
             control_plane.kubeconfig().display()
         );
         println!("simulators running (CSI, CDI, NMState, KubeVirt); Ctrl-C stops");
