@@ -85,8 +85,8 @@ impl RunArgs {
     }
 }
 
-async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
-    let config = match kubeconfig {
+async fn cluster_config(kubeconfig: Option<&PathBuf>) -> Result<Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -95,14 +95,14 @@ async fn client(kubeconfig: Option<&PathBuf>) -> Result<Client> {
         None => Config::infer()
             .await
             .context("no kubeconfig given and none found")?,
-    };
-    Ok(Client::try_from(config)?)
+    })
 }
 
 /// Runs until SIGTERM or Ctrl-C, then finishes the reconciles in flight.
 pub async fn run(args: RunArgs) -> Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "vm-operator starting");
-    let client = client(args.kubeconfig.as_ref()).await?;
+    let cluster = cluster_config(args.kubeconfig.as_ref()).await?;
+    let client = Client::try_from(cluster.clone())?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if crds
         .get_opt(CRD_NAME)
@@ -147,7 +147,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         ..ControllerConfig::default()
     };
     let mut leadership = None;
-    let mut lease_config = None;
+    let mut election = None;
     if args.leader_election {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
@@ -159,22 +159,24 @@ pub async fn run(args: RunArgs) -> Result<()> {
             namespace: args.lease_namespace.clone(),
             name: name.clone(),
             identity,
+            create_if_missing: false,
             timing: lease::LeaseTiming::default(),
         };
-        let mut elected = lease::elect(client.clone(), config.clone());
-        lease_config = Some(config);
+        let elected = lease::elect(cluster.clone(), config).await?;
+        let mut waiting = elected.leadership();
+        election = Some(elected);
         info!(lease = %format!("{}/{name}", args.lease_namespace), "waiting to lead");
         // A standby is alive and ready (it can take over); it writes nothing.
         ready.store(true, Ordering::Relaxed);
         tokio::select! {
-            () = elected.acquired() => {}
+            () = waiting.acquired() => {}
             () = shutdown_signal() => {
                 server.abort();
                 return Ok(());
             }
         }
         ready.store(false, Ordering::Relaxed);
-        leadership = Some(elected);
+        leadership = Some(waiting);
     }
     let lost = async move {
         match leadership {
@@ -209,9 +211,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         // Another replica may lead now: exit, and let the restart wait for the Lease.
         bail!("lost the lease: stopped reconciling");
     }
-    if let Some(config) = &lease_config {
+    if let Some(election) = election {
         // Stopped (SIGTERM) with every reconcile finished: hand over at once.
-        if let Err(error) = lease::release(client, config).await {
+        if let Err(error) = election.release().await {
             tracing::warn!(%error, "releasing the lease failed; it expires by itself");
         }
     }

@@ -297,14 +297,18 @@ async fn the_binary_runs_under_the_namespaced_install() {
     });
 }
 
-async fn lease_holder() -> Option<String> {
+async fn lease() -> Option<k8s_openapi::api::coordination::v1::LeaseSpec> {
     use k8s_openapi::api::coordination::v1::Lease;
     Api::<Lease>::namespaced(TestEnv::shared().client().await, "vm-operator")
         .get_opt("vm-operator-cluster")
         .await
         .ok()
         .flatten()
-        .and_then(|l| l.spec?.holder_identity)
+        .and_then(|l| l.spec)
+}
+
+async fn lease_holder() -> Option<String> {
+    lease().await?.holder_identity
 }
 
 fn reconciles(operator: &OperatorProcess) -> u64 {
@@ -409,11 +413,24 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
 
     // SIGKILL: nothing released; the standby takes over when the Lease expires.
     let third = start("replica-c").await;
+    let renewed_before_kill = lease()
+        .await
+        .and_then(|l| Some(l.renew_time?.0))
+        .expect("the leader renews the Lease");
     second.child.kill().expect("kill the leader");
     let _ = second.child.wait();
     leads("replica-c")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", third.log()));
+    let taken = lease()
+        .await
+        .and_then(|l| Some(l.acquire_time?.0))
+        .expect("the new holder records when it took the Lease");
+    // Safety: the killed leader's Lease ran its full duration before anybody took it over.
+    assert!(
+        taken >= renewed_before_kill + std::time::Duration::from_secs(15),
+        "taken at {taken}, but the killed leader had renewed at {renewed_before_kill}"
+    );
     runs("led-by-c")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", third.log()));

@@ -1,41 +1,39 @@
 //! Leader election on a `coordination.k8s.io` Lease, so that of several replicas exactly one
-//! writes. The holder renews every [`LeaseTiming::renew_every`]; a replica takes the Lease
-//! only when it is free or its holder has not renewed for the lease duration. Every change is
-//! an update with the read `resourceVersion` (optimistic concurrency): of two replicas that
-//! try at once, one wins and the other sees a conflict.
+//! writes. The Lease itself is driven by [`kube_lease_manager`]: it takes a free or expired
+//! Lease with a server-side apply (of two replicas that try at once, one sees a conflict), and
+//! its holder renews [`LeaseTiming::grace`] before the Lease would expire.
 //!
-//! A holder that cannot renew within [`LeaseTiming::renew_deadline`] (shorter than the lease
-//! duration) reports the loss, so it stops writing before anybody else may start.
+//! What this module adds is the safety rule for a controller: a holder whose renewal fails
+//! reports the loss at once, and its Lease client gives up on a request after
+//! [`LeaseTiming::request_timeout`] (shorter than the grace), so the holder stops writing
+//! before any other replica may take the Lease.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use k8s_openapi::{
-    api::coordination::v1::{Lease, LeaseSpec},
-    apimachinery::pkg::apis::meta::v1::MicroTime,
-    jiff::Timestamp,
-};
-use kube::{
-    Api, Client,
-    api::{ObjectMeta, PostParams},
-};
-use tokio::sync::watch;
+use kube::Client;
+use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerBuilder, LeaseManagerError};
+use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 
-/// How long a Lease lasts and how often it is renewed.
+/// How long a Lease lasts, when its holder renews it, and how long one request may take.
 #[derive(Debug, Clone)]
 pub struct LeaseTiming {
+    /// How long the Lease lasts after its last renewal: a killed holder's Lease is taken
+    /// over after at most this long.
     pub duration: Duration,
-    pub renew_every: Duration,
-    /// The holder gives up if it could not renew for this long (< `duration`).
-    pub renew_deadline: Duration,
+    /// The holder renews this long before the Lease would expire.
+    pub grace: Duration,
+    /// Every request of the Lease client gives up after this long (< `grace`), so that a
+    /// holder cut off from the API server knows it lost the Lease while it is still valid.
+    pub request_timeout: Duration,
 }
 
 impl Default for LeaseTiming {
     fn default() -> Self {
         LeaseTiming {
             duration: Duration::from_secs(15),
-            renew_every: Duration::from_secs(2),
-            renew_deadline: Duration::from_secs(10),
+            grace: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -43,10 +41,33 @@ impl Default for LeaseTiming {
 /// Where the Lease is and who this replica is.
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
+    /// Namespace of the Lease.
     pub namespace: String,
+    /// Name of the Lease; one per scope, so that operators of different scopes never compete.
     pub name: String,
+    /// This replica's identity, written as the Lease's `holderIdentity` (the pod name).
     pub identity: String,
+    /// Create the Lease when it is missing (needs `create` on leases). The shipped RBAC
+    /// pre-creates it and grants only `get` and `patch` on that one name.
+    pub create_if_missing: bool,
+    /// Duration, renewal and request timeout.
     pub timing: LeaseTiming,
+}
+
+/// Leader election could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// The Lease client could not be built from the configuration.
+    #[error("lease client: {0}")]
+    Client(#[from] kube::Error),
+    /// The Lease could not be read, created or released.
+    #[error("lease {name}: {source}")]
+    Lease {
+        /// Namespace and name of the Lease.
+        name: String,
+        /// What the lease manager reported.
+        source: LeaseManagerError,
+    },
 }
 
 /// Whether this replica holds the Lease now, as a change that can be awaited.
@@ -64,165 +85,116 @@ impl Leadership {
         let _ = self.0.wait_for(|held| !*held).await;
     }
 
+    /// Whether this replica holds the Lease now.
     pub fn held(&self) -> bool {
         *self.0.borrow()
     }
 }
 
-fn now() -> MicroTime {
-    MicroTime(Timestamp::now())
+/// A running election: competes for the Lease in the background until released or dropped.
+#[derive(Debug)]
+pub struct Election {
+    manager: Arc<LeaseManager>,
+    leadership: Leadership,
+    task: JoinHandle<()>,
+    name: String,
 }
 
-/// Whether `spec` is free for `identity`: held by it, by nobody, or expired.
-fn available(spec: &LeaseSpec, identity: &str, at: Timestamp) -> bool {
-    let holder = spec.holder_identity.as_deref().unwrap_or_default();
-    if holder.is_empty() || holder == identity {
-        return true;
+impl Election {
+    /// This replica's leadership, to await.
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.clone()
     }
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-    let renewed = spec
-        .renew_time
-        .as_ref()
-        .or(spec.acquire_time.as_ref())
-        .map(|t| t.0);
-    renewed.is_none_or(|renewed| {
-        renewed
-            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(duration))
-            .is_ok_and(|expiry| expiry < at)
+
+    /// Stops competing and gives the Lease up at once if this replica holds it (on a graceful
+    /// stop), so a standby need not wait for it to expire.
+    pub async fn release(self) -> Result<(), LeaseError> {
+        // An aborted renewal drops its hold on the manager at its next await point.
+        self.task.abort();
+        self.manager
+            .release()
+            .await
+            .map_err(|source| LeaseError::Lease {
+                name: self.name.clone(),
+                source,
+            })?;
+        info!(lease = %self.name, "lease released");
+        Ok(())
+    }
+}
+
+impl Drop for Election {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts competing for the Lease in the background. `client_config` is the operator's
+/// cluster configuration; the Lease gets its own client with [`LeaseTiming::request_timeout`].
+pub async fn elect(
+    mut client_config: kube::Config,
+    config: LeaseConfig,
+) -> Result<Election, LeaseError> {
+    let timing = &config.timing;
+    client_config.connect_timeout = Some(timing.request_timeout);
+    client_config.read_timeout = Some(timing.request_timeout);
+    client_config.write_timeout = Some(timing.request_timeout);
+    let client = Client::try_from(client_config)?;
+    let name = format!("{}/{}", config.namespace, config.name);
+    let manager = LeaseManagerBuilder::new(client, &config.name)
+        .with_namespace(&config.namespace)
+        .with_identity(&config.identity)
+        .with_duration(timing.duration.as_secs().max(1))
+        .with_grace(timing.grace.as_secs().max(1))
+        .with_create_mode(if config.create_if_missing {
+            LeaseCreateMode::AutoCreate
+        } else {
+            LeaseCreateMode::UseExistent
+        })
+        .build()
+        .await
+        .map_err(|source| LeaseError::Lease {
+            name: name.clone(),
+            source,
+        })?;
+    let manager = Arc::new(manager);
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(compete(manager.clone(), tx, name.clone(), config.identity));
+    Ok(Election {
+        manager,
+        leadership: Leadership(rx),
+        task,
+        name,
     })
 }
 
-/// One attempt to take or renew the Lease. `Ok(true)`: held now.
-async fn try_hold(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::Error> {
-    let duration = i32::try_from(config.timing.duration.as_secs()).unwrap_or(i32::MAX);
-    let Some(mut lease) = api.get_opt(&config.name).await? else {
-        let lease = Lease {
-            metadata: ObjectMeta {
-                name: Some(config.name.clone()),
-                namespace: Some(config.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            spec: Some(LeaseSpec {
-                holder_identity: Some(config.identity.clone()),
-                lease_duration_seconds: Some(duration),
-                acquire_time: Some(now()),
-                renew_time: Some(now()),
-                lease_transitions: Some(0),
-                ..LeaseSpec::default()
-            }),
-        };
-        return match api.create(&PostParams::default(), &lease).await {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-            Err(e) => Err(e),
-        };
-    };
-    let spec = lease.spec.get_or_insert_default();
-    if !available(spec, &config.identity, Timestamp::now()) {
-        return Ok(false);
-    }
-    if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
-        spec.holder_identity = Some(config.identity.clone());
-        spec.acquire_time = Some(now());
-        spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
-    }
-    spec.lease_duration_seconds = Some(duration);
-    spec.renew_time = Some(now());
-    // The read resourceVersion makes this an update of exactly what was read.
-    match api
-        .replace(&config.name, &PostParams::default(), &lease)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Gives the Lease up at once (on a graceful stop), so a standby need not wait for it to
-/// expire. Does nothing if another replica holds it.
-pub async fn release(client: Client, config: &LeaseConfig) -> Result<(), kube::Error> {
-    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    let Some(mut lease) = api.get_opt(&config.name).await? else {
-        return Ok(());
-    };
-    let spec = lease.spec.get_or_insert_default();
-    if spec.holder_identity.as_deref() != Some(config.identity.as_str()) {
-        return Ok(());
-    }
-    spec.holder_identity = None;
-    spec.renew_time = Some(now());
-    match api
-        .replace(&config.name, &PostParams::default(), &lease)
-        .await
-    {
-        Ok(_) => {
-            info!(identity = %config.identity, "lease released");
-            Ok(())
-        }
-        // Changed meanwhile: not ours to release any more.
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Starts competing for the Lease in the background.
-pub fn elect(client: Client, config: LeaseConfig) -> Leadership {
-    let (tx, rx) = watch::channel(false);
-    let api: Api<Lease> = Api::namespaced(client, &config.namespace);
-    tokio::spawn(async move {
-        let mut last_renewed: Option<tokio::time::Instant> = None;
-        loop {
-            let held = match try_hold(&api, &config).await {
-                Ok(held) => held,
-                Err(error) => {
-                    warn!(%error, lease = %config.name, "lease request failed");
-                    false
+/// Publishes every change of holder. A failed renewal ends leadership for good: the caller
+/// stops writing and exits, and the restarted process competes again.
+async fn compete(
+    manager: Arc<LeaseManager>,
+    tx: watch::Sender<bool>,
+    name: String,
+    identity: String,
+) {
+    loop {
+        match manager.changed().await {
+            Ok(held) => {
+                if held {
+                    info!(%identity, lease = %name, "leading");
+                } else {
+                    warn!(%identity, lease = %name, "lost the lease");
                 }
-            };
-            let was_held = *tx.borrow();
-            if held {
-                last_renewed = Some(tokio::time::Instant::now());
-                if !was_held {
-                    info!(identity = %config.identity, lease = %config.name, "leading");
-                    let _ = tx.send(true);
-                }
-            } else if was_held {
-                // Still ours until the deadline; past it, stop before another may start.
-                let expired =
-                    last_renewed.is_none_or(|at| at.elapsed() >= config.timing.renew_deadline);
-                if expired {
-                    warn!(identity = %config.identity, "lost the lease");
-                    let _ = tx.send(false);
-                }
+                let _ = tx.send(held);
             }
-            tokio::time::sleep(config.timing.renew_every).await;
+            Err(error) if *tx.borrow() => {
+                warn!(%error, %identity, lease = %name, "could not renew the lease: stepping down");
+                let _ = tx.send(false);
+                return;
+            }
+            Err(error) => {
+                warn!(%error, lease = %name, "lease request failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
-    });
-    Leadership(rx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn held_by(holder: &str, renewed_secs_ago: i64) -> LeaseSpec {
-        let renewed =
-            Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(renewed_secs_ago);
-        LeaseSpec {
-            holder_identity: Some(holder.into()),
-            lease_duration_seconds: Some(15),
-            renew_time: Some(MicroTime(renewed)),
-            ..LeaseSpec::default()
-        }
-    }
-
-    #[test]
-    fn a_lease_is_free_for_its_holder_for_nobody_and_after_it_expired() {
-        let at = Timestamp::now();
-        assert!(available(&LeaseSpec::default(), "b", at));
-        assert!(available(&held_by("b", 1), "b", at));
-        assert!(!available(&held_by("a", 1), "b", at));
-        assert!(available(&held_by("a", 30), "b", at));
     }
 }
