@@ -6,8 +6,8 @@ use crate::{
     messages as msg,
     profile::{
         AccessMode, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeRef, IpamSpec,
-        IpamType, NetworkSpec, PreferenceRef, PullMethod, SourceReference, SriovSpec,
-        VirtualMachineProfile, VirtualMachineProfileSpec,
+        IpamType, IsolationPort, IsolationSpec, NetworkSpec, PreferenceRef, PullMethod,
+        SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
     },
 };
 
@@ -23,6 +23,7 @@ pub fn valid_profile(name: &str) -> VirtualMachineProfile {
             preference: None,
             run_strategy: Default::default(),
             high_availability: false,
+            isolation: None,
             networks: vec![
                 NetworkSpec {
                     name: "mgmt".into(),
@@ -627,6 +628,31 @@ fn hostile_cases() -> Vec<InvalidCase> {
                     type_: IpamType::Whereabouts,
                     range: None,
                     exclude: vec![],
+                });
+            },
+        ),
+        case(
+            "isolation port 0",
+            "spec.isolation.ports[0].port",
+            msg::ISOLATION_PORT,
+            |p| {
+                p.spec.isolation = Some(IsolationSpec {
+                    ports: vec![IsolationPort {
+                        port: 0,
+                        ..IsolationPort::default()
+                    }],
+                    ..IsolationSpec::default()
+                });
+            },
+        ),
+        case(
+            "isolation source that is not a CIDR",
+            "spec.isolation.cidrs",
+            msg::ISOLATION_CIDR,
+            |p| {
+                p.spec.isolation = Some(IsolationSpec {
+                    cidrs: vec!["10.0.0.0/8".into(), "office".into()],
+                    ..IsolationSpec::default()
                 });
             },
         ),

@@ -26,13 +26,14 @@ pub use k8s_openapi;
 pub use kube;
 
 pub use profile::{
-    CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeKind, InstancetypeRef, IpamSpec,
-    NetworkSpec, PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy, RunStrategy,
-    SecretReference, SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
-    VolumeMode,
+    AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeKind, InstancetypeRef,
+    IpamSpec, IsolationPort, IsolationSpec, NetworkSpec, PortProtocol, PreferenceKind,
+    PreferenceRef, PullMethod, RetentionPolicy, RunStrategy, SecretReference, SourceReference,
+    SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
 };
 pub use status::{
-    Access, ConditionType, DiskStatus, NetworkStatus, Phase, Resources, VirtualMachineProfileStatus,
+    Access, ConditionType, DiskStatus, NetworkStatus, Phase, RequestPhase, RequestStatus,
+    Resources, VirtualMachineProfileStatus,
 };
 
 /// The API group of vm-operator's own kinds.
@@ -43,6 +44,9 @@ pub const LABEL_PREFIX: &str = "vmoperator.io/";
 pub const PROFILE_LABEL: &str = "vmoperator.io/profile";
 /// Label on a profile that groups highly available VMs kept apart from each other.
 pub const HA_GROUP_LABEL: &str = "vmoperator.io/ha-group";
+/// Annotation asking for a restart of the VM: each new value (a timestamp, say) is one request,
+/// acted on once; `status.restart` reports it.
+pub const RESTART_ANNOTATION: &str = "vmoperator.io/restart-requested";
 
 /// The CustomResourceDefinition of `VirtualMachineProfile` as YAML, exactly as committed
 /// under `deploy/crds/` (regenerate with `cargo xtask crdgen`).

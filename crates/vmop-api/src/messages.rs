@@ -90,6 +90,14 @@ pub const DUPLICATE_ADDRESS: &str = "the same IP address is set on two networks"
 pub const DUPLICATE_MAC: &str = "the same MAC address is set on two networks";
 pub const ZERO_MAC: &str = "must not be 00:00:00:00:00:00";
 pub const WHEREABOUTS_NEEDS_RANGE: &str = "ipam type whereabouts needs a range";
+/// `spec.isolation.cidrs`.
+pub const ISOLATION_CIDR: &str = "every source must be a CIDR range such as 10.0.0.0/8";
+/// `spec.isolation.ports[].port`.
+pub const ISOLATION_PORT: &str = "must be a port number from 1 to 65535";
+/// `spec.isolation.allowFrom: HAGroup` on a profile without the label (a runtime check: CEL
+/// cannot read labels).
+pub const ISOLATION_NEEDS_HA_GROUP: &str =
+    "HAGroup needs the label vmoperator.io/ha-group on the profile";
 pub const WHEREABOUTS_EXCLUDE: &str = "every exclude must be a CIDR range such as 192.168.100.0/28";
 pub const WHEREABOUTS_WITH_ADDRESS: &str =
     "whereabouts assigns the address: ipAddress must not be set with ipam type whereabouts";

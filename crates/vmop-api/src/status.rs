@@ -41,6 +41,37 @@ pub struct VirtualMachineProfileStatus {
     /// How to reach the VM, as commands to copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
+    /// The last restart asked for with the annotation `vmoperator.io/restart-requested`, and
+    /// what became of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RequestStatus>,
+}
+
+/// What became of a request made with an annotation (each new value is one request).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestStatus {
+    /// The annotation's value this is the result of.
+    pub request: String,
+    /// InProgress, Succeeded or Refused.
+    pub phase: RequestPhase,
+    /// What was done, or why not.
+    pub message: String,
+    /// UID of the VirtualMachineInstance the restart replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_instance: Option<String>,
+}
+
+/// How far a request got.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequestPhase {
+    /// Accepted and under way.
+    #[default]
+    InProgress,
+    /// Done.
+    Succeeded,
+    /// Not done; the message says why. A new value of the annotation asks again.
+    Refused,
 }
 
 /// How to reach a VM.

@@ -126,6 +126,20 @@ pub fn validate_profile(
             );
         }
     }
+    if let Some(isolation) = &spec.isolation {
+        for (i, port) in isolation.ports.iter().enumerate() {
+            e.check(
+                (1..=65535).contains(&port.port),
+                || format!("spec.isolation.ports[{i}].port"),
+                msg::ISOLATION_PORT,
+            );
+        }
+        e.check(
+            isolation.cidrs.iter().all(|x| is_cidr(x)),
+            || "spec.isolation.cidrs".into(),
+            msg::ISOLATION_CIDR,
+        );
+    }
     if let Some(memory) = &spec.memory {
         e.check(
             is_whole_bytes_at_least(memory, 64.0 * MI),

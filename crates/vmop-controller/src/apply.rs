@@ -233,6 +233,10 @@ pub fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "VirtualMachine" => "VirtualMachine",
         "Secret" => "Secret",
         "VirtualMachineProfile" => "VirtualMachineProfile",
+        "NetworkPolicy" => "NetworkPolicy",
+        "MultiNetworkPolicy" => "MultiNetworkPolicy",
+        "VirtualMachineInstance" => "VirtualMachineInstance",
+        "VirtualMachineInstanceMigration" => "VirtualMachineInstanceMigration",
         _ => "Other",
     }
 }

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::{
     core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
+    networking::v1::NetworkPolicy,
     storage::v1::StorageClass,
 };
 use kube::{
@@ -24,6 +25,7 @@ use vmop_api::{
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
         kubevirt::{VirtualMachine, VirtualMachineInstance},
+        multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
     },
@@ -60,6 +62,11 @@ pub struct Stores {
     pub instancetypes: Store<VirtualMachineInstancetype>,
     pub cluster_preferences: Store<PartialObjectMeta<VirtualMachineClusterPreference>>,
     pub preferences: Store<PartialObjectMeta<VirtualMachinePreference>>,
+    /// The isolation NetworkPolicies of profiles (metadata only).
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    /// Their MultiNetworkPolicies (metadata only); filled only where multi-networkpolicy's CRD
+    /// is installed, see [`Context::multi_network_policies_installed`].
+    pub multi_network_policies: Store<PartialObjectMeta<MultiNetworkPolicy>>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -230,6 +237,9 @@ pub struct Context {
     pub status_writes: StatusWrites,
     /// Profiles triggered and waiting for a reconcile (the work-queue metrics).
     pub queue: Arc<crate::queue::WorkQueue>,
+    /// Whether the MultiNetworkPolicy CRD is installed (found by discovery; until then bridge
+    /// networks of isolated profiles are reported as not isolated).
+    pub multi_network_policies_installed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Context {

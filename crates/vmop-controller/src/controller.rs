@@ -6,6 +6,7 @@ use std::{collections::HashMap, future::Future, sync::Arc};
 use futures::{FutureExt, Stream, StreamExt, future};
 use k8s_openapi::api::{
     core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
+    networking::v1::NetworkPolicy,
     storage::v1::StorageClass,
 };
 use kube::{
@@ -29,6 +30,7 @@ use vmop_api::{
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
         kubevirt::{VirtualMachine, VirtualMachineInstance},
+        multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{
             ENACTMENT_POLICY_LABEL, NodeNetworkConfigurationEnactment,
@@ -126,6 +128,57 @@ where
         .modify(strip)
         .reflect(writer)
         .touched_objects();
+    (reader, stream)
+}
+
+/// Like [`cached`] for a kind whose CRD may not be installed (MultiNetworkPolicy exists only
+/// where multi-networkpolicy is): the watch starts once discovery finds the resource, and
+/// `installed` says so. Until then the stream stays silent and the cache empty.
+fn cached_when_installed<K>(
+    client: Client,
+    api: Api<K>,
+    config: watcher::Config,
+    installed: Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = futures::stream::once(async move {
+        let group_version = K::api_version(&());
+        let plural = K::plural(&());
+        let mut told = false;
+        loop {
+            let found = client
+                .list_api_group_resources(&group_version)
+                .await
+                .is_ok_and(|list| list.resources.iter().any(|r| r.name == plural));
+            if found {
+                break;
+            }
+            if !told {
+                tracing::info!(%group_version, %plural, "not installed: looking again every minute");
+                told = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+        installed.store(true, std::sync::atomic::Ordering::Relaxed);
+        logged(watcher(api, config))
+            .default_backoff()
+            .modify(strip)
+            .reflect(writer)
+            .touched_objects()
+    })
+    .flatten();
     (reader, stream)
 }
 
@@ -277,6 +330,9 @@ impl Running {
             s.storage_classes
                 .wait_until_ready()
                 .map(synced("StorageClass")),
+            s.network_policies
+                .wait_until_ready()
+                .map(synced("NetworkPolicy")),
         );
         let sizing = futures::join!(
             s.cluster_instancetypes
@@ -299,7 +355,7 @@ impl Running {
             }
         };
         [
-            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, sizing.0,
+            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, all.10, sizing.0,
             sizing.1, sizing.2, sizing.3, policy,
         ]
         .iter()
@@ -365,6 +421,16 @@ pub fn controller(
     let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
     let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
     let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled());
+    let (network_policies, network_policy_stream) =
+        cached::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled());
+    let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (multi_network_policies, multi_network_policy_stream) =
+        cached_when_installed::<PartialObjectMeta<MultiNetworkPolicy>>(
+            client.clone(),
+            api(&client, ns),
+            labelled(),
+            multi_network_policies_installed.clone(),
+        );
     // Every trigger is noted in the work queue on its way to kube-runtime's scheduler.
     let enqueue: Enqueue = {
         let (queue, metrics, profiles) = (queue.clone(), metrics.clone(), profiles.clone());
@@ -432,6 +498,8 @@ pub fn controller(
         instancetypes,
         cluster_preferences,
         preferences,
+        network_policies,
+        multi_network_policies,
     };
     let reporter = Reporter {
         controller: "vm-operator".into(),
@@ -452,6 +520,7 @@ pub fn controller(
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
         queue,
+        multi_network_policies_installed,
     });
 
     // Shared objects map to their users through the claims' indexes, never a scan.
@@ -488,6 +557,8 @@ pub fn controller(
         .owns_stream(queued_owners(dv_stream, enqueue.clone()))
         .owns_stream(queued_owners(vm_stream, enqueue.clone()))
         .owns_stream(queued_owners(secret_stream, enqueue.clone()))
+        .owns_stream(queued_owners(network_policy_stream, enqueue.clone()))
+        .owns_stream(queued_owners(multi_network_policy_stream, enqueue.clone()))
         .watches_stream(vmi_stream, {
             let enqueue = enqueue.clone();
             move |vmi| {

@@ -198,6 +198,9 @@ pub async fn plan(
     .filter_map(Result::err)
     .flat_map(|errors| errors.0.into_iter().map(|e| e.to_string()))
     .collect();
+    if let Err(refused) = crate::isolation::validate(profile) {
+        invalid.push(refused);
+    }
     let owner = profile_ref(profile);
     let spec = &profile.spec;
 

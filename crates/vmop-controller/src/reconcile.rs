@@ -39,9 +39,10 @@ use crate::{
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
     network::{delete_unused_policies, reconcile_networks},
+    network_policy::{ISOLATED, reconcile_isolation},
     plan::{Planned, TemplateExtras, plan, scope_policies},
     sizing::{self, Unresolved},
-    status::{Observed, compute},
+    status::{Observed, compute, set_extra_condition},
     storage::reconcile_disks,
     vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
     wants::wants,
@@ -230,6 +231,15 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             })
             .collect(),
     };
+    let isolation = match reconcile_isolation(ctx, profile, owner.clone(), &networks)
+        .instrument(info_span!("isolation"))
+        .await
+    {
+        Err(refused) if refusal_reason(&refused).is_some() => {
+            return report_refusal(ctx, profile, &old, &refused).await;
+        }
+        other => other?,
+    };
     let vm_outcome = match reconcile_vm(ctx, profile, owner, &plan, &networks, &disks, user_data)
         .instrument(info_span!("vm"))
         .await
@@ -264,6 +274,9 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     let mut status = compute(&old, &observed, now());
     status.resources = Some(resources);
     status.access = Some(crate::access::access(profile, status.primary_ip.as_deref()));
+    if let Some(condition) = isolation.condition() {
+        set_extra_condition(&mut status, &old, ISOLATED, condition, &now());
+    }
     let settled = status.phase == Some(Phase::Running)
         || (status.phase == Some(Phase::Stopped)
             && matches!(vm_outcome, VmOutcome::Applied { .. }));

@@ -180,6 +180,28 @@ fn set_condition(
     });
 }
 
+/// Sets one condition decided outside [`compute`] (such as `Isolated`), keeping its
+/// transition time while its status stays the same.
+pub fn set_extra_condition(
+    status: &mut VirtualMachineProfileStatus,
+    old: &VirtualMachineProfileStatus,
+    type_: &str,
+    (ok, reason, message): (bool, &str, String),
+    now: &Time,
+) {
+    status.conditions.retain(|c| c.type_ != type_);
+    let verdict = Verdict::new(ok, reason, message);
+    let generation = status.observed_generation;
+    set_condition(
+        &mut status.conditions,
+        &old.conditions,
+        type_,
+        &verdict,
+        generation,
+        now,
+    );
+}
+
 /// The status a profile should have.
 pub fn compute(
     old: &VirtualMachineProfileStatus,
@@ -221,6 +243,7 @@ pub fn compute(
             vm_name: old.vm_name.clone(),
             resources: old.resources.clone(),
             access: old.access.clone(),
+            restart: old.restart.clone(),
         };
     }
 
@@ -405,6 +428,7 @@ pub fn compute(
         // The plan resolves these; the reconcile sets them.
         resources: old.resources.clone(),
         access: old.access.clone(),
+        restart: old.restart.clone(),
     }
 }
 

@@ -29,6 +29,7 @@ fn profile(name: &str) -> VirtualMachineProfile {
             preference: None,
             run_strategy: RunStrategy::Always,
             high_availability: false,
+            isolation: None,
             networks: vec![NetworkSpec {
                 name: "mgmt".into(),
                 bridge: Some("br-mgmt".into()),

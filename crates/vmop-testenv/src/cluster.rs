@@ -30,8 +30,9 @@ use crate::TestEnvError;
 pub const MANAGER: &str = "vmop-testenv";
 
 /// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
-pub const UPSTREAM_CRDS: [&str; 10] = [
+pub const UPSTREAM_CRDS: [&str; 11] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
+    include_str!("../crds/k8s.cni.cncf.io_multi-networkpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationenactments.yaml"),
     include_str!("../crds/cdi.kubevirt.io_datavolumes.yaml"),

@@ -79,6 +79,7 @@ fn profile(i: usize) -> VirtualMachineProfile {
             preference: None,
             run_strategy: Default::default(),
             high_availability: false,
+            isolation: None,
             networks: vec![NetworkSpec {
                 name: "mgmt".into(),
                 bridge: Some("br-mgmt".into()),

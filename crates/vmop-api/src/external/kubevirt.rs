@@ -370,6 +370,31 @@ pub struct VirtualMachineStatus {
     pub created: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
+    /// Pending start and stop requests (`virtctl restart` adds a Stop for the running
+    /// instance's UID and a Start), processed in order by virt-controller.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub state_change_requests: Vec<StateChangeRequest>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `Stop` and `Start`, the actions of a [`StateChangeRequest`].
+pub mod state_change {
+    /// Stop the instance with the request's UID.
+    pub const STOP: &str = "Stop";
+    /// Start an instance.
+    pub const START: &str = "Start";
+}
+
+/// One entry of `status.stateChangeRequests`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChangeRequest {
+    /// [`state_change::STOP`] or [`state_change::START`].
+    pub action: String,
+    /// For a Stop: the UID of the instance to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 pub mod cdi;
 pub mod instancetype;
 pub mod kubevirt;
+pub mod multinetworkpolicy;
 pub mod multus;
 pub mod nmstate;
 
