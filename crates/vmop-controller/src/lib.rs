@@ -43,6 +43,7 @@ pub mod pool;
 pub mod pool_plan;
 pub mod queue;
 pub mod reconcile;
+pub mod restart;
 pub mod seed;
 pub mod sizing;
 pub mod status;

@@ -26,7 +26,7 @@ use kube::{
 use serde_json::json;
 use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
-    InstancetypeKind, Phase, PreferenceKind, Resources, VirtualMachineProfile,
+    InstancetypeKind, Phase, PreferenceKind, RESTART_ANNOTATION, Resources, VirtualMachineProfile,
     VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
 };
 use vmop_plugin::VolumeObject;
@@ -41,6 +41,7 @@ use crate::{
     network::{delete_unused_policies, reconcile_networks},
     network_policy::{ISOLATED, reconcile_isolation},
     plan::{Planned, TemplateExtras, plan, scope_policies},
+    restart,
     sizing::{self, Unresolved},
     status::{Observed, compute, set_extra_condition},
     storage::reconcile_disks,
@@ -271,7 +272,21 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         vm: vm.as_deref(),
         vmi: vmi.as_deref(),
     };
+    let requested = profile
+        .annotations()
+        .get(RESTART_ANNOTATION)
+        .map(String::as_str);
+    let restart = restart::step(
+        requested,
+        old.restart.as_ref(),
+        vm.as_deref(),
+        vmi.as_deref(),
+    );
+    if let Some(uid) = &restart.stop {
+        ask_restart(ctx, &namespace, &profile.name_any(), uid).await?;
+    }
     let mut status = compute(&old, &observed, now());
+    status.restart = restart.recorded;
     status.resources = Some(resources);
     status.access = Some(crate::access::access(profile, status.primary_ip.as_deref()));
     if let Some(condition) = isolation.condition() {
@@ -292,6 +307,18 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     } else {
         ctx.timing.converging
     }))
+}
+
+/// Asks KubeVirt to restart the VM as `virtctl restart` does: a Stop for the instance `uid`
+/// and a Start, on the VirtualMachine's status.
+async fn ask_restart(ctx: &Context, namespace: &str, name: &str, uid: &str) -> Result<()> {
+    let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({"status": {"stateChangeRequests": restart::restart_requests(uid)}});
+    vms.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    ctx.metrics.wrote(kind_of::<VirtualMachine>(), "restart");
+    info!(instance = uid, "asked KubeVirt to restart the VM");
+    Ok(())
 }
 
 /// The profile's CPU and memory, from its spec or from the instancetype in the caches.
@@ -443,7 +470,14 @@ fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileSt
             .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
             .collect();
         conditions.sort();
-        (status.phase, status.observed_generation, conditions)
+        // A request's progress is never a mere detail.
+        let restart = status.restart.clone();
+        (
+            status.phase,
+            status.observed_generation,
+            conditions,
+            restart,
+        )
     };
     outline(old) == outline(new)
 }
@@ -511,6 +545,24 @@ async fn write_status(
         info!(from = %name(old.phase), to = %name(new.phase), "phase changed");
     }
     publish_transition(ctx, profile, old, &new).await;
+    if let Some((warning, reason, note)) =
+        restart::event(old.restart.as_ref(), new.restart.as_ref())
+    {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: "Restart".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+            warn!(%error, "publishing an event failed");
+        }
+    }
     Ok(())
 }
 

@@ -40,7 +40,7 @@ use super::{
     SimConfig, SimContext, SimError, controller, drive, retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, dv_phase, info_source, printable_status as ps, run_strategy,
-        vm_condition, vmi_phase,
+        state_change, vm_condition, vmi_phase,
     },
 };
 
@@ -104,12 +104,48 @@ async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Acti
         .and_then(|i| i.status.as_ref())
         .and_then(|s| s.phase.as_deref())
         .is_some_and(|p| p == vmi_phase::SUCCEEDED || p == vmi_phase::FAILED);
-    let should_run = match strategy {
-        run_strategy::ALWAYS | run_strategy::RERUN_ON_FAILURE => true,
-        run_strategy::ONCE => !finished,
-        run_strategy::MANUAL => vmi.is_some(),
-        _ => false,
-    };
+    // virt-controller takes `status.stateChangeRequests` one at a time (vm.go): a Stop for
+    // the instance with its UID deletes that instance, and is dropped once it is gone; a
+    // Start starts an instance whatever the run strategy, and is dropped once one exists.
+    let requests = vm
+        .status
+        .as_ref()
+        .map(|s| s.state_change_requests.clone())
+        .unwrap_or_default();
+    let mut start_requested = false;
+    if let Some(first) = requests.first() {
+        let live = vmi
+            .as_ref()
+            .filter(|i| i.metadata.deletion_timestamp.is_none());
+        match first.action.as_str() {
+            state_change::STOP => match &vmi {
+                Some(current) if current.metadata.uid == first.uid => {
+                    if current.metadata.deletion_timestamp.is_none() {
+                        vmis.delete(&name, &DeleteParams::default()).await?;
+                    }
+                    set_vm_status(&ctx, &vm, ps::STOPPING, false, None, false).await?;
+                    return Ok(ctx.config.next_step());
+                }
+                _ => {
+                    set_state_change_requests(&ctx, &vm, &requests[1..]).await?;
+                    return Ok(ctx.config.next_step());
+                }
+            },
+            state_change::START if live.is_some() => {
+                set_state_change_requests(&ctx, &vm, &requests[1..]).await?;
+                return Ok(ctx.config.next_step());
+            }
+            state_change::START => start_requested = vmi.is_none(),
+            _ => {}
+        }
+    }
+    let should_run = start_requested
+        || match strategy {
+            run_strategy::ALWAYS | run_strategy::RERUN_ON_FAILURE => true,
+            run_strategy::ONCE => !finished,
+            run_strategy::MANUAL => vmi.is_some(),
+            _ => false,
+        };
 
     match (should_run, vmi) {
         (false, Some(vmi)) => {
@@ -592,6 +628,27 @@ async fn select_node_if_waiting(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Leaves `remaining` as the VM's pending state change requests.
+async fn set_state_change_requests(
+    ctx: &SimContext,
+    vm: &VirtualMachine,
+    remaining: &[vmop_api::external::kubevirt::StateChangeRequest],
+) -> Result<(), SimError> {
+    let value = if remaining.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(remaining)
+    };
+    Api::<VirtualMachine>::namespaced(ctx.client.clone(), &vm.namespace().unwrap_or_default())
+        .patch_status(
+            &vm.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"stateChangeRequests": value}})),
+        )
+        .await?;
     Ok(())
 }
 

@@ -30,6 +30,13 @@ pub mod printable_status {
 }
 
 /// KubeVirt `VirtualMachineConditionType`.
+/// `VirtualMachineStateChangeRequest.action` (kubevirt.io/api/core/v1 `StopRequest`,
+/// `StartRequest`).
+pub mod state_change {
+    pub const STOP: &str = "Stop";
+    pub const START: &str = "Start";
+}
+
 pub mod vm_condition {
     pub const READY: &str = "Ready";
     pub const RESTART_REQUIRED: &str = "RestartRequired";
