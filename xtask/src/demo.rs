@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: the whole system on an embedded control plane. Starts kube-testenv and
 //! the data-plane simulators (with human-scale delays), runs the real `vm-operator` binary
 //! against it, applies `examples/manifests/`, and shows each profile's progress until all run
-//! (exit 0) or one fails (exit 1 with its conditions).
+//! (exit 0) or one fails (exit 1 with its conditions). Then it live-migrates the HA example
+//! and scales the example pool.
 
 use std::{
     collections::BTreeMap,
@@ -89,6 +90,9 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
         println!("applied {} profiles from examples/manifests: {}\n", names.len(), names.join(", "));
         let mut outcome = follow(&client, args.timeout).await;
         print_table(&client).await?;
+        if outcome.is_ok() {
+            outcome = crate::demo_migrate::run(&client, args.timeout).await;
+        }
         if outcome.is_ok() {
             outcome = crate::demo_pool::run(&client, root, args.timeout).await;
         }

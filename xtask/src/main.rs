@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_migrate;
 mod demo_pool;
 mod image;
 mod image_smoke;

@@ -47,6 +47,9 @@ pub const HA_GROUP_LABEL: &str = "vmoperator.io/ha-group";
 /// Annotation asking for a restart of the VM: each new value (a timestamp, say) is one request,
 /// acted on once; `status.restart` reports it.
 pub const RESTART_ANNOTATION: &str = "vmoperator.io/restart-requested";
+/// Annotation asking for a live migration of the VM: each new value is one request, acted on
+/// once; `status.migration` reports it.
+pub const MIGRATE_ANNOTATION: &str = "vmoperator.io/migrate-requested";
 
 /// The CustomResourceDefinition of `VirtualMachineProfile` as YAML, exactly as committed
 /// under `deploy/crds/` (regenerate with `cargo xtask crdgen`).

@@ -45,6 +45,10 @@ pub struct VirtualMachineProfileStatus {
     /// what became of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RequestStatus>,
+    /// The last live migration asked for with the annotation `vmoperator.io/migrate-requested`,
+    /// and what became of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<RequestStatus>,
 }
 
 /// What became of a request made with an annotation (each new value is one request).
@@ -60,6 +64,15 @@ pub struct RequestStatus {
     /// UID of the VirtualMachineInstance the restart replaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_instance: Option<String>,
+    /// The VirtualMachineInstanceMigration that carries a migration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_name: Option<String>,
+    /// The node a migration started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_node: Option<String>,
+    /// The node a migration moved the VM to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_node: Option<String>,
 }
 
 /// How far a request got.
@@ -72,6 +85,8 @@ pub enum RequestPhase {
     Succeeded,
     /// Not done; the message says why. A new value of the annotation asks again.
     Refused,
+    /// Tried and failed; the message says why. A new value of the annotation asks again.
+    Failed,
 }
 
 /// How to reach a VM.

@@ -24,7 +24,7 @@ use vmop_api::{
             VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
-        kubevirt::{VirtualMachine, VirtualMachineInstance},
+        kubevirt::{VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration},
         multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
@@ -67,6 +67,8 @@ pub struct Stores {
     /// Their MultiNetworkPolicies (metadata only); filled only where multi-networkpolicy's CRD
     /// is installed, see [`Context::multi_network_policies_installed`].
     pub multi_network_policies: Store<PartialObjectMeta<MultiNetworkPolicy>>,
+    /// Live migrations asked for by profiles.
+    pub migrations: Store<VirtualMachineInstanceMigration>,
 }
 
 impl std::fmt::Debug for Stores {

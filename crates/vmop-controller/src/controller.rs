@@ -29,7 +29,7 @@ use vmop_api::{
             VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
-        kubevirt::{VirtualMachine, VirtualMachineInstance},
+        kubevirt::{VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration},
         multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{
@@ -333,6 +333,9 @@ impl Running {
             s.network_policies
                 .wait_until_ready()
                 .map(synced("NetworkPolicy")),
+            s.migrations
+                .wait_until_ready()
+                .map(synced("VirtualMachineInstanceMigration")),
         );
         let sizing = futures::join!(
             s.cluster_instancetypes
@@ -355,8 +358,8 @@ impl Running {
             }
         };
         [
-            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, all.10, sizing.0,
-            sizing.1, sizing.2, sizing.3, policy,
+            all.0, all.1, all.2, all.3, all.4, all.5, all.6, all.7, all.8, all.9, all.10, all.11,
+            sizing.0, sizing.1, sizing.2, sizing.3, policy,
         ]
         .iter()
         .all(|ok| *ok)
@@ -421,6 +424,8 @@ pub fn controller(
     let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
     let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
     let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled());
+    let (migrations, migration_stream) =
+        cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled());
     let (network_policies, network_policy_stream) =
         cached::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled());
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -500,6 +505,7 @@ pub fn controller(
         preferences,
         network_policies,
         multi_network_policies,
+        migrations,
     };
     let reporter = Reporter {
         controller: "vm-operator".into(),
@@ -558,6 +564,7 @@ pub fn controller(
         .owns_stream(queued_owners(vm_stream, enqueue.clone()))
         .owns_stream(queued_owners(secret_stream, enqueue.clone()))
         .owns_stream(queued_owners(network_policy_stream, enqueue.clone()))
+        .owns_stream(queued_owners(migration_stream, enqueue.clone()))
         .owns_stream(queued_owners(multi_network_policy_stream, enqueue.clone()))
         .watches_stream(vmi_stream, {
             let enqueue = enqueue.clone();

@@ -26,21 +26,27 @@ use kube::{
 use serde_json::json;
 use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
-    InstancetypeKind, Phase, PreferenceKind, RESTART_ANNOTATION, Resources, VirtualMachineProfile,
-    VirtualMachineProfileStatus, external::kubevirt::VirtualMachine,
+    InstancetypeKind, MIGRATE_ANNOTATION, Phase, PreferenceKind, RESTART_ANNOTATION, Resources,
+    VirtualMachineProfile, VirtualMachineProfileStatus,
+    external::kubevirt::{
+        LIVE_MIGRATABLE_CONDITION, VirtualMachine, VirtualMachineInstance,
+        VirtualMachineInstanceMigration,
+    },
 };
 use vmop_plugin::VolumeObject;
 
 use crate::{
-    apply::{kind_of, owner_reference},
+    apply::{ensure, kind_of, owner_reference},
     claims::ProfileKey,
     classes::storage_class,
     cleanup::{Wanted, cleanup, remove_orphans},
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, Result},
+    migrate,
     network::{delete_unused_policies, reconcile_networks},
     network_policy::{ISOLATED, reconcile_isolation},
     plan::{Planned, TemplateExtras, plan, scope_policies},
+    request::{self, Action as RequestAction},
     restart,
     sizing::{self, Unresolved},
     status::{Observed, compute, set_extra_condition},
@@ -285,8 +291,52 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     if let Some(uid) = &restart.stop {
         ask_restart(ctx, &namespace, &profile.name_any(), uid).await?;
     }
+    let requested = profile
+        .annotations()
+        .get(MIGRATE_ANNOTATION)
+        .map(String::as_str);
+    let migration = old
+        .migration
+        .as_ref()
+        .and_then(|m| m.migration_name.as_ref())
+        .and_then(|n| {
+            ctx.stores
+                .migrations
+                .get(&ObjectRef::new(n).within(&namespace))
+        });
+    let migrate = migrate::step(
+        (&profile.name_any(), &namespace),
+        requested,
+        old.migration.as_ref(),
+        vmi.as_deref(),
+        migration.as_deref(),
+    );
+    if let Some(object) = migrate.create {
+        let migrations: Api<VirtualMachineInstanceMigration> =
+            Api::namespaced(ctx.client.clone(), &namespace);
+        ensure(
+            ctx,
+            &migrations,
+            object,
+            owner_reference(profile),
+            None,
+            None,
+            None,
+        )
+        .await?;
+    }
     let mut status = compute(&old, &observed, now());
     status.restart = restart.recorded;
+    status.migration = migrate.recorded;
+    if let Some(condition) = vmi.as_deref().and_then(live_migratable_condition) {
+        set_extra_condition(
+            &mut status,
+            &old,
+            LIVE_MIGRATABLE_CONDITION,
+            condition,
+            &now(),
+        );
+    }
     status.resources = Some(resources);
     status.access = Some(crate::access::access(profile, status.primary_ip.as_deref()));
     if let Some(condition) = isolation.condition() {
@@ -307,6 +357,30 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
     } else {
         ctx.timing.converging
     }))
+}
+
+/// KubeVirt's `LiveMigratable` condition of the instance, for the profile's own conditions.
+fn live_migratable_condition(vmi: &VirtualMachineInstance) -> Option<(bool, &str, String)> {
+    let c = vmi
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == LIVE_MIGRATABLE_CONDITION)?;
+    let ok = c.status == "True";
+    let reason = c
+        .reason
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .unwrap_or(if ok { "Migratable" } else { "NotMigratable" });
+    let message = c.message.clone().unwrap_or_else(|| {
+        if ok {
+            "KubeVirt can live-migrate the VM"
+        } else {
+            "KubeVirt cannot live-migrate the VM"
+        }
+        .into()
+    });
+    Some((ok, reason, message))
 }
 
 /// Asks KubeVirt to restart the VM as `virtctl restart` does: a Stop for the instance `uid`
@@ -471,12 +545,12 @@ fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileSt
             .collect();
         conditions.sort();
         // A request's progress is never a mere detail.
-        let restart = status.restart.clone();
+        let requests = (status.restart.clone(), status.migration.clone());
         (
             status.phase,
             status.observed_generation,
             conditions,
-            restart,
+            requests,
         )
     };
     outline(old) == outline(new)
@@ -545,9 +619,26 @@ async fn write_status(
         info!(from = %name(old.phase), to = %name(new.phase), "phase changed");
     }
     publish_transition(ctx, profile, old, &new).await;
-    if let Some((warning, reason, note)) =
-        restart::event(old.restart.as_ref(), new.restart.as_ref())
-    {
+    publish_requests(ctx, profile, old, &new).await;
+    Ok(())
+}
+
+/// One Event per step of a restart or migration request.
+async fn publish_requests(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) {
+    let steps = [
+        (RequestAction::Restart, &old.restart, &new.restart),
+        (RequestAction::Migration, &old.migration, &new.migration),
+    ];
+    for (action, old, new) in steps {
+        let Some((warning, reason, note)) = request::event(action, old.as_ref(), new.as_ref())
+        else {
+            continue;
+        };
         let event = Event {
             type_: if warning {
                 EventType::Warning
@@ -556,14 +647,13 @@ async fn write_status(
             },
             reason: reason.into(),
             note: Some(note),
-            action: "Restart".into(),
+            action: format!("{action:?}"),
             secondary: None,
         };
         if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
             warn!(%error, "publishing an event failed");
         }
     }
-    Ok(())
 }
 
 async fn publish_transition(

@@ -59,12 +59,13 @@ pub fn step(
                 phase: RequestPhase::InProgress,
                 message: format!("restarting: instance {current} is replaced"),
                 replaced_instance: Some(current.to_owned()),
+                ..RequestStatus::default()
             },
             None => RequestStatus {
                 request: request.to_owned(),
                 phase: RequestPhase::Refused,
                 message: "the VM is not running: there is nothing to restart".into(),
-                replaced_instance: None,
+                ..RequestStatus::default()
             },
         };
         return RestartStep {
@@ -94,27 +95,6 @@ pub fn step(
         // The old one is going or the new one is starting.
         _ => keep,
     }
-}
-
-/// The Event for a change of the recorded request: (warning, reason, note).
-pub fn event(
-    old: Option<&RequestStatus>,
-    new: Option<&RequestStatus>,
-) -> Option<(bool, &'static str, String)> {
-    let new = new?;
-    if old.is_some_and(|old| old.request == new.request && old.phase == new.phase) {
-        return None;
-    }
-    let (warning, reason) = match new.phase {
-        RequestPhase::InProgress => (false, "RestartRequested"),
-        RequestPhase::Succeeded => (false, "Restarted"),
-        RequestPhase::Refused => (true, "RestartRefused"),
-    };
-    Some((
-        warning,
-        reason,
-        format!("request {:?}: {}", new.request, new.message),
-    ))
 }
 
 /// The `status.stateChangeRequests` `virtctl restart` writes for the instance `uid`.
@@ -149,6 +129,7 @@ mod tests {
             phase: RequestPhase::InProgress,
             message: String::new(),
             replaced_instance: Some(replaced.into()),
+            ..RequestStatus::default()
         }
     }
 

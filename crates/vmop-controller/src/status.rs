@@ -244,6 +244,7 @@ pub fn compute(
             resources: old.resources.clone(),
             access: old.access.clone(),
             restart: old.restart.clone(),
+            migration: old.migration.clone(),
         };
     }
 
@@ -429,6 +430,7 @@ pub fn compute(
         resources: old.resources.clone(),
         access: old.access.clone(),
         restart: old.restart.clone(),
+        migration: old.migration.clone(),
     }
 }
 

@@ -30,7 +30,7 @@ use crate::TestEnvError;
 pub const MANAGER: &str = "vmop-testenv";
 
 /// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
-pub const UPSTREAM_CRDS: [&str; 11] = [
+pub const UPSTREAM_CRDS: [&str; 12] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
     include_str!("../crds/k8s.cni.cncf.io_multi-networkpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
@@ -38,6 +38,7 @@ pub const UPSTREAM_CRDS: [&str; 11] = [
     include_str!("../crds/cdi.kubevirt.io_datavolumes.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachines.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachineinstances.yaml"),
+    include_str!("../crds/kubevirt.io_virtualmachineinstancemigrations.yaml"),
     include_str!("../crds/instancetype.kubevirt.io_virtualmachineinstancetypes.yaml"),
     include_str!("../crds/instancetype.kubevirt.io_virtualmachineclusterinstancetypes.yaml"),
     include_str!("../crds/instancetype.kubevirt.io_virtualmachinepreferences.yaml"),

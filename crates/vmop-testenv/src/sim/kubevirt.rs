@@ -357,9 +357,45 @@ async fn running_status(
         "phase": vmi_phase::RUNNING,
         "nodeName": node,
         "interfaces": interfaces,
-        "conditions": [{"type": "Ready", "status": "True"}],
+        "conditions": [{"type": "Ready", "status": "True"}, live_migratable(ctx, vmi).await?],
     }))
 }
+
+/// virt-handler's `LiveMigratable` condition (`calculateLiveMigrationCondition`): every claim
+/// (of a PVC or DataVolume volume) must be shared, ReadWriteMany.
+async fn live_migratable(
+    ctx: &SimContext,
+    vmi: &VirtualMachineInstance,
+) -> Result<serde_json::Value, SimError> {
+    let claims = Api::<PersistentVolumeClaim>::namespaced(
+        ctx.client.clone(),
+        &vmi.namespace().unwrap_or_default(),
+    );
+    for volume in &vmi.spec.volumes {
+        let claim_name = match (&volume.persistent_volume_claim, &volume.data_volume) {
+            (Some(pvc), _) => pvc.claim_name.clone(),
+            (None, Some(dv)) => dv.name.clone(),
+            (None, None) => continue,
+        };
+        let shared = claims
+            .get_opt(&claim_name)
+            .await?
+            .and_then(|c| c.spec?.access_modes)
+            .is_some_and(|modes| modes.iter().any(|m| m == "ReadWriteMany"));
+        if !shared {
+            return Ok(json!({
+                "type": LIVE_MIGRATABLE,
+                "status": "False",
+                "reason": "DisksNotLiveMigratable",
+                "message": format!("cannot migrate VMI: PVC {claim_name} is not shared, live migration requires that all PVCs must be shared (using ReadWriteMany access mode)"),
+            }));
+        }
+    }
+    Ok(json!({"type": LIVE_MIGRATABLE, "status": "True"}))
+}
+
+/// The instance condition saying whether it can live-migrate (`VirtualMachineInstanceIsMigratable`).
+const LIVE_MIGRATABLE: &str = "LiveMigratable";
 
 /// Static addresses by MAC from the VMI's cloud-init network data (v2 `ethernets` matched by
 /// `macaddress`), with the `set-name` when given: what the guest would configure.
@@ -426,6 +462,27 @@ async fn pick_node(
     vm: &VirtualMachine,
     spec: &VirtualMachineInstanceSpec,
 ) -> Result<Result<String, Blocked>, SimError> {
+    let (mut candidates, total) = eligible_nodes(ctx, spec).await?;
+    if candidates.is_empty() {
+        return Ok(Err(Blocked {
+            printable: ps::ERROR_UNSCHEDULABLE,
+            reason: "Unschedulable",
+            message: format!(
+                "0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector."
+            ),
+        }));
+    }
+    let key = format!("{}/{}", vm.namespace().unwrap_or_default(), vm.name_any());
+    let index = (fnv(&key) % candidates.len() as u64) as usize;
+    Ok(Ok(candidates.swap_remove(index)))
+}
+
+/// The nodes (sorted by name) that satisfy the instance's node selector and required node
+/// affinity, and how many nodes there are.
+pub(super) async fn eligible_nodes(
+    ctx: &SimContext,
+    spec: &VirtualMachineInstanceSpec,
+) -> Result<(Vec<String>, usize), SimError> {
     let nodes = Api::<Node>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await?;
@@ -457,20 +514,7 @@ async fn pick_node(
         .map(ResourceExt::name_any)
         .collect();
     candidates.sort();
-    if candidates.is_empty() {
-        return Ok(Err(Blocked {
-            printable: ps::ERROR_UNSCHEDULABLE,
-            reason: "Unschedulable",
-            message: format!(
-                "0/{} nodes are available: {} node(s) didn't match Pod's node affinity/selector.",
-                nodes.items.len(),
-                nodes.items.len()
-            ),
-        }));
-    }
-    let key = format!("{}/{}", vm.namespace().unwrap_or_default(), vm.name_any());
-    let index = (fnv(&key) % candidates.len() as u64) as usize;
-    Ok(Ok(candidates.swap_remove(index)))
+    Ok((candidates, nodes.items.len()))
 }
 
 fn matches_requirement(labels: &BTreeMap<String, String>, req: &NodeSelectorRequirement) -> bool {

@@ -16,6 +16,7 @@ pub mod cdi;
 pub mod csi;
 pub mod instancetype;
 pub mod kubevirt;
+pub mod migration;
 pub mod nmstate;
 pub mod upstream;
 
@@ -87,7 +88,8 @@ pub async fn run_all(client: Client, config: SimConfig) {
         csi::run(client.clone(), config.clone()),
         cdi::run(client.clone(), config.clone()),
         nmstate::run(client.clone(), config.clone()),
-        kubevirt::run(client, config),
+        kubevirt::run(client.clone(), config.clone()),
+        migration::run(client, config),
     );
 }
 

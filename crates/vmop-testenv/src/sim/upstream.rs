@@ -37,6 +37,18 @@ pub mod state_change {
     pub const START: &str = "Start";
 }
 
+/// `VirtualMachineInstanceMigration.status.phase`, in the order a migration goes through them.
+pub mod migration_phase {
+    pub const PENDING: &str = "Pending";
+    pub const SCHEDULING: &str = "Scheduling";
+    pub const SCHEDULED: &str = "Scheduled";
+    pub const PREPARING_TARGET: &str = "PreparingTarget";
+    pub const TARGET_READY: &str = "TargetReady";
+    pub const RUNNING: &str = "Running";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+}
+
 pub mod vm_condition {
     pub const READY: &str = "Ready";
     pub const RESTART_REQUIRED: &str = "RestartRequired";
