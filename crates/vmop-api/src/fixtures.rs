@@ -6,8 +6,8 @@ use crate::{
     messages as msg,
     profile::{
         AccessMode, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeRef, IpamSpec,
-        IpamType, IsolationPort, IsolationSpec, NetworkSpec, PreferenceRef, PullMethod,
-        SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
+        IpamType, IsolationPort, IsolationSpec, LiveUpdateSpec, NetworkSpec, PreferenceRef,
+        PullMethod, SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
     },
 };
 
@@ -24,6 +24,7 @@ pub fn valid_profile(name: &str) -> VirtualMachineProfile {
             run_strategy: Default::default(),
             high_availability: false,
             isolation: None,
+            live_update: None,
             networks: vec![
                 NetworkSpec {
                     name: "mgmt".into(),
@@ -628,6 +629,46 @@ fn hostile_cases() -> Vec<InvalidCase> {
                     type_: IpamType::Whereabouts,
                     range: None,
                     exclude: vec![],
+                });
+            },
+        ),
+        case(
+            "live update below the sockets the VM has",
+            "spec.liveUpdate.maxSockets",
+            msg::LIVE_UPDATE_SOCKETS_BELOW,
+            |p| {
+                p.spec.cpu_topology = Some(CpuTopology {
+                    sockets: Some(4),
+                    threads: None,
+                });
+                p.spec.live_update = Some(LiveUpdateSpec {
+                    max_sockets: 2,
+                    max_memory: "64Gi".into(),
+                });
+            },
+        ),
+        case(
+            "live update below the memory the VM has",
+            "spec.liveUpdate.maxMemory",
+            msg::LIVE_UPDATE_MEMORY_BELOW,
+            |p| {
+                p.spec.live_update = Some(LiveUpdateSpec {
+                    max_sockets: 4,
+                    max_memory: "1Gi".into(),
+                });
+            },
+        ),
+        case(
+            "live update with an instancetype",
+            "spec.liveUpdate",
+            msg::LIVE_UPDATE_NEEDS_SIZE,
+            |p| {
+                p.spec.cpu = None;
+                p.spec.memory = None;
+                p.spec.instancetype = Some(instancetype("u1.medium"));
+                p.spec.live_update = Some(LiveUpdateSpec {
+                    max_sockets: 4,
+                    max_memory: "16Gi".into(),
                 });
             },
         ),

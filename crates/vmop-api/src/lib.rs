@@ -27,9 +27,9 @@ pub use kube;
 
 pub use profile::{
     AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeKind, InstancetypeRef,
-    IpamSpec, IsolationPort, IsolationSpec, NetworkSpec, PortProtocol, PreferenceKind,
-    PreferenceRef, PullMethod, RetentionPolicy, RunStrategy, SecretReference, SourceReference,
-    SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
+    IpamSpec, IsolationPort, IsolationSpec, LiveUpdateSpec, NetworkSpec, PortProtocol,
+    PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy, RunStrategy, SecretReference,
+    SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
 };
 pub use status::{
     Access, ConditionType, DiskStatus, NetworkStatus, Phase, RequestPhase, RequestStatus,

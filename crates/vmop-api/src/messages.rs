@@ -90,6 +90,15 @@ pub const DUPLICATE_ADDRESS: &str = "the same IP address is set on two networks"
 pub const DUPLICATE_MAC: &str = "the same MAC address is set on two networks";
 pub const ZERO_MAC: &str = "must not be 00:00:00:00:00:00";
 pub const WHEREABOUTS_NEEDS_RANGE: &str = "ipam type whereabouts needs a range";
+/// `spec.liveUpdate.maxSockets`.
+pub const LIVE_UPDATE_SOCKETS_RANGE: &str = "must be from 1 to 64";
+/// `spec.liveUpdate` with `spec.instancetype`.
+pub const LIVE_UPDATE_NEEDS_SIZE: &str =
+    "liveUpdate needs cpu and memory in the profile, not an instancetype";
+/// `spec.liveUpdate.maxSockets` below the sockets the VM has.
+pub const LIVE_UPDATE_SOCKETS_BELOW: &str = "must be at least cpuTopology.sockets (1 when unset)";
+/// `spec.liveUpdate.maxMemory` below the memory the VM has.
+pub const LIVE_UPDATE_MEMORY_BELOW: &str = "must be at least memory";
 /// `spec.isolation.cidrs`.
 pub const ISOLATION_CIDR: &str = "every source must be a CIDR range such as 10.0.0.0/8";
 /// `spec.isolation.ports[].port`.

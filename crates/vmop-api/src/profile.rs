@@ -44,6 +44,9 @@ use crate::status::VirtualMachineProfileStatus;
     validation = kube::core::Rule::new("!self.highAvailability || !has(self.disks) || self.disks.all(d, !has(d.accessModes) || d.accessModes == ['ReadWriteMany'])").message(crate::messages::HA_NEEDS_RWX).field_path(".disks"),
     validation = kube::core::Rule::new("!has(self.instancetype) || (!has(self.cpu) && !has(self.memory) && !has(self.cpuTopology))").message(crate::messages::INSTANCETYPE_EXCLUSIVE).field_path(".instancetype"),
     validation = kube::core::Rule::new("has(self.instancetype) || (has(self.cpu) && has(self.memory))").message(crate::messages::SIZE_REQUIRED),
+    validation = kube::core::Rule::new("!has(self.liveUpdate) || !has(self.instancetype)").message(crate::messages::LIVE_UPDATE_NEEDS_SIZE).field_path(".liveUpdate"),
+    validation = kube::core::Rule::new("!has(self.liveUpdate) || (has(self.cpuTopology) && has(self.cpuTopology.sockets) ? self.cpuTopology.sockets : 1) <= self.liveUpdate.maxSockets").message(crate::messages::LIVE_UPDATE_SOCKETS_BELOW).field_path(".liveUpdate.maxSockets"),
+    validation = kube::core::Rule::new("!has(self.liveUpdate) || !has(self.memory) || !isQuantity(self.memory) || !isQuantity(self.liveUpdate.maxMemory) || quantity(self.liveUpdate.maxMemory).compareTo(quantity(self.memory)) >= 0").message(crate::messages::LIVE_UPDATE_MEMORY_BELOW).field_path(".liveUpdate.maxMemory"),
     validation = kube::core::Rule::new("!has(self.cpu) || self.cpu * (has(self.cpuTopology) && has(self.cpuTopology.sockets) ? self.cpuTopology.sockets : 1) * (has(self.cpuTopology) && has(self.cpuTopology.threads) ? self.cpuTopology.threads : 1) <= 256").message(crate::messages::VCPUS_RANGE).field_path(".cpuTopology"),
     validation = kube::core::Rule::new("!has(self.networks) || self.networks.filter(n, has(n.gateway)).size() <= 1").message(crate::messages::ONE_DEFAULT_GATEWAY).field_path(".networks"),
     validation = kube::core::Rule::new("!has(self.networks) || self.networks.all(a, !has(a.ipAddress) || !isCIDR(a.ipAddress) || self.networks.filter(b, has(b.ipAddress) && isCIDR(b.ipAddress) && cidr(b.ipAddress).ip() == cidr(a.ipAddress).ip()).size() == 1)").message(crate::messages::DUPLICATE_ADDRESS).field_path(".networks"),
@@ -93,6 +96,14 @@ pub struct VirtualMachineProfileSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationSpec>,
 
+    /// Lets CPU sockets and memory grow without a restart, through KubeVirt's live update
+    /// (the cluster's KubeVirt must use the LiveUpdate rollout strategy): up to these bounds a
+    /// change of `cpuTopology.sockets` or `memory` reaches the running VM. Any other change
+    /// of size waits for a restart, which the RestartRequired condition says. Not with
+    /// `instancetype`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_update: Option<LiveUpdateSpec>,
+
     /// Secondary networks, each attached to the VM through Multus (the pod network is always
     /// the first interface). Names are unique.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -124,6 +135,21 @@ pub struct VirtualMachineProfileSpec {
     #[schemars(length(max = 63))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
     pub template: Option<String>,
+}
+
+/// Bounds of the sizes a VM may change to while it runs.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveUpdateSpec {
+    /// Most CPU sockets the VM may have without a restart (1-64, at least
+    /// `cpuTopology.sockets`); KubeVirt's `maxSockets`.
+    #[x_kube(validation = kube::core::Rule::new("self >= 1 && self <= 64").message(crate::messages::LIVE_UPDATE_SOCKETS_RANGE))]
+    pub max_sockets: i32,
+    /// Most guest memory the VM may have without a restart (at least `memory`); KubeVirt's
+    /// `maxGuest`.
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = kube::core::Rule::new("isQuantity(self) && quantity(self).isInteger() && quantity(self).compareTo(quantity('64Mi')) >= 0").message(crate::messages::MEMORY_QUANTITY))]
+    pub max_memory: String,
 }
 
 /// Which traffic reaches an isolated VM: the peers of `allowFrom`, any source on `ports`, and

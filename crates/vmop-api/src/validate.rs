@@ -126,6 +126,44 @@ pub fn validate_profile(
             );
         }
     }
+    if let Some(live) = &spec.live_update {
+        e.check(
+            spec.instancetype.is_none(),
+            || "spec.liveUpdate".into(),
+            msg::LIVE_UPDATE_NEEDS_SIZE,
+        );
+        e.check(
+            (1..=64).contains(&live.max_sockets),
+            || "spec.liveUpdate.maxSockets".into(),
+            msg::LIVE_UPDATE_SOCKETS_RANGE,
+        );
+        let sockets = spec
+            .cpu_topology
+            .as_ref()
+            .and_then(|t| t.sockets)
+            .unwrap_or(1);
+        e.check(
+            sockets <= live.max_sockets,
+            || "spec.liveUpdate.maxSockets".into(),
+            msg::LIVE_UPDATE_SOCKETS_BELOW,
+        );
+        e.check(
+            is_whole_bytes_at_least(&live.max_memory, 64.0 * MI),
+            || "spec.liveUpdate.maxMemory".into(),
+            msg::MEMORY_QUANTITY,
+        );
+        let below = spec
+            .memory
+            .as_deref()
+            .and_then(|m| quantity::parse(m).ok())
+            .zip(quantity::parse(&live.max_memory).ok())
+            .is_some_and(|(memory, max)| max < memory);
+        e.check(
+            !below,
+            || "spec.liveUpdate.maxMemory".into(),
+            msg::LIVE_UPDATE_MEMORY_BELOW,
+        );
+    }
     if let Some(isolation) = &spec.isolation {
         for (i, port) in isolation.ports.iter().enumerate() {
             e.check(

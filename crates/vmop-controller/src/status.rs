@@ -336,10 +336,18 @@ pub fn compute(
         .and_then(|s| find_condition(&s.conditions, vm_condition::RESTART_REQUIRED))
         .filter(|c| c.is_true());
     if let Some(restart) = restart {
+        // Say what happens and how to make it happen now.
         let verdict = Verdict::new(
             true,
             RESTART_REQUIRED,
-            restart.message.clone().unwrap_or_default(),
+            format!(
+                "{}; KubeVirt applies the change when the VM restarts. To restart now: kubectl annotate --overwrite vmprofile <name> {}=\"$(date -Is)\"",
+                restart
+                    .message
+                    .as_deref()
+                    .unwrap_or("a change needs a restart"),
+                vmop_api::RESTART_ANNOTATION
+            ),
         );
         set_condition(
             &mut conditions,
@@ -750,14 +758,14 @@ mod tests {
             &observed(&networks, &disks, &outcome, Some(&vm), None),
             at(1),
         );
-        assert_eq!(
-            reason(&status, RESTART_REQUIRED),
-            (
-                "True".into(),
-                RESTART_REQUIRED.into(),
-                "a non-live-updatable field was changed".into()
-            )
+        let (value, why, message) = reason(&status, RESTART_REQUIRED);
+        assert_eq!((value.as_str(), why.as_str()), ("True", RESTART_REQUIRED));
+        // KubeVirt's words, then how to restart now.
+        assert!(
+            message.starts_with("a non-live-updatable field was changed; "),
+            "{message}"
         );
+        assert!(message.contains(vmop_api::RESTART_ANNOTATION), "{message}");
     }
 
     #[test]

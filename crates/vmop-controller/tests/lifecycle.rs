@@ -30,6 +30,7 @@ fn profile(name: &str) -> VirtualMachineProfile {
             run_strategy: RunStrategy::Always,
             high_availability: false,
             isolation: None,
+            live_update: None,
             networks: vec![NetworkSpec {
                 name: "mgmt".into(),
                 bridge: Some("br-mgmt".into()),

@@ -271,14 +271,24 @@ impl VMTemplate for CloudInitTemplate {
         let instance = VirtualMachineInstanceSpec {
             domain: DomainSpec {
                 // With an instancetype, KubeVirt refuses a template that sets CPU or memory.
+                // With liveUpdate, KubeVirt may change sockets and guest memory of the running
+                // VM up to maxSockets and maxGuest.
                 cpu: spec.cpu.map(|cores| Cpu {
                     cores: u32::try_from(cores).ok(),
-                    sockets: topology.sockets.and_then(|s| u32::try_from(s).ok()),
+                    sockets: topology
+                        .sockets
+                        .or(spec.live_update.as_ref().map(|_| 1))
+                        .and_then(|s| u32::try_from(s).ok()),
                     threads: topology.threads.and_then(|t| u32::try_from(t).ok()),
+                    max_sockets: spec
+                        .live_update
+                        .as_ref()
+                        .and_then(|l| u32::try_from(l.max_sockets).ok()),
                     ..Cpu::default()
                 }),
                 memory: spec.memory.clone().map(|guest| Memory {
                     guest: Some(guest),
+                    max_guest: spec.live_update.as_ref().map(|l| l.max_memory.clone()),
                     ..Memory::default()
                 }),
                 devices: Devices {

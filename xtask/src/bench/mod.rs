@@ -80,6 +80,7 @@ fn profile(i: usize) -> VirtualMachineProfile {
             run_strategy: Default::default(),
             high_availability: false,
             isolation: None,
+            live_update: None,
             networks: vec![NetworkSpec {
                 name: "mgmt".into(),
                 bridge: Some("br-mgmt".into()),

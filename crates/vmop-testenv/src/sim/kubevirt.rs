@@ -32,7 +32,8 @@ use vmop_api::external::{
     UpstreamCondition,
     cdi::DataVolume,
     kubevirt::{
-        VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceSpec, VmiInterfaceStatus,
+        DomainSpec, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceSpec,
+        VmiInterfaceStatus,
     },
 };
 
@@ -55,6 +56,58 @@ pub async fn run(client: Client, config: Arc<SimConfig>) {
         .owns(instances, kube::runtime::watcher::Config::default())
         .run(reconcile, retry, context);
     drive("kubevirt", stream).await;
+}
+
+/// How a change of the VM's CPU or memory reaches its running instance.
+#[derive(Debug, PartialEq)]
+enum Change {
+    None,
+    /// With the LiveUpdate rollout strategy (this test world's KubeVirt is configured so),
+    /// virt-controller patches the instance: more or fewer sockets up to `maxSockets`
+    /// (`handleCPUChanges`), more guest memory up to `maxGuest` (`handleMemoryHotplugRequest`).
+    Live(serde_json::Value),
+    /// Anything else: the VM's RestartRequired condition.
+    NeedsRestart,
+}
+
+fn hotplug(running: &DomainSpec, wanted: &DomainSpec) -> Change {
+    if running.cpu == wanted.cpu && running.memory == wanted.memory {
+        return Change::None;
+    }
+    let mut patch = serde_json::Map::new();
+    if running.cpu != wanted.cpu {
+        let (Some(now), Some(to)) = (&running.cpu, &wanted.cpu) else {
+            return Change::NeedsRestart;
+        };
+        let same_shape = now.cores == to.cores
+            && now.threads == to.threads
+            && now.max_sockets == to.max_sockets
+            && now.extra == to.extra;
+        let fits = to
+            .max_sockets
+            .zip(to.sockets)
+            .is_some_and(|(max, sockets)| sockets <= max);
+        if !(same_shape && fits) {
+            return Change::NeedsRestart;
+        }
+        patch.insert("cpu".into(), json!({"sockets": to.sockets}));
+    }
+    if running.memory != wanted.memory {
+        let (Some(now), Some(to)) = (&running.memory, &wanted.memory) else {
+            return Change::NeedsRestart;
+        };
+        let bytes =
+            |q: &Option<String>| q.as_deref().and_then(|q| vmop_api::quantity::parse(q).ok());
+        let grows_within = match (bytes(&now.guest), bytes(&to.guest), bytes(&to.max_guest)) {
+            (Some(now), Some(to), Some(max)) => to >= now && to <= max,
+            _ => false,
+        };
+        if !(now.max_guest == to.max_guest && now.extra == to.extra && grows_within) {
+            return Change::NeedsRestart;
+        }
+        patch.insert("memory".into(), json!({"guest": to.guest}));
+    }
+    Change::Live(serde_json::Value::Object(patch))
 }
 
 /// Why a VM cannot start yet.
@@ -165,8 +218,19 @@ async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Acti
             Ok(ctx.config.next_step())
         }
         (true, Some(vmi)) => {
-            let restart_required = vmi.spec.domain.cpu != template.domain.cpu
-                || vmi.spec.domain.memory != template.domain.memory;
+            let restart_required = match hotplug(&vmi.spec.domain, &template.domain) {
+                Change::None => false,
+                Change::Live(patch) => {
+                    vmis.patch(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"domain": patch}})),
+                    )
+                    .await?;
+                    false
+                }
+                Change::NeedsRestart => true,
+            };
             let pending = vmi
                 .status
                 .as_ref()
