@@ -108,8 +108,12 @@ impl ControlPlane {
                 break line;
             }
             if let Ok(Some(status)) = child.try_wait() {
+                // The log may live in a directory the caller removes: keep its end here.
                 return Err(TestEnvError::Start {
-                    detail: format!("kube-testenv exited with {status}"),
+                    detail: format!(
+                        "kube-testenv exited with {status}; its log ends:\n{}",
+                        log_tail(&log_path, 20)
+                    ),
                     log: log_path,
                 });
             }
@@ -195,6 +199,13 @@ impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The last `lines` lines of a log file (empty when it cannot be read).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Our CRD and the upstream stand-ins, installed by kube-testenv before its controller
