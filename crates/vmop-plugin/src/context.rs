@@ -17,7 +17,9 @@ use vmop_api::{
 /// The profile an entry belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileRef {
+    /// The profile's name.
     pub name: String,
+    /// The profile's namespace.
     pub namespace: String,
     /// Labels of the profile (the HA group among them).
     pub labels: BTreeMap<String, String>,
@@ -26,9 +28,11 @@ pub struct ProfileRef {
 /// One spec network, as a NetworkPlugin sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NetworkConfig {
+    /// The profile the network belongs to.
     pub profile: ProfileRef,
     /// Position in `spec.networks`, for field paths.
     pub index: usize,
+    /// The spec network as the user wrote it.
     pub network: NetworkSpec,
 }
 
@@ -68,6 +72,7 @@ pub struct NetworkAttachment {
     pub name: String,
     /// `<namespace>/<name>` of the NAD.
     pub nad: String,
+    /// How the VM's interface attaches (bridge, SR-IOV or a binding plugin).
     pub binding: InterfaceBinding,
     /// Nodes that have this network; the VM gets a matching node affinity.
     pub node_selector: Option<BTreeMap<String, String>>,
@@ -89,21 +94,27 @@ pub struct ObservedPolicy {
     pub name: String,
     /// The policy, when it exists.
     pub policy: Option<NodeNetworkConfigurationPolicy>,
+    /// Its per-node enactments (what each node reported).
     pub enactments: Vec<NodeNetworkConfigurationEnactment>,
 }
 
 /// Readiness of a network or the VM, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
+    /// Ready: nothing to wait for.
     Ready,
     /// Not yet; no action needed.
     InProgress {
+        /// A short CamelCase reason, such as `ImportInProgress`.
         reason: String,
+        /// What is happening, for people.
         message: String,
     },
     /// Will not get ready without a change; the message is the upstream one.
     Failed {
+        /// A short CamelCase reason, such as `ImportFailed`.
         reason: String,
+        /// The upstream message (CDI's, NMState's, KubeVirt's).
         message: String,
     },
 }
@@ -118,8 +129,11 @@ impl Readiness {
 /// Facts about a StorageClass a backend may need (read by the managers from a cache).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageClassInfo {
+    /// The class's name.
     pub name: String,
+    /// Its CSI provisioner, such as `rancher.io/local-path`.
     pub provisioner: String,
+    /// Its `parameters`.
     pub parameters: BTreeMap<String, String>,
     /// `volumeBindingMode: WaitForFirstConsumer`: claims bind only once a pod using them is
     /// scheduled, so the VM must exist before its disks are ready.
@@ -133,9 +147,11 @@ pub struct StorageClassInfo {
 /// One spec disk, as a StorageBackend sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiskConfig {
+    /// The profile the disk belongs to.
     pub profile: ProfileRef,
     /// Position in `spec.disks`, for field paths.
     pub index: usize,
+    /// The spec disk as the user wrote it.
     pub disk: DiskSpec,
     /// The profile asks for live migration: the disk must be ReadWriteMany.
     pub high_availability: bool,
@@ -155,7 +171,9 @@ impl DiskConfig {
 /// The object a backend creates for a disk.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VolumeObject {
+    /// A PersistentVolumeClaim (blank disks).
     Claim(Box<PersistentVolumeClaim>),
+    /// A CDI DataVolume (imported or cloned disks).
     DataVolume(Box<DataVolume>),
 }
 
@@ -180,7 +198,9 @@ impl VolumeSourceRef {
 /// What a StorageBackend wants to exist for one disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredVolume {
+    /// The claim or DataVolume to apply.
     pub object: VolumeObject,
+    /// How the VM mounts it.
     pub attachment: VolumeAttachment,
 }
 
@@ -189,14 +209,18 @@ pub struct DesiredVolume {
 pub struct VolumeAttachment {
     /// The spec disk's name (also the VM's disk and volume name).
     pub name: String,
+    /// The claim or DataVolume the VM's volume names.
     pub source: VolumeSourceRef,
+    /// Boot order of the disk, if it boots.
     pub boot_order: Option<i32>,
 }
 
 /// What exists for one disk.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObservedVolume {
+    /// The claim, when it exists.
     pub claim: Option<PersistentVolumeClaim>,
+    /// The DataVolume, when the disk has one and it exists.
     pub data_volume: Option<DataVolume>,
     /// The disk's StorageClass (named or default), as in [`DiskConfig::storage_class`].
     pub storage_class: Option<StorageClassInfo>,
@@ -205,6 +229,7 @@ pub struct ObservedVolume {
 /// Readiness of a disk with the details shown in status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeReadiness {
+    /// Ready, in progress or failed, with reason and message.
     pub readiness: Readiness,
     /// The claim holding the data.
     pub claim_name: Option<String>,
@@ -242,6 +267,7 @@ impl VolumeReadiness {
 /// Everything a VMTemplate needs to build the VirtualMachine.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateInput {
+    /// The profile, as the managers read it.
     pub profile: VirtualMachineProfile,
     /// One per spec network, in spec order.
     pub networks: Vec<NetworkAttachment>,
@@ -257,6 +283,7 @@ pub struct TemplateInput {
 /// What a VMTemplate wants to exist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredVm {
+    /// The VirtualMachine to apply.
     pub vm: VirtualMachine,
     /// Secrets the VM needs (cloud-init user and network data).
     pub secrets: Vec<Secret>,

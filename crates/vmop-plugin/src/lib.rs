@@ -18,6 +18,9 @@
 //! nothing references can be dropped by the linker: the binary that embeds plugins must
 //! reference each crate (see `docs/plugins.md`).
 
+// The contract plugin authors code against: every public item says what it is.
+#![deny(missing_docs)]
+
 mod context;
 mod error;
 pub mod mac;

@@ -10,8 +10,11 @@ use crate::traits::{NetworkPlugin, StorageBackend, VMTemplate};
 /// The three kinds of plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PluginKind {
+    /// A NetworkPlugin.
     Network,
+    /// A StorageBackend.
     Storage,
+    /// A VMTemplate.
     Template,
 }
 
@@ -29,8 +32,11 @@ impl fmt::Display for PluginKind {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RegistryError {
     #[error("{kind} {name:?} is registered twice: by {first} and by {second}")]
+    /// Two plugins of one kind share a name.
     Duplicate {
+        /// Which registry.
         kind: PluginKind,
+        /// The name registered twice.
         name: String,
         /// Module that registered it first.
         first: String,
@@ -40,9 +46,13 @@ pub enum RegistryError {
     #[error(
         "{kind} name {name:?} (registered by {module}) must be lower-case letters, digits and '-', at most 63 characters"
     )]
+    /// A name that cannot appear in a spec (not a DNS label).
     InvalidName {
+        /// Which registry.
         kind: PluginKind,
+        /// The invalid name.
         name: String,
+        /// Module that registered it.
         module: String,
     },
 }
@@ -210,8 +220,11 @@ impl Registry<dyn StorageBackend> {
 /// The three registries the controller dispatches through.
 #[derive(Debug)]
 pub struct Registries {
+    /// Network plugins by `spec.networks[].type`.
     pub networks: Registry<dyn NetworkPlugin>,
+    /// Storage backends by `spec.disks[].backend`.
     pub storage: Registry<dyn StorageBackend>,
+    /// VM templates by `spec.template`.
     pub templates: Registry<dyn VMTemplate>,
 }
 
