@@ -20,11 +20,14 @@ use vmop_api::VirtualMachineProfile;
 /// A profile, as the claims name it (ordered, so users list in a stable order).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProfileKey {
+    /// Namespace of the profile.
     pub namespace: String,
+    /// Name of the profile.
     pub name: String,
 }
 
 impl ProfileKey {
+    /// The key of `profile`.
     pub fn of(profile: &VirtualMachineProfile) -> Self {
         ProfileKey {
             namespace: profile.namespace().unwrap_or_default(),
@@ -49,6 +52,7 @@ impl std::fmt::Display for ProfileKey {
 pub struct WantedPolicy {
     /// The spec field that asks for it, for messages.
     pub field: String,
+    /// Name of the shared NodeNetworkConfigurationPolicy.
     pub name: String,
     /// Node interfaces the policy configures (bridges, their ports, PFs).
     pub interfaces: BTreeSet<String>,
@@ -70,7 +74,9 @@ pub struct WantedAddress {
 /// Everything one profile holds in common with others.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Wants {
+    /// Shared node policies the profile needs.
     pub policies: Vec<WantedPolicy>,
+    /// Static addresses and MACs it holds on a segment.
     pub addresses: Vec<WantedAddress>,
     /// Existing NADs (`namespace/name`) the profile attaches to by reference.
     pub nads: BTreeSet<String>,
@@ -79,8 +85,11 @@ pub struct Wants {
 /// Why a claim was refused: the field, what it asks for, and the profile that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
+    /// The spec field that asks for it.
     pub field: String,
+    /// The profile that holds it.
     pub holder: ProfileKey,
+    /// What both ask for (an address, a MAC, a node interface).
     pub what: String,
 }
 

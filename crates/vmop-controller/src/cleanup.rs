@@ -184,7 +184,9 @@ where
 /// What to keep after a pass: names of the children the current spec wants.
 #[derive(Debug, Default)]
 pub struct Wanted {
+    /// NADs the spec still wants.
     pub nads: BTreeSet<String>,
+    /// Claims and DataVolumes the spec still wants.
     pub volumes: BTreeSet<String>,
 }
 

@@ -45,22 +45,34 @@ pub const FINALIZER: &str = "vmoperator.io/cleanup";
 /// Watch caches of everything the controller reads. Reconciles read only from here.
 #[derive(Clone)]
 pub struct Stores {
+    /// The profiles (stripped of managed fields).
     pub profiles: Store<VirtualMachineProfile>,
     /// Every NAD (metadata only): existing ones named by `nadName` are not ours.
     pub nads: Store<PartialObjectMeta<NetworkAttachmentDefinition>>,
+    /// The shared node policies of this operator's scope.
     pub policies: Store<NodeNetworkConfigurationPolicy>,
+    /// What each node reported of a policy.
     pub enactments: Store<NodeNetworkConfigurationEnactment>,
+    /// Claims of profiles (by label).
     pub claims: Store<PersistentVolumeClaim>,
+    /// DataVolumes of profiles (by label).
     pub data_volumes: Store<DataVolume>,
+    /// VirtualMachines of profiles (by label).
     pub vms: Store<VirtualMachine>,
+    /// Their instances (by label).
     pub vmis: Store<VirtualMachineInstance>,
+    /// Secrets of profiles (metadata only, by label).
     pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Every StorageClass: what a disk's class resolves to.
     pub storage_classes: Store<StorageClass>,
     /// KubeVirt instancetypes and preferences that profiles may name (preferences: metadata
     /// only, their existence is all the operator checks).
     pub cluster_instancetypes: Store<VirtualMachineClusterInstancetype>,
+    /// Namespaced instancetypes profiles may name.
     pub instancetypes: Store<VirtualMachineInstancetype>,
+    /// Cluster-wide preferences (metadata only: existence is all that is checked).
     pub cluster_preferences: Store<PartialObjectMeta<VirtualMachineClusterPreference>>,
+    /// Namespaced preferences (metadata only).
     pub preferences: Store<PartialObjectMeta<VirtualMachinePreference>>,
     /// The isolation NetworkPolicies of profiles (metadata only).
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
@@ -169,8 +181,11 @@ pub enum PolicyHandle {
     Fixed(Arc<OperatorPolicy>),
     /// The `policy.yaml` key of a ConfigMap, from a watch cache.
     ConfigMap {
+        /// The watch cache holding it.
         store: Store<ConfigMap>,
+        /// Namespace of the ConfigMap.
         namespace: String,
+        /// Name of the ConfigMap.
         name: String,
     },
 }
@@ -219,12 +234,19 @@ impl PolicyHandle {
 
 /// Shared state of the controller.
 pub struct Context {
+    /// The client every write goes through.
     pub client: Client,
+    /// The plugins, by kind and name.
     pub registries: Arc<Registries>,
+    /// The watch caches.
     pub stores: Stores,
+    /// Records Events on profiles.
     pub recorder: Recorder,
+    /// The operator's metrics.
     pub metrics: Arc<Metrics>,
+    /// How soon to look again.
     pub timing: Timing,
+    /// Failures per profile, for backoff.
     pub failures: Failures,
     /// The administrator's policy: node networking and clone sources tenants may use.
     pub policy: PolicyHandle,

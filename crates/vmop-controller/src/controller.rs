@@ -59,6 +59,7 @@ pub struct ControllerConfig {
     pub namespace: Option<String>,
     /// Profiles reconciled at once.
     pub concurrency: u16,
+    /// How soon to look again while converging and once settled.
     pub timing: Timing,
     /// The administrator's policy (default: nothing allowed).
     pub policy: PolicySource,
@@ -81,7 +82,12 @@ pub enum PolicySource {
     /// A policy given in code.
     Fixed(OperatorPolicy),
     /// The `policy.yaml` key of this ConfigMap, watched: changes apply at the next reconcile.
-    ConfigMap { namespace: String, name: String },
+    ConfigMap {
+        /// Namespace of the ConfigMap.
+        namespace: String,
+        /// Name of the ConfigMap.
+        name: String,
+    },
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -266,6 +272,7 @@ fn labelled() -> watcher::Config {
 
 /// A running controller: poll [`Running::run`] to drive it; the stores fill as it runs.
 pub struct Running {
+    /// What reconciles share: caches, client, metrics (readiness reads it).
     pub context: Arc<Context>,
     run: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 }

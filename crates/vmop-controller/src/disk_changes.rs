@@ -21,9 +21,17 @@ pub enum DiskChange {
     /// DataVolume is applied with the size it has: its size changes through its claim.
     Apply,
     /// Keep the DataVolume as it is and grow its claim to this size.
-    ExpandClaim { claim: String, size: String },
+    ExpandClaim {
+        /// The claim to grow.
+        claim: String,
+        /// Its new size.
+        size: String,
+    },
     /// Keep everything as it is: the message names the field and the way forward.
-    Refuse { message: String },
+    Refuse {
+        /// What is refused and what to do instead.
+        message: String,
+    },
 }
 
 fn requested(claim: &PersistentVolumeClaim) -> Option<String> {

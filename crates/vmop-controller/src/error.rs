@@ -4,34 +4,53 @@ use vmop_plugin::{PluginError, PluginKind};
 /// Why a reconcile failed. Invalid specs are not errors: they become conditions.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// A request to the API server failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// A plugin refused or failed.
     #[error("{0}")]
     Plugin(#[from] PluginError),
+    /// A spec names a plugin no registry has.
     #[error("no {kind} is registered as {name:?}")]
-    MissingPlugin { kind: PluginKind, name: String },
+    MissingPlugin {
+        /// Which registry.
+        kind: PluginKind,
+        /// The name asked for.
+        name: String,
+    },
+    /// An object could not be turned into JSON.
     #[error("serializing {what}: {source}")]
     Serialize {
+        /// What was being serialized.
         what: &'static str,
+        /// Why it failed.
         source: serde_json::Error,
     },
+    /// Adding or removing the finalizer failed, or the cleanup under it did.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The cleanup of a deleted profile waits for something (said in the message).
     #[error("{0}")]
     Cleanup(String),
     /// The API server refused to write a child.
     #[error("{kind} {name}: {source}")]
     Apply {
+        /// Kind of the child.
         kind: &'static str,
+        /// Its name.
         name: String,
+        /// What the API server said.
         #[source]
         source: kube::Error,
     },
     /// A child's name is taken by an object the profile does not own; nothing was written.
     #[error("{kind} {name} exists and is not this profile's ({why}); nothing was written to it")]
     NotOurs {
+        /// Kind of the object.
         kind: &'static str,
+        /// Its name.
         name: String,
+        /// Whose it is, as far as its metadata says.
         why: String,
     },
 }
@@ -86,4 +105,5 @@ impl Error {
     }
 }
 
+/// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -23,6 +23,9 @@
 //! # Ok(()) }
 //! ```
 
+// What embedders code against: every public item says what it is.
+#![deny(missing_docs)]
+
 pub mod access;
 pub mod apply;
 pub mod claims;

@@ -24,10 +24,15 @@ use crate::{
 /// One network after the manager's pass.
 #[derive(Debug, Clone)]
 pub struct NetworkOutcome {
+    /// The spec network's name.
     pub name: String,
+    /// The plugin that served it.
     pub plugin: String,
+    /// How the VM attaches to it.
     pub attachment: NetworkAttachment,
+    /// Names of the shared node policies it uses.
     pub policies: Vec<String>,
+    /// Ready, in progress or failed, from what exists.
     pub readiness: Readiness,
 }
 

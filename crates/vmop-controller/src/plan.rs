@@ -19,38 +19,54 @@ use vmop_plugin::{
 /// One network with its plugin and what the plugin wants.
 #[derive(Clone)]
 pub struct PlannedNetwork {
+    /// The network as the plugin sees it.
     pub config: NetworkConfig,
+    /// Name of the plugin (`spec.networks[].type`).
     pub plugin_name: String,
+    /// The plugin.
     pub plugin: Arc<dyn NetworkPlugin>,
+    /// What the plugin built.
     pub desired: DesiredNetwork,
 }
 
 /// One disk with its backend and what the backend wants.
 #[derive(Clone)]
 pub struct PlannedDisk {
+    /// The disk as the backend sees it.
     pub config: DiskConfig,
+    /// Name of the backend.
     pub backend_name: String,
+    /// The backend.
     pub backend: Arc<dyn StorageBackend>,
+    /// What the backend built.
     pub desired: DesiredVolume,
 }
 
 /// Everything a valid profile needs, before anything is written.
 #[derive(Clone)]
 pub struct Plan {
+    /// One per spec network, in spec order.
     pub networks: Vec<PlannedNetwork>,
+    /// One per spec disk, in spec order.
     pub disks: Vec<PlannedDisk>,
+    /// Name of the VM template (`spec.template`).
     pub template_name: String,
+    /// The template.
     pub template: Arc<dyn VMTemplate>,
 }
 
 /// The outcome of planning: a plan, every reason the spec is invalid ("path: message"), or
 /// what the valid spec waits for in the cluster (a StorageClass that does not exist yet).
 pub enum Planned {
+    /// What to apply.
     Ready(Box<Plan>),
+    /// Every reason the spec is invalid, as `path: message`.
     Invalid(Vec<String>),
     /// Nothing is created until these are resolved; `reason` is the condition's reason.
     Blocked {
+        /// The condition's reason.
         reason: String,
+        /// What is missing, one message each.
         messages: Vec<String>,
     },
 }
@@ -375,7 +391,9 @@ pub fn scope_policies(plan: &mut Plan, namespace: Option<&str>) {
 /// user's own user data (when readable).
 #[derive(Debug, Clone, Default)]
 pub struct TemplateExtras {
+    /// MACs pinned earlier (status, or the existing VM).
     pub macs: std::collections::BTreeMap<String, String>,
+    /// The user's own user data, when the profile names a Secret.
     pub user_data: Option<String>,
 }
 

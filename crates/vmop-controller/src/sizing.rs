@@ -15,7 +15,9 @@ pub const PREFERENCE_NOT_FOUND: &str = "PreferenceNotFound";
 /// Why a profile cannot be sized yet: a condition reason and its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unresolved {
+    /// The condition's reason.
     pub reason: &'static str,
+    /// What is missing, one message each.
     pub messages: Vec<String>,
 }
 

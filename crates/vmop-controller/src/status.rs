@@ -28,16 +28,23 @@ const POD_NETWORK: &str = "default";
 /// Everything status is computed from.
 #[derive(Debug)]
 pub struct Observed<'a> {
+    /// The profile's `metadata.generation`.
     pub generation: Option<i64>,
+    /// The run strategy the spec asks for.
     pub run_strategy: RunStrategy,
     /// Why the spec is invalid, if it is.
     pub invalid: Option<&'a [String]>,
     /// What a valid spec waits for before anything is created: (reason, messages).
     pub blocked: Option<(&'a str, &'a [String])>,
+    /// What each network came to, in spec order.
     pub networks: &'a [NetworkOutcome],
+    /// What each disk came to, in spec order.
     pub disks: &'a [DiskOutcome],
+    /// What became of the VM in this pass.
     pub vm_outcome: Option<&'a VmOutcome>,
+    /// The VirtualMachine, when it exists.
     pub vm: Option<&'a VirtualMachine>,
+    /// Its instance, when it exists.
     pub vmi: Option<&'a VirtualMachineInstance>,
 }
 

@@ -27,9 +27,13 @@ use crate::{
 /// One disk after the manager's pass.
 #[derive(Debug, Clone)]
 pub struct DiskOutcome {
+    /// The spec disk's name.
     pub name: String,
+    /// The backend that served it.
     pub backend: String,
+    /// How the VM mounts it.
     pub attachment: VolumeAttachment,
+    /// Ready, in progress or failed, with phase and progress.
     pub readiness: VolumeReadiness,
     /// A change of the spec that upstream refuses, and how to get it instead.
     pub refused_change: Option<String>,

@@ -12,9 +12,17 @@ pub enum Transition {
     /// First status after a spec change.
     Updated,
     /// A stage succeeded or failed: `vm_start`, `network`, `storage`.
-    Outcome { stage: &'static str, success: bool },
+    Outcome {
+        /// `vm_start`, `network` or `storage`.
+        stage: &'static str,
+        /// Whether it succeeded.
+        success: bool,
+    },
     /// The VM reached Running from provisioning; `seconds` since the profile was created.
-    FirstRunning { seconds: f64 },
+    FirstRunning {
+        /// Seconds from the profile's creation to Running.
+        seconds: f64,
+    },
 }
 
 fn condition_true(status: &VirtualMachineProfileStatus, type_: &str) -> bool {

@@ -21,15 +21,20 @@ pub enum VmOutcome {
     Invalid(String),
     /// Not applied yet; the reason says what it waits for.
     Waiting {
+        /// The condition's reason.
         reason: String,
+        /// What the VM waits for.
         message: String,
+        /// MACs of its interfaces (pinned before the VM exists).
         macs: BTreeMap<String, String>,
         /// Secrets the VM will need (kept by orphan cleanup).
         secrets: Vec<String>,
     },
     /// Applied (or already in place).
     Applied {
+        /// MACs of its interfaces.
         macs: BTreeMap<String, String>,
+        /// Secrets the VM uses.
         secrets: Vec<String>,
     },
 }
