@@ -129,12 +129,29 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = logged(watcher(api, config))
+    (reader, watch_into(api, config, writer))
+}
+
+/// The watch of `K`, stripped and written into `writer`'s cache, as the objects it touched.
+fn watch_into<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    logged(watcher(api, config))
         .default_backoff()
         .modify(strip)
         .reflect(writer)
-        .touched_objects();
-    (reader, stream)
+        .touched_objects()
 }
 
 /// Like [`cached`] for a kind whose CRD may not be installed (MultiNetworkPolicy exists only
@@ -178,11 +195,7 @@ where
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
         installed.store(true, std::sync::atomic::Ordering::Relaxed);
-        logged(watcher(api, config))
-            .default_backoff()
-            .modify(strip)
-            .reflect(writer)
-            .touched_objects()
+        watch_into(api, config, writer)
     })
     .flatten();
     (reader, stream)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Operator, condition, phase, wait_for, wait_gone};
+use common::{Operator, condition, existing_nad, phase, wait_for, wait_gone};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::{
     Api, ResourceExt,
@@ -14,28 +14,12 @@ use serde_json::json;
 use vmop_api::{
     Phase, VirtualMachineProfile,
     external::{
-        cdi::DataVolume,
-        kubevirt::VirtualMachine,
-        multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
+        cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition,
         nmstate::NodeNetworkConfigurationPolicy,
     },
     fixtures::valid_profile,
 };
-use vmop_testenv::{TestEnv, TestNamespace, wait};
-
-async fn existing_nad(ns: &TestNamespace, name: &str) {
-    let nad = NetworkAttachmentDefinition::new(
-        name,
-        NetworkAttachmentDefinitionSpec {
-            config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-biz"}"#.into()),
-            ..Default::default()
-        },
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&PostParams::default(), &nad)
-        .await
-        .expect("the user's NAD");
-}
+use vmop_testenv::{TestEnv, wait};
 
 #[tokio::test]
 async fn the_seed_profile_reaches_running_with_every_child_and_cleans_up_on_deletion() {

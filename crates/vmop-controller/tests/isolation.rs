@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Operator, condition, phase, wait_for, wait_gone};
+use common::{Operator, condition, existing_nad, phase, wait_for, wait_gone};
 use k8s_openapi::{
     api::networking::v1::NetworkPolicy, apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
@@ -22,25 +22,10 @@ use vmop_api::{
     external::{
         kubevirt::{VirtualMachine, VirtualMachineInstance},
         multinetworkpolicy::{MultiNetworkPolicy, POLICY_FOR_ANNOTATION},
-        multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
     },
     fixtures::valid_profile,
 };
-use vmop_testenv::{TestEnv, TestNamespace};
-
-async fn existing_nad(ns: &TestNamespace, name: &str) {
-    let nad = NetworkAttachmentDefinition::new(
-        name,
-        NetworkAttachmentDefinitionSpec {
-            config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-biz"}"#.into()),
-            ..Default::default()
-        },
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&PostParams::default(), &nad)
-        .await
-        .expect("the user's NAD");
-}
+use vmop_testenv::TestEnv;
 
 /// The labels of a VM's virt-launcher pod: KubeVirt copies the VMI's and adds its own.
 fn launcher_pod_labels(vmi: &VirtualMachineInstance) -> BTreeMap<String, String> {

@@ -5,39 +5,21 @@
 
 mod common;
 
-use common::{Operator, condition, phase, wait_for};
-use kube::{
-    Api,
-    api::{Patch, PatchParams, PostParams},
-};
-use serde_json::json;
+use common::{Operator, annotate, condition, phase, small_profile, wait_for};
+use kube::{Api, api::PostParams};
 use vmop_api::{
     MIGRATE_ANNOTATION, Phase, RequestPhase, VirtualMachineProfile,
-    external::kubevirt::VirtualMachineInstanceMigration, fixtures::valid_profile,
-    profile::AccessMode,
+    external::kubevirt::VirtualMachineInstanceMigration, profile::AccessMode,
 };
 use vmop_testenv::TestEnv;
 
 fn small(name: &str, high_availability: bool) -> VirtualMachineProfile {
-    let mut profile = valid_profile(name);
-    profile.spec.networks.clear();
-    profile.spec.disks.truncate(1);
+    let mut profile = small_profile(name);
     profile.spec.high_availability = high_availability;
     if high_availability {
         profile.spec.disks[0].access_modes = Some(vec![AccessMode::ReadWriteMany]);
     }
     profile
-}
-
-async fn request(profiles: &Api<VirtualMachineProfile>, name: &str, value: &str) {
-    profiles
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {MIGRATE_ANNOTATION: value}}})),
-        )
-        .await
-        .expect("annotate");
 }
 
 #[tokio::test]
@@ -56,7 +38,7 @@ async fn a_migration_request_moves_an_ha_vm_to_another_node_once() {
     .await;
     let source = running.status.and_then(|s| s.node_name).expect("node");
 
-    request(&profiles, "db", "first").await;
+    annotate(&profiles, "db", MIGRATE_ANNOTATION, "first").await;
     let moved = wait_for(&profiles, "db", "the migration to succeed", |p| {
         p.status
             .as_ref()
@@ -112,7 +94,7 @@ async fn a_vm_kubevirt_cannot_migrate_says_why_and_refuses_the_request() {
     assert_eq!(why.reason, "DisksNotLiveMigratable");
     assert!(why.message.contains("ReadWriteMany"), "{}", why.message);
 
-    request(&profiles, "pinned", "first").await;
+    annotate(&profiles, "pinned", MIGRATE_ANNOTATION, "first").await;
     let refused = wait_for(&profiles, "pinned", "the refusal", |p| {
         p.status
             .as_ref()

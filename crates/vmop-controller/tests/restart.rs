@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use common::{Operator, phase, wait_for};
+use common::{Operator, annotate, phase, small_profile, wait_for};
 use futures::StreamExt;
 use kube::{
     Api, ResourceExt,
@@ -20,27 +20,8 @@ use serde_json::json;
 use vmop_api::{
     Phase, RESTART_ANNOTATION, RequestPhase, RunStrategy, VirtualMachineProfile,
     external::kubevirt::{VirtualMachine, VirtualMachineInstance},
-    fixtures::valid_profile,
 };
 use vmop_testenv::TestEnv;
-
-fn small(name: &str) -> VirtualMachineProfile {
-    let mut profile = valid_profile(name);
-    profile.spec.networks.clear();
-    profile.spec.disks.truncate(1);
-    profile
-}
-
-async fn request(profiles: &Api<VirtualMachineProfile>, name: &str, value: &str) {
-    profiles
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {RESTART_ANNOTATION: value}}})),
-        )
-        .await
-        .expect("annotate");
-}
 
 async fn restarted(
     profiles: &Api<VirtualMachineProfile>,
@@ -69,7 +50,7 @@ async fn each_request_replaces_the_instance_once_and_an_operator_restart_does_no
     let profiles: Api<VirtualMachineProfile> = ns.api();
     let vmis: Api<VirtualMachineInstance> = ns.api();
     profiles
-        .create(&PostParams::default(), &small("app"))
+        .create(&PostParams::default(), &small_profile("app"))
         .await
         .expect("profile");
     wait_for(&profiles, "app", "the profile to run", |p| {
@@ -93,7 +74,7 @@ async fn each_request_replaces_the_instance_once_and_an_operator_restart_does_no
         })
     };
 
-    request(&profiles, "app", "2026-11-29T10:00:00Z").await;
+    annotate(&profiles, "app", RESTART_ANNOTATION, "2026-11-29T10:00:00Z").await;
     let done = restarted(&profiles, "app", "2026-11-29T10:00:00Z").await;
     let second = vmis.get("app").await.expect("VMI").uid().expect("uid");
     assert_ne!(second, first, "a new instance runs");
@@ -131,7 +112,7 @@ async fn each_request_replaces_the_instance_once_and_an_operator_restart_does_no
     );
 
     // A second value is a second restart.
-    request(&profiles, "app", "2026-11-29T11:00:00Z").await;
+    annotate(&profiles, "app", RESTART_ANNOTATION, "2026-11-29T11:00:00Z").await;
     restarted(&profiles, "app", "2026-11-29T11:00:00Z").await;
     let third = vmis.get("app").await.expect("VMI").uid().expect("uid");
     assert!(third != second && third != first);
@@ -150,7 +131,7 @@ async fn a_vm_that_is_not_running_refuses_the_restart() {
     let ns = TestEnv::shared().namespace("restart-halted").await;
     let operator = Operator::start(&ns).await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
-    let mut halted = small("idle");
+    let mut halted = small_profile("idle");
     halted.spec.run_strategy = RunStrategy::Halted;
     profiles
         .create(&PostParams::default(), &halted)
@@ -160,7 +141,7 @@ async fn a_vm_that_is_not_running_refuses_the_restart() {
         phase(p) == Some(Phase::Stopped)
     })
     .await;
-    request(&profiles, "idle", "now").await;
+    annotate(&profiles, "idle", RESTART_ANNOTATION, "now").await;
     let refused = wait_for(&profiles, "idle", "the refusal", |p| {
         p.status
             .as_ref()

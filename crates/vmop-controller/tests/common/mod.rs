@@ -145,3 +145,42 @@ pub fn condition<'a>(
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
 }
+
+/// A user's own bridge NAD named `name`, as profiles name with `nadName`.
+pub async fn existing_nad(ns: &TestNamespace, name: &str) {
+    use vmop_api::external::multus::{
+        NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec,
+    };
+    let nad = NetworkAttachmentDefinition::new(
+        name,
+        NetworkAttachmentDefinitionSpec {
+            config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-biz"}"#.into()),
+            ..Default::default()
+        },
+    );
+    ns.api::<NetworkAttachmentDefinition>()
+        .create(&kube::api::PostParams::default(), &nad)
+        .await
+        .expect("the user's NAD");
+}
+
+/// The seed profile reduced to one disk and the pod network: quick to run.
+pub fn small_profile(name: &str) -> VirtualMachineProfile {
+    let mut profile = vmop_api::fixtures::valid_profile(name);
+    profile.spec.networks.clear();
+    profile.spec.disks.truncate(1);
+    profile
+}
+
+/// Sets one annotation on a profile (a restart or migration request).
+pub async fn annotate(profiles: &Api<VirtualMachineProfile>, name: &str, key: &str, value: &str) {
+    use kube::api::{Patch, PatchParams};
+    profiles
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .expect("annotate");
+}
