@@ -107,10 +107,22 @@ fn setup() -> Result<()> {
 
 /// Runs one step of CI, failing with its name.
 fn step(name: &str, program: &str, args: &[&str], dir: &Path) -> Result<()> {
+    step_with_env(name, program, args, &[], dir)
+}
+
+/// [`step`] with extra environment variables.
+fn step_with_env(
+    name: &str,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &Path,
+) -> Result<()> {
     println!("==> {name}: {program} {}", args.join(" "));
     let started = Instant::now();
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .status()
         .with_context(|| format!("running {program}"))?;
@@ -186,6 +198,24 @@ fn ci() -> Result<()> {
         "cargo deny",
         "cargo",
         &["deny", "check", "bans", "licenses", "sources"],
+        &root,
+    )?;
+    // The public crates' rustdoc: every item documented (`deny(missing_docs)`), every link
+    // resolved.
+    step_with_env(
+        "docs",
+        "cargo",
+        &[
+            "doc",
+            "--no-deps",
+            "-p",
+            "vmop-api",
+            "-p",
+            "vmop-plugin",
+            "-p",
+            "vmop-controller",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
         &root,
     )?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;

@@ -817,9 +817,13 @@ pub fn semantic_cases() -> Vec<InvalidCase> {
 /// An invalid pool, wrong in exactly one way, and the error both validators report.
 #[derive(Debug, Clone)]
 pub struct InvalidPoolCase {
+    /// What is wrong, in words.
     pub description: &'static str,
+    /// The invalid pool.
     pub pool: crate::pool::VirtualMachineProfilePool,
+    /// The field path both validators name.
     pub path: &'static str,
+    /// The message both validators give.
     pub message: &'static str,
     /// The path the API server reports, where it differs (root rules on metadata: `<nil>`).
     pub api_server_path: Option<&'static str>,

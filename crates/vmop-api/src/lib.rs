@@ -11,6 +11,8 @@
 //! at admission), and [`validate::validate_profile`] applies them in Rust for profiles built in
 //! code or stored before a rule existed. Both take their messages from [`messages`].
 
+#![deny(missing_docs)]
+
 pub mod address_range;
 pub mod external;
 pub mod fixtures;

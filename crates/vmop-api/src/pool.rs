@@ -81,8 +81,10 @@ pub struct ProfileTemplate {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateMetadata {
+    /// Labels every replica's profile carries (an `ha-group` label, say).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Annotations every replica's profile carries.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
@@ -140,6 +142,7 @@ pub struct VirtualMachineProfilePoolStatus {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolMember {
+    /// The replica's number: its profile is `<pool>-<ordinal>`.
     pub ordinal: i32,
     /// The profile's name (and the VM's hostname).
     pub name: String,
@@ -155,8 +158,11 @@ pub struct PoolMember {
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberAddress {
+    /// The template network the address is on.
     pub network: String,
+    /// The replica's static address, with its prefix length.
     #[serde(rename = "ipAddress")]
     pub ip_address: String,
+    /// The replica's pinned MAC address on that network.
     pub mac_address: String,
 }

@@ -294,6 +294,9 @@ pub struct CpuTopology {
 #[derive(
     schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash,
 )]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum RunStrategy {
     // Keep the VM running; restart it when it stops.
     #[default]
@@ -312,6 +315,9 @@ pub enum RunStrategy {
 #[derive(
     schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash,
 )]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum RetentionPolicy {
     // Delete the claim with the profile.
     #[default]
@@ -439,6 +445,9 @@ pub struct IpamSpec {
 /// IPAM plugin types.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum IpamType {
     // No IPAM: plain layer 2.
     None,
@@ -557,6 +566,9 @@ pub struct DiskSpec {
 
 /// Access modes of a PersistentVolumeClaim.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum AccessMode {
     ReadWriteOnce,
     ReadWriteMany,
@@ -578,6 +590,9 @@ impl AccessMode {
 
 /// Volume modes of a PersistentVolumeClaim.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum VolumeMode {
     Block,
     Filesystem,
@@ -586,6 +601,9 @@ pub enum VolumeMode {
 /// How CDI pulls a registry image.
 #[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum PullMethod {
     // An importer pod pulls the image.
     Pod,

@@ -119,6 +119,9 @@ pub struct Resources {
 
 /// Lifecycle phase of a profile.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+// Variants are described with `//`: `///` on a variant would turn the CRD's `enum` into a
+// `oneOf` (schemars writes one schema per described variant).
+#[allow(missing_docs)]
 pub enum Phase {
     // Accepted; nothing created yet, or the spec is invalid (see conditions).
     Pending,

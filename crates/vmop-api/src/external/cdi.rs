@@ -9,23 +9,37 @@ use super::{Empty, Extra, UpstreamCondition};
 
 /// DataVolume phases (`status.phase`) the operator acts on; others are reported as read.
 pub mod phase {
+    /// Phase `Pending`.
     pub const PENDING: &str = "Pending";
+    /// Phase `PVCBound`.
     pub const PVC_BOUND: &str = "PVCBound";
+    /// Phase `ImportScheduled`.
     pub const IMPORT_SCHEDULED: &str = "ImportScheduled";
+    /// Phase `ImportInProgress`.
     pub const IMPORT_IN_PROGRESS: &str = "ImportInProgress";
+    /// Phase `CloneScheduled`.
     pub const CLONE_SCHEDULED: &str = "CloneScheduled";
+    /// Phase `CloneInProgress`.
     pub const CLONE_IN_PROGRESS: &str = "CloneInProgress";
+    /// Phase `WaitForFirstConsumer`.
     pub const WAIT_FOR_FIRST_CONSUMER: &str = "WaitForFirstConsumer";
+    /// Phase `PendingPopulation`.
     pub const PENDING_POPULATION: &str = "PendingPopulation";
+    /// Phase `Succeeded`.
     pub const SUCCEEDED: &str = "Succeeded";
+    /// Phase `Failed`.
     pub const FAILED: &str = "Failed";
+    /// Phase `Unknown`.
     pub const UNKNOWN: &str = "Unknown";
 }
 
 /// DataVolume condition types.
 pub mod condition {
+    /// Condition type `Ready`.
     pub const READY: &str = "Ready";
+    /// Condition type `Bound`.
     pub const BOUND: &str = "Bound";
+    /// Condition type `Running`.
     pub const RUNNING: &str = "Running";
 }
 
@@ -44,13 +58,16 @@ pub mod condition {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DataVolumeSpec {
+    /// `source` of CDI's `DataVolumeSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DataVolumeSource>,
+    /// `sourceRef` of CDI's `DataVolumeSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ref: Option<DataVolumeSourceRef>,
     /// The claim to create; defaults come from CDI's StorageProfile (preferred over `pvc`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageSpec>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -59,14 +76,19 @@ pub struct DataVolumeSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DataVolumeSource {
+    /// `http` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSource>,
+    /// `registry` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySource>,
+    /// `pvc` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pvc: Option<PvcSource>,
+    /// `blank` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blank: Option<Empty>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -75,7 +97,9 @@ pub struct DataVolumeSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpSource {
+    /// `url` of CDI's `HttpSource`.
     pub url: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -84,11 +108,13 @@ pub struct HttpSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrySource {
+    /// `url` of CDI's `RegistrySource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// `pod` or `node`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_method: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -97,8 +123,11 @@ pub struct RegistrySource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PvcSource {
+    /// `namespace` of CDI's `PvcSource`.
     pub namespace: String,
+    /// `name` of CDI's `PvcSource`.
     pub name: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -109,9 +138,12 @@ pub struct PvcSource {
 pub struct DataVolumeSourceRef {
     /// Always `DataSource`.
     pub kind: String,
+    /// `name` of CDI's `DataVolumeSourceRef`.
     pub name: String,
+    /// `namespace` of CDI's `DataVolumeSourceRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -120,14 +152,19 @@ pub struct DataVolumeSourceRef {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageSpec {
+    /// `accessModes` of CDI's `StorageSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_modes: Option<Vec<String>>,
+    /// `volumeMode` of CDI's `StorageSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mode: Option<String>,
+    /// `storageClassName` of CDI's `StorageSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// `resources` of CDI's `StorageSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<VolumeResourceRequirements>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -136,17 +173,22 @@ pub struct StorageSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DataVolumeStatus {
+    /// `phase` of CDI's `DataVolumeStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
     /// Import progress such as "67.60%" or "N/A".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<String>,
+    /// `claimName` of CDI's `DataVolumeStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_name: Option<String>,
+    /// `restartCount` of CDI's `DataVolumeStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_count: Option<i32>,
+    /// `conditions` of CDI's `DataVolumeStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -11,9 +11,13 @@ pub const GROUP: &str = "instancetype.kubevirt.io";
 
 /// Kind names, as `spec.instancetype.kind` and `spec.preference.kind` of a VM spell them.
 pub mod kind {
+    /// Kind `VirtualMachineClusterInstancetype`.
     pub const CLUSTER_INSTANCETYPE: &str = "VirtualMachineClusterInstancetype";
+    /// Kind `VirtualMachineInstancetype`.
     pub const INSTANCETYPE: &str = "VirtualMachineInstancetype";
+    /// Kind `VirtualMachineClusterPreference`.
     pub const CLUSTER_PREFERENCE: &str = "VirtualMachineClusterPreference";
+    /// Kind `VirtualMachinePreference`.
     pub const PREFERENCE: &str = "VirtualMachinePreference";
 }
 
@@ -21,8 +25,11 @@ pub mod kind {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstancetypeSpec {
+    /// `cpu` of KubeVirt's `InstancetypeSpec`.
     pub cpu: GuestCpu,
+    /// `memory` of KubeVirt's `InstancetypeSpec`.
     pub memory: GuestMemory,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -31,7 +38,9 @@ pub struct InstancetypeSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestCpu {
+    /// `guest` of KubeVirt's `GuestCpu`.
     pub guest: u32,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -40,7 +49,9 @@ pub struct GuestCpu {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GuestMemory {
+    /// `guest` of KubeVirt's `GuestMemory`.
     pub guest: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -57,6 +68,7 @@ pub struct GuestMemory {
     derive = "PartialEq"
 )]
 pub struct VirtualMachineInstancetypeSpec {
+    /// `spec` of KubeVirt's `VirtualMachineInstancetypeSpec`.
     #[serde(flatten)]
     pub spec: InstancetypeSpec,
 }
@@ -72,6 +84,7 @@ pub struct VirtualMachineInstancetypeSpec {
     derive = "PartialEq"
 )]
 pub struct VirtualMachineClusterInstancetypeSpec {
+    /// `spec` of KubeVirt's `VirtualMachineClusterInstancetypeSpec`.
     #[serde(flatten)]
     pub spec: InstancetypeSpec,
 }
@@ -88,6 +101,7 @@ pub struct VirtualMachineClusterInstancetypeSpec {
     derive = "PartialEq"
 )]
 pub struct VirtualMachinePreferenceSpec {
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -103,6 +117,7 @@ pub struct VirtualMachinePreferenceSpec {
     derive = "PartialEq"
 )]
 pub struct VirtualMachineClusterPreferenceSpec {
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -11,67 +11,109 @@ use super::{Empty, Extra, UpstreamCondition};
 /// `spec.runStrategy` values. `spec.running` is deprecated and rejected together with
 /// `runStrategy`: never set both.
 pub mod run_strategy {
+    /// Run strategy `Always`.
     pub const ALWAYS: &str = "Always";
+    /// Run strategy `RerunOnFailure`.
     pub const RERUN_ON_FAILURE: &str = "RerunOnFailure";
+    /// Run strategy `Manual`.
     pub const MANUAL: &str = "Manual";
+    /// Run strategy `Halted`.
     pub const HALTED: &str = "Halted";
+    /// Run strategy `Once`.
     pub const ONCE: &str = "Once";
 }
 
 /// `spec.template.spec.evictionStrategy` values.
 pub mod eviction_strategy {
+    /// Eviction strategy `None`.
     pub const NONE: &str = "None";
+    /// Eviction strategy `LiveMigrate`.
     pub const LIVE_MIGRATE: &str = "LiveMigrate";
+    /// Eviction strategy `LiveMigrateIfPossible`.
     pub const LIVE_MIGRATE_IF_POSSIBLE: &str = "LiveMigrateIfPossible";
+    /// Eviction strategy `External`.
     pub const EXTERNAL: &str = "External";
 }
 
 /// `status.printableStatus` values of a VirtualMachine.
 pub mod printable_status {
+    /// Printable status `Stopped`.
     pub const STOPPED: &str = "Stopped";
+    /// Printable status `Provisioning`.
     pub const PROVISIONING: &str = "Provisioning";
+    /// Printable status `Starting`.
     pub const STARTING: &str = "Starting";
+    /// Printable status `Running`.
     pub const RUNNING: &str = "Running";
+    /// Printable status `Paused`.
     pub const PAUSED: &str = "Paused";
+    /// Printable status `Stopping`.
     pub const STOPPING: &str = "Stopping";
+    /// Printable status `Terminating`.
     pub const TERMINATING: &str = "Terminating";
+    /// Printable status `CrashLoopBackOff`.
     pub const CRASH_LOOP_BACK_OFF: &str = "CrashLoopBackOff";
+    /// Printable status `Migrating`.
     pub const MIGRATING: &str = "Migrating";
+    /// Printable status `Unknown`.
     pub const UNKNOWN: &str = "Unknown";
+    /// Printable status `ErrorUnschedulable`.
     pub const ERROR_UNSCHEDULABLE: &str = "ErrorUnschedulable";
+    /// Printable status `ErrImagePull`.
     pub const ERR_IMAGE_PULL: &str = "ErrImagePull";
+    /// Printable status `ImagePullBackOff`.
     pub const IMAGE_PULL_BACK_OFF: &str = "ImagePullBackOff";
+    /// Printable status `ErrorPvcNotFound`.
     pub const ERROR_PVC_NOT_FOUND: &str = "ErrorPvcNotFound";
+    /// Printable status `DataVolumeError`.
     pub const DATA_VOLUME_ERROR: &str = "DataVolumeError";
+    /// Printable status `WaitingForVolumeBinding`.
     pub const WAITING_FOR_VOLUME_BINDING: &str = "WaitingForVolumeBinding";
+    /// Printable status `WaitingForReceiver`.
     pub const WAITING_FOR_RECEIVER: &str = "WaitingForReceiver";
 }
 
 /// VirtualMachine condition types.
 pub mod vm_condition {
+    /// VirtualMachine condition type `Ready`.
     pub const READY: &str = "Ready";
+    /// VirtualMachine condition type `Failure`.
     pub const FAILURE: &str = "Failure";
+    /// VirtualMachine condition type `Paused`.
     pub const PAUSED: &str = "Paused";
+    /// VirtualMachine condition type `RestartRequired`.
     pub const RESTART_REQUIRED: &str = "RestartRequired";
+    /// VirtualMachine condition type `ManualRecoveryRequired`.
     pub const MANUAL_RECOVERY_REQUIRED: &str = "ManualRecoveryRequired";
 }
 
 /// `status.phase` values of a VirtualMachineInstance.
 pub mod vmi_phase {
+    /// VirtualMachineInstance phase `Pending`.
     pub const PENDING: &str = "Pending";
+    /// VirtualMachineInstance phase `Scheduling`.
     pub const SCHEDULING: &str = "Scheduling";
+    /// VirtualMachineInstance phase `Scheduled`.
     pub const SCHEDULED: &str = "Scheduled";
+    /// VirtualMachineInstance phase `Running`.
     pub const RUNNING: &str = "Running";
+    /// VirtualMachineInstance phase `Succeeded`.
     pub const SUCCEEDED: &str = "Succeeded";
+    /// VirtualMachineInstance phase `Failed`.
     pub const FAILED: &str = "Failed";
+    /// VirtualMachineInstance phase `WaitingForSync`.
     pub const WAITING_FOR_SYNC: &str = "WaitingForSync";
+    /// VirtualMachineInstance phase `Unknown`.
     pub const UNKNOWN: &str = "Unknown";
 }
 
 /// `status.interfaces[].infoSource` values (comma-joined when several apply).
 pub mod info_source {
+    /// Interface information source `domain`.
     pub const DOMAIN: &str = "domain";
+    /// `guest-agent`.
     pub const GUEST_AGENT: &str = "guest-agent";
+    /// `multus-status`.
     pub const MULTUS_STATUS: &str = "multus-status";
 }
 
@@ -90,6 +132,7 @@ pub mod info_source {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachineSpec {
+    /// `runStrategy` of KubeVirt's `VirtualMachineSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_strategy: Option<String>,
     /// The instancetype that sizes the VM (`spec.instancetype`); with it, the template sets
@@ -99,8 +142,10 @@ pub struct VirtualMachineSpec {
     /// The preference of the VM (`spec.preference`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preference: Option<Matcher>,
+    /// `template` of KubeVirt's `VirtualMachineSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<VirtualMachineInstanceTemplateSpec>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -110,11 +155,15 @@ pub struct VirtualMachineSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Matcher {
+    /// `name` of KubeVirt's `Matcher`.
     pub name: String,
+    /// `kind` of KubeVirt's `Matcher`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// `revisionName` of KubeVirt's `Matcher`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_name: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -123,8 +172,10 @@ pub struct Matcher {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachineInstanceTemplateSpec {
+    /// `metadata` of KubeVirt's `VirtualMachineInstanceTemplateSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<TemplateMetadata>,
+    /// `spec` of KubeVirt's `VirtualMachineInstanceTemplateSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<VirtualMachineInstanceSpec>,
 }
@@ -133,10 +184,13 @@ pub struct VirtualMachineInstanceTemplateSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateMetadata {
+    /// `labels` of KubeVirt's `TemplateMetadata`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// `annotations` of KubeVirt's `TemplateMetadata`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -157,22 +211,31 @@ pub struct TemplateMetadata {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachineInstanceSpec {
+    /// `domain` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default)]
     pub domain: DomainSpec,
+    /// `networks` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<Network>,
+    /// `volumes` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// `affinity` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    /// `nodeSelector` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<BTreeMap<String, String>>,
+    /// `evictionStrategy` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eviction_strategy: Option<String>,
+    /// `hostname` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// `terminationGracePeriodSeconds` of KubeVirt's `VirtualMachineInstanceSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -181,12 +244,16 @@ pub struct VirtualMachineInstanceSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainSpec {
+    /// `cpu` of KubeVirt's `DomainSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
+    /// `memory` of KubeVirt's `DomainSpec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
+    /// `devices` of KubeVirt's `DomainSpec`.
     #[serde(default)]
     pub devices: Devices,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -195,15 +262,19 @@ pub struct DomainSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Cpu {
+    /// `cores` of KubeVirt's `Cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cores: Option<u32>,
+    /// `sockets` of KubeVirt's `Cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sockets: Option<u32>,
+    /// `threads` of KubeVirt's `Cpu`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
     /// Upper bound for CPU hotplug (with the cluster's LiveUpdate rollout strategy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sockets: Option<u32>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -212,11 +283,13 @@ pub struct Cpu {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Memory {
+    /// `guest` of KubeVirt's `Memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest: Option<String>,
     /// Upper bound for memory hotplug.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_guest: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -225,10 +298,13 @@ pub struct Memory {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Devices {
+    /// `disks` of KubeVirt's `Devices`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disks: Vec<Disk>,
+    /// `interfaces` of KubeVirt's `Devices`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<Interface>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -237,11 +313,15 @@ pub struct Devices {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Disk {
+    /// `name` of KubeVirt's `Disk`.
     pub name: String,
+    /// `disk` of KubeVirt's `Disk`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskTarget>,
+    /// `bootOrder` of KubeVirt's `Disk`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_order: Option<u32>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -250,8 +330,10 @@ pub struct Disk {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DiskTarget {
+    /// `bus` of KubeVirt's `DiskTarget`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bus: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -260,12 +342,15 @@ pub struct DiskTarget {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Interface {
+    /// `name` of KubeVirt's `Interface`.
     pub name: String,
+    /// `bridge` of KubeVirt's `Interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<Empty>,
     /// Pod network only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masquerade: Option<Empty>,
+    /// `sriov` of KubeVirt's `Interface`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sriov: Option<Empty>,
     /// A network binding plugin.
@@ -274,6 +359,7 @@ pub struct Interface {
     /// Such as `02:00:00:00:00:01`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -281,6 +367,7 @@ pub struct Interface {
 /// A network binding plugin by name.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginBinding {
+    /// `name` of KubeVirt's `PluginBinding`.
     pub name: String,
 }
 
@@ -288,11 +375,15 @@ pub struct PluginBinding {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Network {
+    /// `name` of KubeVirt's `Network`.
     pub name: String,
+    /// `pod` of KubeVirt's `Network`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<Empty>,
+    /// `multus` of KubeVirt's `Network`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multus: Option<MultusNetwork>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -301,7 +392,9 @@ pub struct Network {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MultusNetwork {
+    /// `networkName` of KubeVirt's `MultusNetwork`.
     pub network_name: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -310,13 +403,18 @@ pub struct MultusNetwork {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
+    /// `name` of KubeVirt's `Volume`.
     pub name: String,
+    /// `persistentVolumeClaim` of KubeVirt's `Volume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_volume_claim: Option<ClaimVolumeSource>,
+    /// `dataVolume` of KubeVirt's `Volume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_volume: Option<DataVolumeVolumeSource>,
+    /// `cloudInitNoCloud` of KubeVirt's `Volume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_init_no_cloud: Option<CloudInitNoCloud>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -325,7 +423,9 @@ pub struct Volume {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimVolumeSource {
+    /// `claimName` of KubeVirt's `ClaimVolumeSource`.
     pub claim_name: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -334,7 +434,9 @@ pub struct ClaimVolumeSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DataVolumeVolumeSource {
+    /// `name` of KubeVirt's `DataVolumeVolumeSource`.
     pub name: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -344,10 +446,13 @@ pub struct DataVolumeVolumeSource {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudInitNoCloud {
+    /// `secretRef` of KubeVirt's `CloudInitNoCloud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
+    /// `networkDataSecretRef` of KubeVirt's `CloudInitNoCloud`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_data_secret_ref: Option<LocalObjectReference>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -355,6 +460,7 @@ pub struct CloudInitNoCloud {
 /// A reference by name to an object in the same namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct LocalObjectReference {
+    /// `name` of KubeVirt's `LocalObjectReference`.
     pub name: String,
 }
 
@@ -362,18 +468,23 @@ pub struct LocalObjectReference {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachineStatus {
+    /// `printableStatus` of KubeVirt's `VirtualMachineStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub printable_status: Option<String>,
+    /// `ready` of KubeVirt's `VirtualMachineStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// `created` of KubeVirt's `VirtualMachineStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,
+    /// `conditions` of KubeVirt's `VirtualMachineStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
     /// Pending start and stop requests (`virtctl restart` adds a Stop for the running
     /// instance's UID and a Start), processed in order by virt-controller.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state_change_requests: Vec<StateChangeRequest>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -395,6 +506,7 @@ pub struct VirtualMachineStatus {
 pub struct VirtualMachineInstanceMigrationSpec {
     /// The instance to migrate.
     pub vmi_name: String,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -406,6 +518,7 @@ pub struct VirtualMachineInstanceMigrationStatus {
     /// One of [`migration_phase`]'s values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -439,6 +552,7 @@ pub struct StateChangeRequest {
     /// For a Stop: the UID of the instance to stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -447,16 +561,22 @@ pub struct StateChangeRequest {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachineInstanceStatus {
+    /// `phase` of KubeVirt's `VirtualMachineInstanceStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// `nodeName` of KubeVirt's `VirtualMachineInstanceStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
+    /// `interfaces` of KubeVirt's `VirtualMachineInstanceStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<VmiInterfaceStatus>,
+    /// `conditions` of KubeVirt's `VirtualMachineInstanceStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
+    /// `migrationState` of KubeVirt's `VirtualMachineInstanceStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration_state: Option<serde_json::Value>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -468,11 +588,13 @@ pub struct VmiInterfaceStatus {
     /// The network/interface name from the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `mac` of KubeVirt's `VmiInterfaceStatus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// The first of `ipAddresses`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
+    /// `ipAddresses` of KubeVirt's `VmiInterfaceStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_addresses: Vec<String>,
     /// Interface name inside the guest (from the guest agent).
@@ -481,6 +603,7 @@ pub struct VmiInterfaceStatus {
     /// Where the information came from: `domain`, `guest-agent`, `multus-status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info_source: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

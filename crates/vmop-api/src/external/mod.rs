@@ -28,6 +28,7 @@ pub type Extra = BTreeMap<String, Value>;
 /// An empty JSON object, for upstream "presence" fields such as `bridge: {}` or `blank: {}`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Empty {
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -37,13 +38,18 @@ pub struct Empty {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamCondition {
+    /// `type` of the upstream `UpstreamCondition`.
     #[serde(rename = "type")]
     pub type_: String,
+    /// `status` of the upstream `UpstreamCondition`.
     pub status: String,
+    /// `reason` of the upstream `UpstreamCondition`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `message` of the upstream `UpstreamCondition`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -40,6 +40,7 @@ pub struct MultiNetworkPolicySpec {
     /// Traffic allowed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<Vec<NetworkPolicyEgressRule>>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

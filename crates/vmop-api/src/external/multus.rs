@@ -28,6 +28,7 @@ pub struct NetworkAttachmentDefinitionSpec {
     /// The CNI configuration, a JSON document in a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<String>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }

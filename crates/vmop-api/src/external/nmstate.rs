@@ -16,9 +16,13 @@ pub const ENACTMENT_NODE_LABEL: &str = "nmstate.io/node";
 
 /// Policy condition types.
 pub mod condition {
+    /// Condition type `Available`.
     pub const AVAILABLE: &str = "Available";
+    /// Condition type `Degraded`.
     pub const DEGRADED: &str = "Degraded";
+    /// Condition type `Progressing`.
     pub const PROGRESSING: &str = "Progressing";
+    /// Condition type `Ignored`.
     pub const IGNORED: &str = "Ignored";
     /// Enactment condition: this node failed to apply the state.
     pub const FAILING: &str = "Failing";
@@ -26,9 +30,13 @@ pub mod condition {
 
 /// Condition reasons.
 pub mod reason {
+    /// Condition reason `SuccessfullyConfigured`.
     pub const SUCCESSFULLY_CONFIGURED: &str = "SuccessfullyConfigured";
+    /// Condition reason `FailedToConfigure`.
     pub const FAILED_TO_CONFIGURE: &str = "FailedToConfigure";
+    /// Condition reason `ConfigurationProgressing`.
     pub const CONFIGURATION_PROGRESSING: &str = "ConfigurationProgressing";
+    /// Condition reason `NoMatchingNode`.
     pub const NO_MATCHING_NODE: &str = "NoMatchingNode";
 }
 
@@ -55,6 +63,7 @@ pub struct NodeNetworkConfigurationPolicySpec {
     /// How many nodes may be configured at once (default "50%").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<k8s_openapi::apimachinery::pkg::util::intstr::IntOrString>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -64,8 +73,10 @@ pub struct NodeNetworkConfigurationPolicySpec {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeNetworkConfigurationPolicyStatus {
+    /// `conditions` of NMState's `NodeNetworkConfigurationPolicyStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -83,6 +94,7 @@ pub struct NodeNetworkConfigurationPolicyStatus {
     derive = "PartialEq"
 )]
 pub struct NodeNetworkConfigurationEnactmentSpec {
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -94,8 +106,10 @@ pub struct NodeNetworkConfigurationEnactmentStatus {
     /// The policy generation this enactment applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_generation: Option<i64>,
+    /// `conditions` of NMState's `NodeNetworkConfigurationEnactmentStatus`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<UpstreamCondition>,
+    /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
 }
