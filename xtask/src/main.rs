@@ -149,6 +149,53 @@ fn ensure_cargo_deny() -> Result<()> {
     Ok(())
 }
 
+/// cargo-semver-checks, pinned: it reads rustdoc JSON, whose format follows the toolchain.
+const SEMVER_CHECKS: &str = "cargo-semver-checks@0.51.0";
+/// The public crates whose API plugin authors and embedders build on.
+const PUBLIC_CRATES: [&str; 3] = ["vmop-api", "vmop-plugin", "vmop-controller"];
+/// The file naming the release those crates are checked against.
+const SEMVER_BASELINE: &str = "semver-baseline";
+
+fn ensure_semver_checks() -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["semver-checks", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        step(
+            "install cargo-semver-checks",
+            "cargo",
+            &["install", "--locked", SEMVER_CHECKS],
+            &workspace_root(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The baseline commit: the first line of [`SEMVER_BASELINE`] that is not a comment.
+fn semver_baseline(root: &Path) -> Result<String> {
+    let path = root.join(SEMVER_BASELINE);
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .with_context(|| format!("{} names no commit", path.display()))
+}
+
+/// The public crates against the baseline release: a breaking change fails unless the
+/// crate's version says so.
+fn semver_check(root: &Path) -> Result<()> {
+    ensure_semver_checks()?;
+    let baseline = semver_baseline(root)?;
+    let mut args = vec!["semver-checks", "check-release", "--baseline-rev", &baseline];
+    for krate in PUBLIC_CRATES {
+        args.extend(["--package", krate]);
+    }
+    step("semver", "cargo", &args, root)
+}
+
 fn ci() -> Result<()> {
     let root = workspace_root();
     let go_dir = root.join("tools").join("kube-testenv");
@@ -218,6 +265,7 @@ fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
         &root,
     )?;
+    semver_check(&root)?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;
     // The image users install: it builds, runs as non-root, and its binary starts with the
     // libraries it carries.

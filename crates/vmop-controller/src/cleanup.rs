@@ -3,23 +3,19 @@
 //! (`Retain` keeps the claim and drops our owner reference), then NADs and Secrets, then this
 //! profile's share of shared policies. Nothing orphaned, nothing deleted that the user kept.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::{
     Api, Resource, ResourceExt,
     api::{ListParams, Patch, PatchParams},
-    runtime::reflector::Store,
+    runtime::reflector::{ObjectRef, Store},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
 use vmop_api::{
     PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile,
-    external::{
-        cdi::DataVolume,
-        kubevirt::{VirtualMachine, VirtualMachineInstance},
-        multus::NetworkAttachmentDefinition,
-    },
+    external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
 };
 
 use crate::{
@@ -27,6 +23,7 @@ use crate::{
     claims::ProfileKey,
     context::Context,
     error::{Error, Result},
+    index::LabelIndex,
     network::delete_unused_policies,
 };
 
@@ -46,16 +43,37 @@ fn owned_by<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
             .any(|o| Some(&o.uid) == profile.meta().uid.as_ref())
 }
 
-fn children<K>(store: &Store<K>, profile: &VirtualMachineProfile) -> Vec<String>
+/// Cached objects of one kind that are the profile's children: looked up in the label index,
+/// checked in the cache.
+fn child_objects<K>(
+    (store, index): (&Store<K>, &LabelIndex),
+    profile: &VirtualMachineProfile,
+) -> Vec<Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .state()
+    let namespace = profile.namespace();
+    let name = profile.name_any();
+    index
+        .names(namespace.as_deref(), &name)
         .iter()
-        .filter(|o| {
-            o.labels().get(PROFILE_LABEL) == Some(&profile.name_any()) && owned_by(&***o, profile)
+        .filter_map(|child| {
+            store.get(&ObjectRef::new(child).within(namespace.as_deref().unwrap_or_default()))
         })
+        .filter(|o| o.labels().get(PROFILE_LABEL) == Some(&name) && owned_by(&**o, profile))
+        .collect()
+}
+
+/// Names of the profile's cached children of one kind.
+pub(crate) fn children<K>(
+    cache: (&Store<K>, &LabelIndex),
+    profile: &VirtualMachineProfile,
+) -> Vec<String>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    child_objects(cache, profile)
+        .iter()
         .map(|o| o.name_any())
         .collect()
 }
@@ -64,7 +82,7 @@ where
 /// objects (`S = K`) or their metadata only (`S = PartialObjectMeta<K>`).
 async fn delete_unwanted<S, K>(
     ctx: &Context,
-    store: &Store<S>,
+    cache: (&Store<S>, &LabelIndex),
     api: &Api<K>,
     profile: &VirtualMachineProfile,
     keep: &BTreeSet<String>,
@@ -73,7 +91,7 @@ where
     S: Resource<DynamicType = ()> + Clone + 'static,
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
-    for name in children(store, profile) {
+    for name in children(cache, profile) {
         if !keep.contains(&name) {
             delete(ctx, api, &name).await?;
         }
@@ -126,7 +144,7 @@ fn retained<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
 #[derive(Debug, Clone, Copy)]
 enum Source<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
     /// The watch cache: for orphans of a running profile, converging anyway.
-    Cache(&'a Store<K>),
+    Cache(&'a Store<K>, &'a LabelIndex),
     /// The API server: on deletion, so that a cache still filling (after a restart) cannot
     /// make a volume be skipped and then garbage-collected with the profile.
     Live,
@@ -154,8 +172,7 @@ where
             && owned_by(object, profile)
     };
     let objects: Vec<K> = match source {
-        Source::Cache(store) => store
-            .state()
+        Source::Cache(store, index) => child_objects((store, index), profile)
             .iter()
             .filter(|o| mine(o))
             .map(|o| (**o).clone())
@@ -201,22 +218,31 @@ pub async fn remove_orphans(
     let namespace = profile.namespace().unwrap_or_default();
     let client = &ctx.client;
     let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(client.clone(), &namespace);
-    delete_unwanted(ctx, &ctx.stores.nads, &nads, profile, &wanted.nads).await?;
+    let (stores, index) = (&ctx.stores, &ctx.stores.index);
+    delete_unwanted(
+        ctx,
+        (&stores.nads, &index.nads),
+        &nads,
+        profile,
+        &wanted.nads,
+    )
+    .await?;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &namespace);
     let dvs: Api<DataVolume> = Api::namespaced(client.clone(), &namespace);
     if deleting(profile) {
         dispose_volumes(ctx, Source::Live, &claims, profile, &wanted.volumes).await?;
         dispose_volumes(ctx, Source::Live, &dvs, profile, &wanted.volumes).await?;
     } else {
-        let claim_cache = Source::Cache(&ctx.stores.claims);
+        let claim_cache = Source::Cache(&stores.claims, &index.claims);
         dispose_volumes(ctx, claim_cache, &claims, profile, &wanted.volumes).await?;
-        let dv_cache = Source::Cache(&ctx.stores.data_volumes);
+        let dv_cache = Source::Cache(&stores.data_volumes, &index.data_volumes);
         dispose_volumes(ctx, dv_cache, &dvs, profile, &wanted.volumes).await?;
     }
     if let Some(keep) = secrets {
         let keep: BTreeSet<String> = keep.iter().cloned().collect();
         let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        delete_unwanted(ctx, &ctx.stores.secrets, &api, profile, &keep).await?;
+        let secrets = (&stores.secrets, &*index.secrets);
+        delete_unwanted(ctx, secrets, &api, profile, &keep).await?;
     }
     Ok(())
 }
@@ -230,15 +256,27 @@ fn deleting(profile: &VirtualMachineProfile) -> bool {
 pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<()> {
     let namespace = profile.namespace().unwrap_or_default();
     let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
-    delete_unwanted(ctx, &ctx.stores.vms, &vms, profile, &BTreeSet::new()).await?;
-    let vm_left =
-        !children(&ctx.stores.vms, profile).is_empty()
-            || ctx.stores.vmis.state().iter().any(
-                |vmi: &std::sync::Arc<VirtualMachineInstance>| {
-                    vmi.namespace() == profile.namespace()
-                        && vmi.labels().get(PROFILE_LABEL) == Some(&profile.name_any())
-                },
-            );
+    let (stores, index) = (&ctx.stores, &ctx.stores.index);
+    delete_unwanted(
+        ctx,
+        (&stores.vms, &index.vms),
+        &vms,
+        profile,
+        &BTreeSet::new(),
+    )
+    .await?;
+    // An instance carries the profile's label but no owner reference of ours.
+    let instance_left = index
+        .vmis
+        .names(Some(&namespace), &profile.name_any())
+        .iter()
+        .any(|name| {
+            stores
+                .vmis
+                .get(&ObjectRef::new(name).within(&namespace))
+                .is_some()
+        });
+    let vm_left = !children((&stores.vms, &index.vms), profile).is_empty() || instance_left;
     if vm_left {
         return Err(Error::Cleanup(format!(
             "waiting for VirtualMachine {namespace}/{} to go",

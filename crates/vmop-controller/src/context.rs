@@ -17,7 +17,7 @@ use kube::{
     },
 };
 use vmop_api::{
-    VirtualMachineProfile,
+    PROFILE_LABEL, VirtualMachineProfile,
     external::{
         cdi::DataVolume,
         instancetype::{
@@ -27,12 +27,16 @@ use vmop_api::{
         kubevirt::{VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration},
         multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
-        nmstate::{NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy},
+        nmstate::{
+            ENACTMENT_POLICY_LABEL, NodeNetworkConfigurationEnactment,
+            NodeNetworkConfigurationPolicy,
+        },
     },
 };
 use vmop_plugin::Registries;
 
 use crate::{
+    index::LabelIndex,
     metrics::Metrics,
     policy::{OperatorPolicy, POLICY_KEY},
 };
@@ -81,6 +85,42 @@ pub struct Stores {
     pub multi_network_policies: Store<PartialObjectMeta<MultiNetworkPolicy>>,
     /// Live migrations asked for by profiles.
     pub migrations: Store<VirtualMachineInstanceMigration>,
+    /// Lookups by label into the caches above, so that no reconcile scans them.
+    pub index: Indexes,
+}
+
+/// The caches' objects by label: each profile's children by [`PROFILE_LABEL`], enactments
+/// by the policy they report on.
+#[derive(Debug, Clone)]
+pub struct Indexes {
+    /// [`Stores::nads`] by profile.
+    pub nads: Arc<LabelIndex>,
+    /// [`Stores::secrets`] by profile.
+    pub secrets: Arc<LabelIndex>,
+    /// [`Stores::claims`] by profile.
+    pub claims: Arc<LabelIndex>,
+    /// [`Stores::data_volumes`] by profile.
+    pub data_volumes: Arc<LabelIndex>,
+    /// [`Stores::vms`] by profile.
+    pub vms: Arc<LabelIndex>,
+    /// [`Stores::vmis`] by profile.
+    pub vmis: Arc<LabelIndex>,
+    /// [`Stores::enactments`] by policy name.
+    pub enactments: Arc<LabelIndex>,
+}
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Indexes {
+            nads: LabelIndex::new(PROFILE_LABEL),
+            secrets: LabelIndex::new(PROFILE_LABEL),
+            claims: LabelIndex::new(PROFILE_LABEL),
+            data_volumes: LabelIndex::new(PROFILE_LABEL),
+            vms: LabelIndex::new(PROFILE_LABEL),
+            vmis: LabelIndex::new(PROFILE_LABEL),
+            enactments: LabelIndex::new(ENACTMENT_POLICY_LABEL),
+        }
+    }
 }
 
 impl std::fmt::Debug for Stores {
@@ -94,8 +134,14 @@ impl std::fmt::Debug for Stores {
 /// Timing of requeues.
 #[derive(Debug, Clone)]
 pub struct Timing {
-    /// Look again this soon while something is still converging.
+    /// Look again this soon while waiting for something no watch reports (a missing
+    /// StorageClass or user-data Secret, say).
     pub converging: Duration,
+    /// Look again this soon while waiting only for children and shared objects whose
+    /// changes trigger a reconcile anyway: a safety net, not the way a profile progresses.
+    /// Looking at such a profile every few seconds would make its reconciles grow with its
+    /// time to converge, and that with the load on the API server.
+    pub waiting: Duration,
     /// Periodic resync of a settled profile (costs no writes).
     pub settled: Duration,
 }
@@ -104,6 +150,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             converging: Duration::from_secs(10),
+            waiting: Duration::from_secs(60),
             settled: Duration::from_secs(300),
         }
     }

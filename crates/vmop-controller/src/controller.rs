@@ -42,7 +42,8 @@ use vmop_plugin::{Registries, names::fnv1a, objects::MANAGED_POLICY_LABEL};
 
 use crate::{
     claims::Claims,
-    context::{Context, Failures, PolicyHandle, Stores, Timing},
+    context::{Context, Failures, Indexes, PolicyHandle, Stores, Timing},
+    index::LabelIndex,
     metrics::Metrics,
     network::delete_unused_policies,
     plan::policy_scope,
@@ -129,14 +130,42 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    (reader, watch_into(api, config, writer))
+    (reader, watch_into(api, config, writer, None, strip::<K>))
 }
 
-/// The watch of `K`, stripped and written into `writer`'s cache, as the objects it touched.
+/// Like [`cached`], with every event also filed in `index`.
+fn indexed<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    index: Arc<LabelIndex>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    (
+        reader,
+        watch_into(api, config, writer, Some(index), strip::<K>),
+    )
+}
+
+/// The watch of `K`, trimmed and written into `writer`'s cache (and filed in `index`), as
+/// the objects it touched.
 fn watch_into<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
+    index: Option<Arc<LabelIndex>>,
+    trim: fn(&mut K),
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource<DynamicType = ()>
@@ -149,9 +178,34 @@ where
 {
     logged(watcher(api, config))
         .default_backoff()
-        .modify(strip)
+        .modify(trim)
+        .inspect(move |event| {
+            if let (Ok(event), Some(index)) = (event, &index) {
+                index.observe(event);
+            }
+        })
         .reflect(writer)
         .touched_objects()
+}
+
+/// The VMIs of profiles, without their spec: nothing reads it, and it is the larger half of
+/// an instance (a copy of the VM's template with KubeVirt's defaults).
+fn instances(
+    api: Api<VirtualMachineInstance>,
+    index: Arc<LabelIndex>,
+) -> (
+    Store<VirtualMachineInstance>,
+    impl Stream<Item = Result<VirtualMachineInstance, watcher::Error>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let trim = |vmi: &mut VirtualMachineInstance| {
+        strip(vmi);
+        vmi.spec = Default::default();
+    };
+    (
+        reader,
+        watch_into(api, labelled(), writer, Some(index), trim),
+    )
 }
 
 /// Like [`cached`] for a kind whose CRD may not be installed (MultiNetworkPolicy exists only
@@ -195,7 +249,7 @@ where
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
         installed.store(true, std::sync::atomic::Ordering::Relaxed);
-        watch_into(api, config, writer)
+        watch_into(api, config, writer, None, strip::<K>)
     })
     .flatten();
     (reader, stream)
@@ -207,6 +261,7 @@ where
 fn cached_changes<K>(
     api: Api<K>,
     config: watcher::Config,
+    index: Option<Arc<LabelIndex>>,
     fingerprint: impl Fn(&K) -> u64 + Send + 'static,
 ) -> (
     Store<K>,
@@ -226,6 +281,11 @@ where
     let stream = logged(watcher(api, config))
         .default_backoff()
         .modify(strip)
+        .inspect(move |event| {
+            if let (Ok(event), Some(index)) = (event, &index) {
+                index.observe(event);
+            }
+        })
         .reflect(writer)
         .filter_map(move |event| {
             let changed = match event {
@@ -424,26 +484,33 @@ pub fn controller(
     })
     .applied_objects();
     let profile_controller = Controller::for_stream(profile_stream, profiles.clone());
+    let index = Indexes::default();
     // `Api<PartialObjectMeta<K>>` asks the API server for metadata only.
-    let (nads_reader, nad_stream) = cached::<PartialObjectMeta<NetworkAttachmentDefinition>>(
+    let (nads_reader, nad_stream) = indexed::<PartialObjectMeta<NetworkAttachmentDefinition>>(
         api(&client, ns),
         watcher::Config::default(),
+        index.nads.clone(),
     );
     let (secrets_reader, secret_stream) =
-        cached::<PartialObjectMeta<Secret>>(api(&client, ns), labelled());
+        indexed::<PartialObjectMeta<Secret>>(api(&client, ns), labelled(), index.secrets.clone());
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(&format!("{MANAGED_POLICY_LABEL}={}", policy_scope(ns))),
+        None,
         |p| readiness_fingerprint(p.metadata.generation, p.status.as_ref()),
     );
     let (enactments, enactment_stream) = cached_changes::<NodeNetworkConfigurationEnactment>(
         Api::all(client.clone()),
         watcher::Config::default(),
+        Some(index.enactments.clone()),
         |e| readiness_fingerprint(None, e.status.as_ref()),
     );
-    let (claims, claim_stream) = cached::<PersistentVolumeClaim>(api(&client, ns), labelled());
-    let (data_volumes, dv_stream) = cached::<DataVolume>(api(&client, ns), labelled());
-    let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled());
+    let (claims, claim_stream) =
+        indexed::<PersistentVolumeClaim>(api(&client, ns), labelled(), index.claims.clone());
+    let (data_volumes, dv_stream) =
+        indexed::<DataVolume>(api(&client, ns), labelled(), index.data_volumes.clone());
+    let (vms, vm_stream) =
+        indexed::<VirtualMachine>(api(&client, ns), labelled(), index.vms.clone());
     let (migrations, migration_stream) =
         cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled());
     let (network_policies, network_policy_stream) =
@@ -470,7 +537,7 @@ pub fn controller(
             }
         })
     };
-    let (vmis, vmi_stream) = cached::<VirtualMachineInstance>(api(&client, ns), labelled());
+    let (vmis, vmi_stream) = instances(api(&client, ns), index.vmis.clone());
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
     // Read when a profile names one; a blocked profile looks again on its own.
@@ -526,6 +593,7 @@ pub fn controller(
         network_policies,
         multi_network_policies,
         migrations,
+        index,
     };
     let reporter = Reporter {
         controller: "vm-operator".into(),

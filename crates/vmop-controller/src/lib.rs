@@ -35,6 +35,7 @@ mod context;
 mod controller;
 pub mod disk_changes;
 mod error;
+pub mod index;
 pub mod isolation;
 pub mod lease;
 mod metrics;
@@ -57,7 +58,9 @@ pub mod transitions;
 pub mod vm;
 pub mod wants;
 
-pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, PolicyHandle, Stores, Timing};
+pub use context::{
+    Context, FIELD_MANAGER, FINALIZER, Failures, Indexes, PolicyHandle, Stores, Timing,
+};
 pub use controller::{ControllerConfig, PolicySource, Running, controller};
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};

@@ -119,11 +119,13 @@ fn observe(
                     .map(|p| (*p).clone()),
                 enactments: ctx
                     .stores
+                    .index
                     .enactments
-                    .state()
+                    .names(None, &name)
                     .iter()
+                    .filter_map(|e| ctx.stores.enactments.get(&ObjectRef::new(e)))
                     .filter(|e| e.labels().get(ENACTMENT_POLICY_LABEL) == Some(&name))
-                    .map(|e| (**e).clone())
+                    .map(|e| (*e).clone())
                     .collect(),
                 name,
             }

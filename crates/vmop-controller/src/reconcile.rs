@@ -51,7 +51,7 @@ use crate::{
     sizing::{self, Unresolved},
     status::{Observed, compute, set_extra_condition},
     storage::reconcile_disks,
-    vm::{VmOutcome, pinned_macs, reconcile_vm, user_data},
+    vm::{VmOutcome, WAITING_FOR_DEPENDENCIES, pinned_macs, reconcile_vm, user_data},
     wants::wants,
 };
 
@@ -350,12 +350,21 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         .instrument(info_span!("status"))
         .await?;
     ctx.failures.clear(&ObjectRef::from(profile));
+    // A VM waiting for its networks and disks hears of them through their watches; one
+    // waiting for a user-data Secret (not watched) must look again.
+    let unwatched_wait = matches!(&vm_outcome, VmOutcome::Waiting { reason, .. } if reason != WAITING_FOR_DEPENDENCIES)
+        || !ctx
+            .multi_network_policies_installed
+            .load(std::sync::atomic::Ordering::Relaxed)
+            && profile.spec.isolation.is_some();
     Ok(Action::requeue(if waits {
         DETAIL_INTERVAL
     } else if settled {
         ctx.timing.settled
-    } else {
+    } else if unwatched_wait {
         ctx.timing.converging
+    } else {
+        ctx.timing.waiting
     }))
 }
 

@@ -126,6 +126,9 @@ pub async fn user_data(
     }
 }
 
+/// Reason of a VM not created yet because its networks or disks are not ready.
+pub const WAITING_FOR_DEPENDENCIES: &str = "WaitingForDependencies";
+
 /// Builds the VM and applies it when its networks and disks are ready or it already exists.
 pub async fn reconcile_vm(
     ctx: &Context,
@@ -179,7 +182,7 @@ pub async fn reconcile_vm(
             _ => "disks",
         };
         return Ok(VmOutcome::Waiting {
-            reason: "WaitingForDependencies".into(),
+            reason: WAITING_FOR_DEPENDENCIES.into(),
             message: format!("the VM is created once its {waiting_for} are ready"),
             macs: desired.macs,
             secrets: secret_names,
@@ -225,14 +228,6 @@ pub async fn reconcile_vm(
 
 /// Secrets of this profile that exist now (kept while the template cannot say).
 fn existing_secrets(ctx: &Context, profile: &VirtualMachineProfile) -> Vec<String> {
-    ctx.stores
-        .secrets
-        .state()
-        .iter()
-        .filter(|s| {
-            s.namespace() == profile.namespace()
-                && s.labels().get(vmop_api::PROFILE_LABEL) == Some(&profile.name_any())
-        })
-        .map(|s| s.name_any())
-        .collect()
+    let stores = &ctx.stores;
+    crate::cleanup::children((&stores.secrets, &stores.index.secrets), profile)
 }

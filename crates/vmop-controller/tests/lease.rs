@@ -85,6 +85,9 @@ async fn one_replica_holds_the_lease_and_the_holder_notices_when_it_is_taken() {
         .await
         .expect("the leader notices the loss");
     assert!(!leading.leadership().held());
+    // The former leader goes on competing and could win the expired Lease back; it stops
+    // here so that the standby's takeover is what is tested.
+    drop(leading);
 
     // The intruder never renews: the standby takes over once its Lease expires, and a
     // released Lease has no holder.

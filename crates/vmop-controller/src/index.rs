@@ -1,0 +1,183 @@
+//! Cached objects by the value of one label (the profile a child belongs to, the policy an
+//! enactment reports on), kept up to date from the watch events that fill the cache. A
+//! profile's cleanup and its orphan checks look up its own children here instead of scanning
+//! every cached object, so their cost does not grow with the number of other profiles.
+//!
+//! The index gives names only: callers read the objects from the cache and check them there
+//! (labels, owner), so an index briefly behind its cache can never make them act on the wrong
+//! object.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use kube::{Resource, ResourceExt, runtime::watcher};
+
+/// (namespace, label value); cluster-scoped objects have the namespace "".
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+struct Entries {
+    names: HashMap<Key, BTreeSet<String>>,
+    /// Where each object is filed, by (namespace, name): an object whose label changed moves.
+    filed: HashMap<(String, String), Key>,
+}
+
+impl Entries {
+    fn file(&mut self, namespace: String, name: String, value: Option<String>) {
+        self.remove(&namespace, &name);
+        if let Some(value) = value {
+            let key = (namespace.clone(), value);
+            self.names
+                .entry(key.clone())
+                .or_default()
+                .insert(name.clone());
+            self.filed.insert((namespace, name), key);
+        }
+    }
+
+    fn remove(&mut self, namespace: &str, name: &str) {
+        let Some(key) = self.filed.remove(&(namespace.to_owned(), name.to_owned())) else {
+            return;
+        };
+        if let Some(names) = self.names.get_mut(&key) {
+            names.remove(name);
+            if names.is_empty() {
+                self.names.remove(&key);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    live: Entries,
+    /// Filled during a re-list, then swapped in whole, as the reflector does with its store.
+    relisting: Option<Entries>,
+}
+
+/// Names of cached objects by the value of one label.
+#[derive(Debug)]
+pub struct LabelIndex {
+    label: &'static str,
+    state: Mutex<State>,
+}
+
+impl LabelIndex {
+    /// An empty index of `label`.
+    pub fn new(label: &'static str) -> Arc<Self> {
+        Arc::new(LabelIndex {
+            label,
+            state: Mutex::default(),
+        })
+    }
+
+    /// Files the object of one watch event (call it for every event, in order).
+    pub fn observe<K: Resource>(&self, event: &watcher::Event<K>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let identity = |object: &K| (object.namespace().unwrap_or_default(), object.name_any());
+        match event {
+            watcher::Event::Apply(object) => {
+                let (namespace, name) = identity(object);
+                let value = object.labels().get(self.label).cloned();
+                state.live.file(namespace, name, value);
+            }
+            watcher::Event::Delete(object) => {
+                let (namespace, name) = identity(object);
+                state.live.remove(&namespace, &name);
+            }
+            watcher::Event::Init => state.relisting = Some(Entries::default()),
+            watcher::Event::InitApply(object) => {
+                let (namespace, name) = identity(object);
+                let value = object.labels().get(self.label).cloned();
+                state
+                    .relisting
+                    .get_or_insert_with(Entries::default)
+                    .file(namespace, name, value);
+            }
+            watcher::Event::InitDone => {
+                if let Some(entries) = state.relisting.take() {
+                    state.live = entries;
+                }
+            }
+        }
+    }
+
+    /// Names of the objects in `namespace` (None: cluster-scoped) whose label is `value`.
+    pub fn names(&self, namespace: Option<&str>, value: &str) -> Vec<String> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (namespace.unwrap_or_default().to_owned(), value.to_owned());
+        state
+            .live
+            .names
+            .get(&key)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use super::*;
+
+    const LABEL: &str = "vmoperator.io/profile";
+
+    fn object(namespace: &str, name: &str, profile: Option<&str>) -> ConfigMap {
+        let mut object = ConfigMap::default();
+        object.metadata.namespace = Some(namespace.into());
+        object.metadata.name = Some(name.into());
+        object.metadata.labels =
+            profile.map(|p| BTreeMap::from([(LABEL.to_owned(), p.to_owned())]));
+        object
+    }
+
+    #[test]
+    fn files_by_namespace_and_label_and_follows_changes_and_deletions() {
+        let index = LabelIndex::new(LABEL);
+        index.observe(&watcher::Event::Apply(object(
+            "a",
+            "web--mgmt",
+            Some("web"),
+        )));
+        index.observe(&watcher::Event::Apply(object(
+            "a",
+            "web--data",
+            Some("web"),
+        )));
+        index.observe(&watcher::Event::Apply(object(
+            "b",
+            "web--mgmt",
+            Some("web"),
+        )));
+        index.observe(&watcher::Event::Apply(object("a", "unlabelled", None)));
+        assert_eq!(index.names(Some("a"), "web"), ["web--data", "web--mgmt"]);
+        assert_eq!(index.names(Some("b"), "web"), ["web--mgmt"]);
+        // A label that changes moves the object.
+        index.observe(&watcher::Event::Apply(object("a", "web--data", Some("db"))));
+        assert_eq!(index.names(Some("a"), "web"), ["web--mgmt"]);
+        assert_eq!(index.names(Some("a"), "db"), ["web--data"]);
+        index.observe(&watcher::Event::Delete(object(
+            "a",
+            "web--mgmt",
+            Some("web"),
+        )));
+        assert!(index.names(Some("a"), "web").is_empty());
+    }
+
+    #[test]
+    fn a_relist_replaces_everything_only_when_it_is_done() {
+        let index = LabelIndex::new(LABEL);
+        index.observe(&watcher::Event::Apply(object("a", "gone", Some("web"))));
+        index.observe(&watcher::Event::<ConfigMap>::Init);
+        index.observe(&watcher::Event::InitApply(object("a", "kept", Some("web"))));
+        // Until the re-list is done, the old state answers.
+        assert_eq!(index.names(Some("a"), "web"), ["gone"]);
+        index.observe(&watcher::Event::<ConfigMap>::InitDone);
+        assert_eq!(index.names(Some("a"), "web"), ["kept"]);
+    }
+}
