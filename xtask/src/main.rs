@@ -133,16 +133,18 @@ fn step_with_env(
     Ok(())
 }
 
-fn ensure_cargo_deny() -> Result<()> {
+/// Installs the cargo subcommand `subcommand` from crates.io (`package`, pinned) unless it is
+/// there: CI's own set-up, nothing installed by hand.
+fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result<()> {
     let installed = Command::new("cargo")
-        .args(["deny", "--version"])
+        .args([subcommand, "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
         step(
-            "install cargo-deny",
+            &format!("install {package}"),
             "cargo",
-            &["install", "--locked", "cargo-deny@0.20.2"],
+            &["install", "--locked", package],
             &workspace_root(),
         )?;
     }
@@ -156,27 +158,19 @@ const PUBLIC_CRATES: [&str; 3] = ["vmop-api", "vmop-plugin", "vmop-controller"];
 /// The file naming the release those crates are checked against.
 const SEMVER_BASELINE: &str = "semver-baseline";
 
-fn ensure_semver_checks() -> Result<()> {
-    let installed = Command::new("cargo")
-        .args(["semver-checks", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !installed {
-        step(
-            "install cargo-semver-checks",
-            "cargo",
-            &["install", "--locked", SEMVER_CHECKS],
-            &workspace_root(),
-        )?;
+/// `command` followed by `--package <crate>` for each public crate.
+fn public_crate_args<'a>(command: &[&'a str]) -> Vec<&'a str> {
+    let mut args = command.to_vec();
+    for krate in PUBLIC_CRATES {
+        args.extend(["--package", krate]);
     }
-    Ok(())
+    args
 }
 
 /// The baseline commit: the first line of [`SEMVER_BASELINE`] that is not a comment.
 fn semver_baseline(root: &Path) -> Result<String> {
     let path = root.join(SEMVER_BASELINE);
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .map(str::trim)
         .find(|line| !line.is_empty() && !line.starts_with('#'))
@@ -187,9 +181,14 @@ fn semver_baseline(root: &Path) -> Result<String> {
 /// The public crates against the baseline release: a breaking change fails unless the
 /// crate's version says so.
 fn semver_check(root: &Path) -> Result<()> {
-    ensure_semver_checks()?;
+    ensure_cargo_tool("semver-checks", SEMVER_CHECKS)?;
     let baseline = semver_baseline(root)?;
-    let mut args = vec!["semver-checks", "check-release", "--baseline-rev", &baseline];
+    let mut args = vec![
+        "semver-checks",
+        "check-release",
+        "--baseline-rev",
+        &baseline,
+    ];
     for krate in PUBLIC_CRATES {
         args.extend(["--package", krate]);
     }
@@ -240,7 +239,7 @@ fn ci() -> Result<()> {
         &root,
     )?;
     // Advisories need the RustSec database from the network, which CI cannot reach.
-    ensure_cargo_deny()?;
+    ensure_cargo_tool("deny", "cargo-deny@0.20.2")?;
     step(
         "cargo deny",
         "cargo",
@@ -252,16 +251,7 @@ fn ci() -> Result<()> {
     step_with_env(
         "docs",
         "cargo",
-        &[
-            "doc",
-            "--no-deps",
-            "-p",
-            "vmop-api",
-            "-p",
-            "vmop-plugin",
-            "-p",
-            "vmop-controller",
-        ],
+        &public_crate_args(&["doc", "--no-deps"]),
         &[("RUSTDOCFLAGS", "-D warnings")],
         &root,
     )?;

@@ -112,50 +112,38 @@ fn strip<K: Resource>(object: &mut K) {
     }
 }
 
-/// A watch of `K` feeding a cache; the stream must be polled for the cache to fill.
+/// What a watch cache can hold.
+trait Cacheable:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Cacheable for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A watch of `K` feeding a cache (and `index`, if any); the stream must be polled for the
+/// cache to fill.
 fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
+    index: Option<Arc<LabelIndex>>,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     let (reader, writer) = reflector::store();
-    (reader, watch_into(api, config, writer, None, strip::<K>))
-}
-
-/// Like [`cached`], with every event also filed in `index`.
-fn indexed<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    index: Arc<LabelIndex>,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    (
-        reader,
-        watch_into(api, config, writer, Some(index), strip::<K>),
-    )
+    (reader, watch_into(api, config, writer, index, strip::<K>))
 }
 
 /// The watch of `K`, trimmed and written into `writer`'s cache (and filed in `index`), as
@@ -168,13 +156,7 @@ fn watch_into<K>(
     trim: fn(&mut K),
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     logged(watcher(api, config))
         .default_backoff()
@@ -221,13 +203,7 @@ fn cached_when_installed<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     let (reader, writer) = reflector::store();
     let stream = futures::stream::once(async move {
@@ -268,13 +244,7 @@ fn cached_changes<K>(
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Cacheable,
 {
     let (reader, writer) = reflector::store();
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -486,13 +456,16 @@ pub fn controller(
     let profile_controller = Controller::for_stream(profile_stream, profiles.clone());
     let index = Indexes::default();
     // `Api<PartialObjectMeta<K>>` asks the API server for metadata only.
-    let (nads_reader, nad_stream) = indexed::<PartialObjectMeta<NetworkAttachmentDefinition>>(
+    let (nads_reader, nad_stream) = cached::<PartialObjectMeta<NetworkAttachmentDefinition>>(
         api(&client, ns),
         watcher::Config::default(),
-        index.nads.clone(),
+        Some(index.nads.clone()),
     );
-    let (secrets_reader, secret_stream) =
-        indexed::<PartialObjectMeta<Secret>>(api(&client, ns), labelled(), index.secrets.clone());
+    let (secrets_reader, secret_stream) = cached::<PartialObjectMeta<Secret>>(
+        api(&client, ns),
+        labelled(),
+        Some(index.secrets.clone()),
+    );
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(&format!("{MANAGED_POLICY_LABEL}={}", policy_scope(ns))),
@@ -506,15 +479,18 @@ pub fn controller(
         |e| readiness_fingerprint(None, e.status.as_ref()),
     );
     let (claims, claim_stream) =
-        indexed::<PersistentVolumeClaim>(api(&client, ns), labelled(), index.claims.clone());
-    let (data_volumes, dv_stream) =
-        indexed::<DataVolume>(api(&client, ns), labelled(), index.data_volumes.clone());
+        cached::<PersistentVolumeClaim>(api(&client, ns), labelled(), Some(index.claims.clone()));
+    let (data_volumes, dv_stream) = cached::<DataVolume>(
+        api(&client, ns),
+        labelled(),
+        Some(index.data_volumes.clone()),
+    );
     let (vms, vm_stream) =
-        indexed::<VirtualMachine>(api(&client, ns), labelled(), index.vms.clone());
+        cached::<VirtualMachine>(api(&client, ns), labelled(), Some(index.vms.clone()));
     let (migrations, migration_stream) =
-        cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled());
+        cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None);
     let (network_policies, network_policy_stream) =
-        cached::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled());
+        cached::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled(), None);
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (multi_network_policies, multi_network_policy_stream) =
         cached_when_installed::<PartialObjectMeta<MultiNetworkPolicy>>(
@@ -539,23 +515,26 @@ pub fn controller(
     };
     let (vmis, vmi_stream) = instances(api(&client, ns), index.vmis.clone());
     let (storage_classes, class_stream) =
-        cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default());
+        cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default(), None);
     // Read when a profile names one; a blocked profile looks again on its own.
     let (cluster_instancetypes, cluster_instancetype_stream) =
         cached::<VirtualMachineClusterInstancetype>(
             Api::all(client.clone()),
             watcher::Config::default(),
+            None,
         );
     let (instancetypes, instancetype_stream) =
-        cached::<VirtualMachineInstancetype>(api(&client, ns), watcher::Config::default());
+        cached::<VirtualMachineInstancetype>(api(&client, ns), watcher::Config::default(), None);
     let (cluster_preferences, cluster_preference_stream) =
         cached::<PartialObjectMeta<VirtualMachineClusterPreference>>(
             Api::all(client.clone()),
             watcher::Config::default(),
+            None,
         );
     let (preferences, preference_stream) = cached::<PartialObjectMeta<VirtualMachinePreference>>(
         api(&client, ns),
         watcher::Config::default(),
+        None,
     );
     let (policy, policy_config_stream) = match &config.policy {
         PolicySource::Fixed(policy) => (PolicyHandle::Fixed(Arc::new(policy.clone())), None),
@@ -563,6 +542,7 @@ pub fn controller(
             let (store, stream) = cached::<ConfigMap>(
                 Api::namespaced(client.clone(), namespace),
                 watcher::Config::default().fields(&format!("metadata.name={name}")),
+                None,
             );
             (
                 PolicyHandle::ConfigMap {
