@@ -11,10 +11,7 @@ use k8s_openapi::api::{
 use kube::{
     Client,
     core::PartialObjectMeta,
-    runtime::{
-        events::Recorder,
-        reflector::{ObjectRef, Store},
-    },
+    runtime::reflector::{ObjectRef, Store},
 };
 use vmop_api::{
     PROFILE_LABEL, VirtualMachineProfile,
@@ -36,6 +33,7 @@ use vmop_api::{
 use vmop_plugin::Registries;
 
 use crate::{
+    events::EventPublisher,
     index::LabelIndex,
     metrics::Metrics,
     policy::{OperatorPolicy, POLICY_KEY},
@@ -144,6 +142,10 @@ pub struct Timing {
     pub waiting: Duration,
     /// Periodic resync of a settled profile (costs no writes).
     pub settled: Duration,
+    /// Triggers of one profile that come closer together than this make one reconcile
+    /// (kube-runtime's trailing-edge debounce): a child stepping through its phases in quick
+    /// succession is read once, at its latest state, and written about once.
+    pub debounce: Duration,
 }
 
 impl Default for Timing {
@@ -152,6 +154,7 @@ impl Default for Timing {
             converging: Duration::from_secs(10),
             waiting: Duration::from_secs(60),
             settled: Duration::from_secs(300),
+            debounce: Duration::from_millis(250),
         }
     }
 }
@@ -288,7 +291,7 @@ pub struct Context {
     /// The watch caches.
     pub stores: Stores,
     /// Records Events on profiles.
-    pub recorder: Recorder,
+    pub recorder: EventPublisher,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
     /// How soon to look again.

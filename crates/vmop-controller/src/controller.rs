@@ -15,7 +15,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Config,
-        events::{Recorder, Reporter},
+        events::Reporter,
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -43,6 +43,7 @@ use vmop_plugin::{Registries, names::fnv1a, objects::MANAGED_POLICY_LABEL};
 use crate::{
     claims::Claims,
     context::{Context, Failures, Indexes, PolicyHandle, Stores, Timing},
+    events::EventPublisher,
     index::LabelIndex,
     metrics::Metrics,
     network::delete_unused_policies,
@@ -170,8 +171,10 @@ where
         .touched_objects()
 }
 
-/// The VMIs of profiles, without their spec: nothing reads it, and it is the larger half of
-/// an instance (a copy of the VM's template with KubeVirt's defaults).
+/// The VMIs of profiles, with only what status is computed from: phase, node, interfaces,
+/// conditions and migration state. The spec (a copy of the VM's template with KubeVirt's
+/// defaults) and the rest of the status are the larger part of an instance, and nothing
+/// reads them.
 fn instances(
     api: Api<VirtualMachineInstance>,
     index: Arc<LabelIndex>,
@@ -182,7 +185,14 @@ fn instances(
     let (reader, writer) = reflector::store();
     let trim = |vmi: &mut VirtualMachineInstance| {
         strip(vmi);
+        vmi.metadata.annotations = None;
         vmi.spec = Default::default();
+        if let Some(status) = vmi.status.as_mut() {
+            // Volume, guest OS, timestamps and the rest: read by nobody here.
+            status.extra.clear();
+            status.interfaces.iter_mut().for_each(|i| i.extra.clear());
+            status.conditions.iter_mut().for_each(|c| c.extra.clear());
+        }
     };
     (
         reader,
@@ -584,7 +594,7 @@ pub fn controller(
         client: client.clone(),
         registries,
         stores,
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: EventPublisher::new(client.clone(), reporter),
         metrics,
         timing: config.timing.clone(),
         failures: Failures::default(),
@@ -626,7 +636,11 @@ pub fn controller(
     };
 
     let controller = profile_controller
-        .with_config(Config::default().concurrency(config.concurrency))
+        .with_config(
+            Config::default()
+                .concurrency(config.concurrency)
+                .debounce(config.timing.debounce),
+        )
         .owns_stream(queued_owners(claim_stream, enqueue.clone()))
         .owns_stream(queued_owners(dv_stream, enqueue.clone()))
         .owns_stream(queued_owners(vm_stream, enqueue.clone()))

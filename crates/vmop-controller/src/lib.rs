@@ -34,6 +34,7 @@ pub mod cleanup;
 mod context;
 mod controller;
 pub mod disk_changes;
+pub mod events;
 mod error;
 pub mod index;
 pub mod isolation;

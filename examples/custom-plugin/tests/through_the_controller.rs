@@ -41,8 +41,7 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
             concurrency: 2,
             timing: Timing {
                 converging: Duration::from_millis(500),
-                waiting: Timing::default().waiting,
-                settled: Duration::from_secs(300),
+                ..Timing::default()
             },
             policy: vmop_controller::PolicySource::Fixed(
                 vmop_controller::OperatorPolicy::allow_all(),

@@ -60,8 +60,7 @@ async fn a_lab_stands_up_its_seats_and_tears_them_down_at_expiry() {
             concurrency: 4,
             timing: Timing {
                 converging: Duration::from_millis(500),
-                waiting: Timing::default().waiting,
-                settled: Duration::from_secs(300),
+                ..Timing::default()
             },
             policy: PolicySource::Fixed(policy),
         },

@@ -74,8 +74,7 @@ async fn run(
             concurrency: 2,
             timing: Timing {
                 converging: Duration::from_millis(500),
-                waiting: Timing::default().waiting,
-                settled: Duration::from_secs(300),
+                ..Timing::default()
             },
             policy: PolicySource::Fixed(policy),
         },

@@ -71,8 +71,7 @@ impl Operator {
                 concurrency: 4,
                 timing: Timing {
                     converging: Duration::from_millis(500),
-                    waiting: Timing::default().waiting,
-                    settled: Duration::from_secs(300),
+                    ..Timing::default()
                 },
                 policy,
             },
