@@ -41,6 +41,10 @@ fn link_bundled_plugins() -> [&'static str; 6] {
     ]
 }
 
+/// jemalloc instead of glibc's malloc: see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
     link_bundled_plugins();
     match Cli::parse().command {

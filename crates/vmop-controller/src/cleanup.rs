@@ -256,27 +256,25 @@ fn deleting(profile: &VirtualMachineProfile) -> bool {
 pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<()> {
     let namespace = profile.namespace().unwrap_or_default();
     let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
-    let (stores, index) = (&ctx.stores, &ctx.stores.index);
-    delete_unwanted(
-        ctx,
-        (&stores.vms, &index.vms),
-        &vms,
-        profile,
-        &BTreeSet::new(),
-    )
-    .await?;
-    // An instance carries the profile's label but no owner reference of ours.
-    let instance_left = index
+    // The VM and its instance carry the profile's name; the instance has no owner
+    // reference of ours, only the profile's label.
+    let name = profile.name_any();
+    let ours = |labels: &std::collections::BTreeMap<String, String>| {
+        labels.get(PROFILE_LABEL) == Some(&name)
+    };
+    let vm = ctx
+        .stores
+        .vms
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .filter(|vm| ours(vm.labels()) && owned_by(&**vm, profile));
+    if vm.is_some() {
+        delete(ctx, &vms, &name).await?;
+    }
+    let instance = ctx
+        .stores
         .vmis
-        .names(Some(&namespace), &profile.name_any())
-        .iter()
-        .any(|name| {
-            stores
-                .vmis
-                .get(&ObjectRef::new(name).within(&namespace))
-                .is_some()
-        });
-    let vm_left = !children((&stores.vms, &index.vms), profile).is_empty() || instance_left;
+        .get(&ObjectRef::new(&name).within(&namespace));
+    let vm_left = vm.is_some() || instance.is_some_and(|vmi| ours(vmi.labels()));
     if vm_left {
         return Err(Error::Cleanup(format!(
             "waiting for VirtualMachine {namespace}/{} to go",

@@ -88,7 +88,8 @@ pub struct Stores {
 }
 
 /// The caches' objects by label: each profile's children by [`PROFILE_LABEL`], enactments
-/// by the policy they report on.
+/// by the policy they report on. (A profile's VM and its instance carry the profile's name:
+/// they are looked up by it.)
 #[derive(Debug, Clone)]
 pub struct Indexes {
     /// [`Stores::nads`] by profile.
@@ -99,10 +100,6 @@ pub struct Indexes {
     pub claims: Arc<LabelIndex>,
     /// [`Stores::data_volumes`] by profile.
     pub data_volumes: Arc<LabelIndex>,
-    /// [`Stores::vms`] by profile.
-    pub vms: Arc<LabelIndex>,
-    /// [`Stores::vmis`] by profile.
-    pub vmis: Arc<LabelIndex>,
     /// [`Stores::enactments`] by policy name.
     pub enactments: Arc<LabelIndex>,
 }
@@ -114,8 +111,6 @@ impl Default for Indexes {
             secrets: LabelIndex::new(PROFILE_LABEL),
             claims: LabelIndex::new(PROFILE_LABEL),
             data_volumes: LabelIndex::new(PROFILE_LABEL),
-            vms: LabelIndex::new(PROFILE_LABEL),
-            vmis: LabelIndex::new(PROFILE_LABEL),
             enactments: LabelIndex::new(ENACTMENT_POLICY_LABEL),
         }
     }

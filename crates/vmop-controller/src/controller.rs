@@ -177,7 +177,6 @@ where
 /// reads them.
 fn instances(
     api: Api<VirtualMachineInstance>,
-    index: Arc<LabelIndex>,
 ) -> (
     Store<VirtualMachineInstance>,
     impl Stream<Item = Result<VirtualMachineInstance, watcher::Error>> + Send + 'static,
@@ -194,10 +193,7 @@ fn instances(
             status.conditions.iter_mut().for_each(|c| c.extra.clear());
         }
     };
-    (
-        reader,
-        watch_into(api, labelled(), writer, Some(index), trim),
-    )
+    (reader, watch_into(api, labelled(), writer, None, trim))
 }
 
 /// Like [`cached`] for a kind whose CRD may not be installed (MultiNetworkPolicy exists only
@@ -495,8 +491,7 @@ pub fn controller(
         labelled(),
         Some(index.data_volumes.clone()),
     );
-    let (vms, vm_stream) =
-        cached::<VirtualMachine>(api(&client, ns), labelled(), Some(index.vms.clone()));
+    let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled(), None);
     let (migrations, migration_stream) =
         cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None);
     let (network_policies, network_policy_stream) =
@@ -523,7 +518,7 @@ pub fn controller(
             }
         })
     };
-    let (vmis, vmi_stream) = instances(api(&client, ns), index.vmis.clone());
+    let (vmis, vmi_stream) = instances(api(&client, ns));
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default(), None);
     // Read when a profile names one; a blocked profile looks again on its own.

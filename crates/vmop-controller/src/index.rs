@@ -8,41 +8,42 @@
 //! object.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::{Arc, Mutex, PoisonError},
 };
 
 use kube::{Resource, ResourceExt, runtime::watcher};
 
-/// (namespace, label value); cluster-scoped objects have the namespace "".
-type Key = (String, String);
+/// `<namespace>/<label value>`; cluster-scoped objects have the namespace "".
+fn key(namespace: &str, value: &str) -> String {
+    format!("{namespace}/{value}")
+}
 
+/// Names by key. An object is filed under the label it carries in each event; one whose label
+/// changes stays listed under the old value too, harmless since lookups are checked against
+/// the cache, and rare: the operator's children keep the label it gave them.
 #[derive(Debug, Default)]
 struct Entries {
-    names: HashMap<Key, BTreeSet<String>>,
-    /// Where each object is filed, by (namespace, name): an object whose label changed moves.
-    filed: HashMap<(String, String), Key>,
+    names: HashMap<String, Vec<String>>,
 }
 
 impl Entries {
-    fn file(&mut self, namespace: String, name: String, value: Option<String>) {
-        self.remove(&namespace, &name);
+    fn file(&mut self, namespace: &str, name: &str, value: Option<&String>) {
         if let Some(value) = value {
-            let key = (namespace.clone(), value);
-            self.names
-                .entry(key.clone())
-                .or_default()
-                .insert(name.clone());
-            self.filed.insert((namespace, name), key);
+            let names = self.names.entry(key(namespace, value)).or_default();
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
         }
     }
 
-    fn remove(&mut self, namespace: &str, name: &str) {
-        let Some(key) = self.filed.remove(&(namespace.to_owned(), name.to_owned())) else {
+    fn remove(&mut self, namespace: &str, name: &str, value: Option<&String>) {
+        let Some(value) = value else {
             return;
         };
+        let key = key(namespace, value);
         if let Some(names) = self.names.get_mut(&key) {
-            names.remove(name);
+            names.retain(|n| n != name);
             if names.is_empty() {
                 self.names.remove(&key);
             }
@@ -76,25 +77,30 @@ impl LabelIndex {
     /// Files the object of one watch event (call it for every event, in order).
     pub fn observe<K: Resource>(&self, event: &watcher::Event<K>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let identity = |object: &K| (object.namespace().unwrap_or_default(), object.name_any());
+        let parts = |object: &K| {
+            (
+                object.namespace().unwrap_or_default(),
+                object.name_any(),
+                object.labels().get(self.label).cloned(),
+            )
+        };
         match event {
             watcher::Event::Apply(object) => {
-                let (namespace, name) = identity(object);
-                let value = object.labels().get(self.label).cloned();
-                state.live.file(namespace, name, value);
+                let (namespace, name, value) = parts(object);
+                state.live.file(&namespace, &name, value.as_ref());
             }
             watcher::Event::Delete(object) => {
-                let (namespace, name) = identity(object);
-                state.live.remove(&namespace, &name);
+                let (namespace, name, value) = parts(object);
+                state.live.remove(&namespace, &name, value.as_ref());
             }
             watcher::Event::Init => state.relisting = Some(Entries::default()),
             watcher::Event::InitApply(object) => {
-                let (namespace, name) = identity(object);
-                let value = object.labels().get(self.label).cloned();
-                state
-                    .relisting
-                    .get_or_insert_with(Entries::default)
-                    .file(namespace, name, value);
+                let (namespace, name, value) = parts(object);
+                state.relisting.get_or_insert_with(Entries::default).file(
+                    &namespace,
+                    &name,
+                    value.as_ref(),
+                );
             }
             watcher::Event::InitDone => {
                 if let Some(entries) = state.relisting.take() {
@@ -107,13 +113,14 @@ impl LabelIndex {
     /// Names of the objects in `namespace` (None: cluster-scoped) whose label is `value`.
     pub fn names(&self, namespace: Option<&str>, value: &str) -> Vec<String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (namespace.unwrap_or_default().to_owned(), value.to_owned());
-        state
+        let mut names = state
             .live
             .names
-            .get(&key)
-            .map(|names| names.iter().cloned().collect())
-            .unwrap_or_default()
+            .get(&key(namespace.unwrap_or_default(), value))
+            .cloned()
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 }
 
@@ -137,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn files_by_namespace_and_label_and_follows_changes_and_deletions() {
+    fn files_by_namespace_and_label_and_follows_deletions() {
         let index = LabelIndex::new(LABEL);
         index.observe(&watcher::Event::Apply(object(
             "a",
@@ -157,16 +164,25 @@ mod tests {
         index.observe(&watcher::Event::Apply(object("a", "unlabelled", None)));
         assert_eq!(index.names(Some("a"), "web"), ["web--data", "web--mgmt"]);
         assert_eq!(index.names(Some("b"), "web"), ["web--mgmt"]);
-        // A label that changes moves the object.
-        index.observe(&watcher::Event::Apply(object("a", "web--data", Some("db"))));
-        assert_eq!(index.names(Some("a"), "web"), ["web--mgmt"]);
-        assert_eq!(index.names(Some("a"), "db"), ["web--data"]);
+        // Repeated events file an object once; deletions unfile it.
+        index.observe(&watcher::Event::Apply(object(
+            "a",
+            "web--data",
+            Some("web"),
+        )));
+        assert_eq!(index.names(Some("a"), "web"), ["web--data", "web--mgmt"]);
         index.observe(&watcher::Event::Delete(object(
             "a",
             "web--mgmt",
             Some("web"),
         )));
+        index.observe(&watcher::Event::Delete(object(
+            "a",
+            "web--data",
+            Some("web"),
+        )));
         assert!(index.names(Some("a"), "web").is_empty());
+        assert_eq!(index.names(Some("b"), "web"), ["web--mgmt"]);
     }
 
     #[test]
