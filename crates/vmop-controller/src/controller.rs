@@ -29,7 +29,7 @@ use vmop_api::{
             VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
-        kubevirt::{VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration},
+        kubevirt::{VirtualMachine, VirtualMachineInstanceMigration},
         multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{
@@ -52,6 +52,7 @@ use crate::{
     queue::{WorkQueue, controlling_profiles},
     reconcile::{error_policy, reconcile},
     seed::restore_claims,
+    trim::{self, strip},
 };
 
 /// How the controller runs.
@@ -102,17 +103,6 @@ where
     }
 }
 
-/// Drops what no reconcile reads before an object enters a cache: managed fields (often
-/// larger than the object) and the last-applied annotation, so memory grows by what the
-/// controller uses.
-fn strip<K: Resource>(object: &mut K) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
 /// What a watch cache can hold.
 trait Cacheable:
     Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static
@@ -143,8 +133,24 @@ fn cached<K>(
 where
     K: Cacheable,
 {
+    cached_with(api, config, index, strip::<K>)
+}
+
+/// Like [`cached`], with `trim` instead of [`strip`] (see [`crate::trim`]).
+fn cached_with<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    index: Option<Arc<LabelIndex>>,
+    trim: fn(&mut K),
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Cacheable,
+{
     let (reader, writer) = reflector::store();
-    (reader, watch_into(api, config, writer, index, strip::<K>))
+    (reader, watch_into(api, config, writer, index, trim))
 }
 
 /// The watch of `K`, trimmed and written into `writer`'s cache (and filed in `index`), as
@@ -169,31 +175,6 @@ where
         })
         .reflect(writer)
         .touched_objects()
-}
-
-/// The VMIs of profiles, with only what status is computed from: phase, node, interfaces,
-/// conditions and migration state. The spec (a copy of the VM's template with KubeVirt's
-/// defaults) and the rest of the status are the larger part of an instance, and nothing
-/// reads them.
-fn instances(
-    api: Api<VirtualMachineInstance>,
-) -> (
-    Store<VirtualMachineInstance>,
-    impl Stream<Item = Result<VirtualMachineInstance, watcher::Error>> + Send + 'static,
-) {
-    let (reader, writer) = reflector::store();
-    let trim = |vmi: &mut VirtualMachineInstance| {
-        strip(vmi);
-        vmi.metadata.annotations = None;
-        vmi.spec = Default::default();
-        if let Some(status) = vmi.status.as_mut() {
-            // Volume, guest OS, timestamps and the rest: read by nobody here.
-            status.extra.clear();
-            status.interfaces.iter_mut().for_each(|i| i.extra.clear());
-            status.conditions.iter_mut().for_each(|c| c.extra.clear());
-        }
-    };
-    (reader, watch_into(api, labelled(), writer, None, trim))
 }
 
 /// Like [`cached`] for a kind whose CRD may not be installed (MultiNetworkPolicy exists only
@@ -486,12 +467,14 @@ pub fn controller(
     );
     let (claims, claim_stream) =
         cached::<PersistentVolumeClaim>(api(&client, ns), labelled(), Some(index.claims.clone()));
-    let (data_volumes, dv_stream) = cached::<DataVolume>(
+    let (data_volumes, dv_stream) = cached_with::<DataVolume>(
         api(&client, ns),
         labelled(),
         Some(index.data_volumes.clone()),
+        trim::data_volume,
     );
-    let (vms, vm_stream) = cached::<VirtualMachine>(api(&client, ns), labelled(), None);
+    let (vms, vm_stream) =
+        cached_with::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm);
     let (migrations, migration_stream) =
         cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None);
     let (network_policies, network_policy_stream) =
@@ -518,7 +501,7 @@ pub fn controller(
             }
         })
     };
-    let (vmis, vmi_stream) = instances(api(&client, ns));
+    let (vmis, vmi_stream) = cached_with(api(&client, ns), labelled(), None, trim::instance);
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default(), None);
     // Read when a profile names one; a blocked profile looks again on its own.

@@ -56,6 +56,7 @@ pub mod sizing;
 pub mod status;
 pub mod storage;
 pub mod transitions;
+mod trim;
 pub mod vm;
 pub mod wants;
 
