@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use vmop_api::k8s_openapi::jiff::Timestamp;
 
 #[derive(Deserialize)]
 struct Event {
@@ -18,7 +19,14 @@ struct Event {
     #[serde(rename = "objectRef")]
     object: Option<ObjectRef>,
     user: User,
+    #[serde(rename = "userAgent", default)]
+    user_agent: String,
+    #[serde(rename = "requestReceivedTimestamp", default)]
+    received: String,
 }
+
+/// The user agent's last part naming kube-controller-manager's volume binder.
+const VOLUME_BINDER: &str = "/persistent-volume-binder";
 
 #[derive(Deserialize)]
 struct User {
@@ -40,6 +48,9 @@ pub type Counts = BTreeMap<String, u64>;
 pub struct Window {
     pub operator: Counts,
     pub others: BTreeMap<String, u64>,
+    /// When kube-controller-manager's volume binder last completed a claim's binding (its
+    /// status update), as the API server logged it.
+    pub last_claim_bound: Option<Timestamp>,
 }
 
 /// Reads the log in windows: each call counts what was logged since the last.
@@ -72,6 +83,15 @@ impl AuditLog {
             }
             self.offset += read as u64;
             let event: Event = serde_json::from_str(&line).context("an audit event")?;
+            let binds = event.verb == "update"
+                && event.user_agent.ends_with(VOLUME_BINDER)
+                && event.object.as_ref().is_some_and(|o| {
+                    o.resource.as_deref() == Some("persistentvolumeclaims")
+                        && o.subresource.as_deref() == Some("status")
+                });
+            if binds && let Ok(at) = event.received.parse::<Timestamp>() {
+                window.last_claim_bound = window.last_claim_bound.max(Some(at));
+            }
             if event.user.username != operator {
                 *window.others.entry(event.user.username).or_default() += 1;
                 continue;

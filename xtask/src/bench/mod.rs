@@ -208,6 +208,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let times = Arc::new(RunningTimes::default());
         tokio::spawn(running::watch(api.clone(), times.clone()));
         let started = Instant::now();
+        let started_at = vmop_api::k8s_openapi::jiff::Timestamp::now();
         let cpu_before = operator.cpu_seconds()?;
         let mut memory = Memory::default();
         let created = {
@@ -304,6 +305,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             reconciles,
             start_up: start_up.operator,
             creation_others: creation.others,
+            last_claim_bound: creation
+                .last_claim_bound
+                .map(|at| at.duration_since(started_at).as_secs_f64()),
             creation: creation.operator,
             idle: idle.operator,
             idle_seconds: args.idle_seconds,
