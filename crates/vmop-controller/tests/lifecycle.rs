@@ -257,8 +257,9 @@ async fn retained_disks_outlive_their_profile_and_deleted_ones_do_not() {
         kept.annotations().get("vmoperator.io/retained-from"),
         Some(&format!("{}/keeper", ns.name))
     );
-    // Give the garbage collector the time it takes to collect the others: the kept one stays.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Once the garbage collector has collected the deleted disk's claim, the kept one is
+    // still there.
+    wait_gone(&claims, "keeper--system", "the Delete disk's claim").await;
     assert!(claims.get_opt("keeper--data").await.expect("get").is_some());
     operator.stop().await;
 }
@@ -337,9 +338,15 @@ async fn a_killed_operator_converges_after_restart_without_duplicates() {
         api
     };
     for _ in 0..2 {
-        // Restart, let it run a moment, kill it again.
+        // Restart, kill it again as soon as it has reconciled: mid-flow, not at rest.
         let operator = Operator::start(&ns).await;
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let metrics = operator.context.metrics.clone();
+        wait::until("a reconcile", common::WAIT, || {
+            let metrics = metrics.clone();
+            async move { (metrics.reconciles_total() > 0).then_some(()) }
+        })
+        .await
+        .expect("the restarted operator reconciles");
         operator.kill();
     }
     let operator = Operator::start(&ns).await;
