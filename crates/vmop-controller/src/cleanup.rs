@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::{
     Api, Resource, ResourceExt,
     api::{ListParams, Patch, PatchParams},
-    runtime::reflector::{ObjectRef, Store},
+    runtime::reflector::ObjectRef,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::json;
@@ -25,6 +25,7 @@ use crate::{
     error::{Error, Result},
     index::LabelIndex,
     network::delete_unused_policies,
+    packed::PackedStore,
 };
 
 /// Label on a disk's claim or DataVolume naming the spec disk it serves.
@@ -46,11 +47,11 @@ fn owned_by<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
 /// Cached objects of one kind that are the profile's children: looked up in the label index,
 /// checked in the cache.
 fn child_objects<K>(
-    (store, index): (&Store<K>, &LabelIndex),
+    (store, index): (&PackedStore<K>, &LabelIndex),
     profile: &VirtualMachineProfile,
 ) -> Vec<Arc<K>>
 where
-    K: Resource<DynamicType = ()> + Clone + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + 'static,
 {
     let namespace = profile.namespace();
     let name = profile.name_any();
@@ -66,11 +67,11 @@ where
 
 /// Names of the profile's cached children of one kind.
 pub(crate) fn children<K>(
-    cache: (&Store<K>, &LabelIndex),
+    cache: (&PackedStore<K>, &LabelIndex),
     profile: &VirtualMachineProfile,
 ) -> Vec<String>
 where
-    K: Resource<DynamicType = ()> + Clone + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + 'static,
 {
     child_objects(cache, profile)
         .iter()
@@ -82,13 +83,13 @@ where
 /// objects (`S = K`) or their metadata only (`S = PartialObjectMeta<K>`).
 async fn delete_unwanted<S, K>(
     ctx: &Context,
-    cache: (&Store<S>, &LabelIndex),
+    cache: (&PackedStore<S>, &LabelIndex),
     api: &Api<K>,
     profile: &VirtualMachineProfile,
     keep: &BTreeSet<String>,
 ) -> Result<()>
 where
-    S: Resource<DynamicType = ()> + Clone + 'static,
+    S: Resource<DynamicType = ()> + Clone + DeserializeOwned + 'static,
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
     for name in children(cache, profile) {
@@ -142,9 +143,9 @@ fn retained<K: Resource>(object: &K, profile: &VirtualMachineProfile) -> bool {
 
 /// Where the volumes to dispose of are read from.
 #[derive(Debug, Clone, Copy)]
-enum Source<'a, K: Resource<DynamicType = ()> + Clone + 'static> {
+enum Source<'a, K: Resource<DynamicType = ()> + Clone + DeserializeOwned + 'static> {
     /// The watch cache: for orphans of a running profile, converging anyway.
-    Cache(&'a Store<K>, &'a LabelIndex),
+    Cache(&'a PackedStore<K>, &'a LabelIndex),
     /// The API server: on deletion, so that a cache still filling (after a restart) cannot
     /// make a volume be skipped and then garbage-collected with the profile.
     Live,

@@ -36,6 +36,7 @@ use crate::{
     events::EventPublisher,
     index::LabelIndex,
     metrics::Metrics,
+    packed::PackedStore,
     policy::{OperatorPolicy, POLICY_KEY},
 };
 
@@ -50,21 +51,21 @@ pub struct Stores {
     /// The profiles (stripped of managed fields).
     pub profiles: Store<VirtualMachineProfile>,
     /// Every NAD (metadata only): existing ones named by `nadName` are not ours.
-    pub nads: Store<PartialObjectMeta<NetworkAttachmentDefinition>>,
+    pub nads: PackedStore<PartialObjectMeta<NetworkAttachmentDefinition>>,
     /// The shared node policies of this operator's scope.
     pub policies: Store<NodeNetworkConfigurationPolicy>,
     /// What each node reported of a policy.
     pub enactments: Store<NodeNetworkConfigurationEnactment>,
     /// Claims of profiles (by label).
-    pub claims: Store<PersistentVolumeClaim>,
+    pub claims: PackedStore<PersistentVolumeClaim>,
     /// DataVolumes of profiles (by label).
-    pub data_volumes: Store<DataVolume>,
+    pub data_volumes: PackedStore<DataVolume>,
     /// VirtualMachines of profiles (by label).
-    pub vms: Store<VirtualMachine>,
+    pub vms: PackedStore<VirtualMachine>,
     /// Their instances (by label).
-    pub vmis: Store<VirtualMachineInstance>,
+    pub vmis: PackedStore<VirtualMachineInstance>,
     /// Secrets of profiles (metadata only, by label).
-    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub secrets: PackedStore<PartialObjectMeta<Secret>>,
     /// Every StorageClass: what a disk's class resolves to.
     pub storage_classes: Store<StorageClass>,
     /// KubeVirt instancetypes and preferences that profiles may name (preferences: metadata
@@ -77,12 +78,12 @@ pub struct Stores {
     /// Namespaced preferences (metadata only).
     pub preferences: Store<PartialObjectMeta<VirtualMachinePreference>>,
     /// The isolation NetworkPolicies of profiles (metadata only).
-    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    pub network_policies: PackedStore<PartialObjectMeta<NetworkPolicy>>,
     /// Their MultiNetworkPolicies (metadata only); filled only where multi-networkpolicy's CRD
     /// is installed, see [`Context::multi_network_policies_installed`].
-    pub multi_network_policies: Store<PartialObjectMeta<MultiNetworkPolicy>>,
+    pub multi_network_policies: PackedStore<PartialObjectMeta<MultiNetworkPolicy>>,
     /// Live migrations asked for by profiles.
-    pub migrations: Store<VirtualMachineInstanceMigration>,
+    pub migrations: PackedStore<VirtualMachineInstanceMigration>,
     /// Lookups by label into the caches above, so that no reconcile scans them.
     pub index: Indexes,
 }

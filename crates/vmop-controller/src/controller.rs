@@ -47,6 +47,7 @@ use crate::{
     index::LabelIndex,
     metrics::Metrics,
     network::delete_unused_policies,
+    packed::{PackedStore, packed_store},
     plan::policy_scope,
     policy::OperatorPolicy,
     queue::{WorkQueue, controlling_profiles},
@@ -133,32 +134,36 @@ fn cached<K>(
 where
     K: Cacheable,
 {
-    cached_with(api, config, index, strip::<K>)
+    let (reader, mut writer) = reflector::store();
+    let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
+    (reader, watch_into(api, config, sink, index, strip::<K>))
 }
 
-/// Like [`cached`], with `trim` instead of [`strip`] (see [`crate::trim`]).
-fn cached_with<K>(
+/// Like [`cached`], into a [`PackedStore`] (the children of profiles, many of each), with
+/// `trim` applied before packing (see [`crate::trim`]).
+fn packed<K>(
     api: Api<K>,
     config: watcher::Config,
     index: Option<Arc<LabelIndex>>,
     trim: fn(&mut K),
 ) -> (
-    Store<K>,
+    PackedStore<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Cacheable,
+    K: Cacheable + serde::Serialize,
 {
-    let (reader, writer) = reflector::store();
-    (reader, watch_into(api, config, writer, index, trim))
+    let (reader, mut writer) = packed_store();
+    let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
+    (reader, watch_into(api, config, sink, index, trim))
 }
 
-/// The watch of `K`, trimmed and written into `writer`'s cache (and filed in `index`), as
+/// The watch of `K`, trimmed and given to `sink` (a cache's writer) and filed in `index`, as
 /// the objects it touched.
 fn watch_into<K>(
     api: Api<K>,
     config: watcher::Config,
-    writer: reflector::store::Writer<K>,
+    mut sink: impl FnMut(&watcher::Event<K>) + Send + 'static,
     index: Option<Arc<LabelIndex>>,
     trim: fn(&mut K),
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
@@ -169,11 +174,13 @@ where
         .default_backoff()
         .modify(trim)
         .inspect(move |event| {
-            if let (Ok(event), Some(index)) = (event, &index) {
-                index.observe(event);
+            if let Ok(event) = event {
+                if let Some(index) = &index {
+                    index.observe(event);
+                }
+                sink(event);
             }
         })
-        .reflect(writer)
         .touched_objects()
 }
 
@@ -186,13 +193,13 @@ fn cached_when_installed<K>(
     config: watcher::Config,
     installed: Arc<std::sync::atomic::AtomicBool>,
 ) -> (
-    Store<K>,
+    PackedStore<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
-    K: Cacheable,
+    K: Cacheable + serde::Serialize,
 {
-    let (reader, writer) = reflector::store();
+    let (reader, mut writer) = packed_store();
     let stream = futures::stream::once(async move {
         let group_version = K::api_version(&());
         let plural = K::plural(&());
@@ -212,7 +219,8 @@ where
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
         installed.store(true, std::sync::atomic::Ordering::Relaxed);
-        watch_into(api, config, writer, None, strip::<K>)
+        let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
+        watch_into(api, config, sink, None, strip::<K>)
     })
     .flatten();
     (reader, stream)
@@ -332,16 +340,14 @@ impl Running {
 
     /// Awaits every store once, in one task; true when all synced.
     async fn await_stores(context: &Context) -> bool {
-        let log = true;
         let s = &context.stores;
-        let synced = |name: &'static str| {
-            move |result: Result<(), reflector::store::WriterDropped>| {
-                if log {
-                    tracing::debug!(cache = name, ok = result.is_ok(), "watch cache synced");
-                }
+        // kube-runtime's stores and the packed ones fail with different error types.
+        fn synced<E>(name: &'static str) -> impl Fn(Result<(), E>) -> bool {
+            move |result| {
+                tracing::debug!(cache = name, ok = result.is_ok(), "watch cache synced");
                 result.is_ok()
             }
-        };
+        }
         let all = futures::join!(
             s.profiles
                 .wait_until_ready()
@@ -443,15 +449,17 @@ pub fn controller(
     let profile_controller = Controller::for_stream(profile_stream, profiles.clone());
     let index = Indexes::default();
     // `Api<PartialObjectMeta<K>>` asks the API server for metadata only.
-    let (nads_reader, nad_stream) = cached::<PartialObjectMeta<NetworkAttachmentDefinition>>(
+    let (nads_reader, nad_stream) = packed::<PartialObjectMeta<NetworkAttachmentDefinition>>(
         api(&client, ns),
         watcher::Config::default(),
         Some(index.nads.clone()),
+        strip,
     );
-    let (secrets_reader, secret_stream) = cached::<PartialObjectMeta<Secret>>(
+    let (secrets_reader, secret_stream) = packed::<PartialObjectMeta<Secret>>(
         api(&client, ns),
         labelled(),
         Some(index.secrets.clone()),
+        strip,
     );
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
@@ -465,20 +473,23 @@ pub fn controller(
         Some(index.enactments.clone()),
         |e| readiness_fingerprint(None, e.status.as_ref()),
     );
-    let (claims, claim_stream) =
-        cached::<PersistentVolumeClaim>(api(&client, ns), labelled(), Some(index.claims.clone()));
-    let (data_volumes, dv_stream) = cached_with::<DataVolume>(
+    let (claims, claim_stream) = packed::<PersistentVolumeClaim>(
+        api(&client, ns),
+        labelled(),
+        Some(index.claims.clone()),
+        strip,
+    );
+    let (data_volumes, dv_stream) = packed::<DataVolume>(
         api(&client, ns),
         labelled(),
         Some(index.data_volumes.clone()),
         trim::data_volume,
     );
-    let (vms, vm_stream) =
-        cached_with::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm);
+    let (vms, vm_stream) = packed::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm);
     let (migrations, migration_stream) =
-        cached::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None);
+        packed::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None, strip);
     let (network_policies, network_policy_stream) =
-        cached::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled(), None);
+        packed::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled(), None, strip);
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (multi_network_policies, multi_network_policy_stream) =
         cached_when_installed::<PartialObjectMeta<MultiNetworkPolicy>>(
@@ -501,7 +512,7 @@ pub fn controller(
             }
         })
     };
-    let (vmis, vmi_stream) = cached_with(api(&client, ns), labelled(), None, trim::instance);
+    let (vmis, vmi_stream) = packed(api(&client, ns), labelled(), None, trim::instance);
     let (storage_classes, class_stream) =
         cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default(), None);
     // Read when a profile names one; a blocked profile looks again on its own.

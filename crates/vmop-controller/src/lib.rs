@@ -43,6 +43,7 @@ mod metrics;
 pub mod migrate;
 pub mod network;
 pub mod network_policy;
+pub mod packed;
 pub mod plan;
 pub mod policy;
 pub mod pool;

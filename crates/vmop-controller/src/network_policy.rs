@@ -7,11 +7,7 @@ use std::sync::atomic::Ordering;
 use k8s_openapi::{
     api::networking::v1::NetworkPolicy, apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
-use kube::{
-    Api, Resource, ResourceExt,
-    core::PartialObjectMeta,
-    runtime::reflector::{ObjectRef, Store},
-};
+use kube::{Api, Resource, ResourceExt, core::PartialObjectMeta, runtime::reflector::ObjectRef};
 use serde::de::DeserializeOwned;
 use vmop_api::{VirtualMachineProfile, external::multinetworkpolicy::MultiNetworkPolicy};
 
@@ -21,6 +17,7 @@ use crate::{
     error::Result,
     isolation::{build, policy_name},
     network::NetworkOutcome,
+    packed::PackedStore,
 };
 
 /// What the isolation of a profile amounts to now.
@@ -76,12 +73,12 @@ impl IsolationOutcome {
 }
 
 fn cached_meta<K>(
-    store: &Store<PartialObjectMeta<K>>,
+    store: &PackedStore<PartialObjectMeta<K>>,
     name: &str,
     namespace: &str,
 ) -> Option<std::sync::Arc<PartialObjectMeta<K>>>
 where
-    K: Resource<DynamicType = ()> + Clone + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + 'static,
 {
     store.get(&ObjectRef::new(name).within(namespace))
 }
@@ -89,7 +86,7 @@ where
 /// Deletes the profile's policy of kind `K` if the cache holds one it owns.
 async fn remove<K>(
     ctx: &Context,
-    store: &Store<PartialObjectMeta<K>>,
+    store: &PackedStore<PartialObjectMeta<K>>,
     api: &Api<K>,
     name: &str,
     namespace: &str,
