@@ -3,7 +3,7 @@
 //! nothing written onto the policy per user — and reads each network's readiness from the
 //! caches.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Api, ResourceExt, api::DeleteParams, runtime::reflector::ObjectRef};
 use vmop_api::{
     VirtualMachineProfile,
@@ -47,6 +47,9 @@ pub async fn reconcile_networks(
     let nads: Api<NetworkAttachmentDefinition> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut outcomes = Vec::with_capacity(planned.len());
     for network in planned {
+        // A NAD that was just applied exists, whether or not its watch event has arrived: its
+        // network need not wait for another reconcile (and status write) to be ready.
+        let mut applied = None;
         if let Some(nad) = &network.desired.nad {
             let cached = ctx
                 .stores
@@ -57,6 +60,7 @@ pub async fn reconcile_networks(
             let mut nad = nad.clone();
             nad.labels_mut()
                 .insert(vmop_api::PROFILE_LABEL.into(), profile.name_any());
+            let metadata = nad.metadata.clone();
             ensure(
                 ctx,
                 &nads,
@@ -67,6 +71,7 @@ pub async fn reconcile_networks(
                 None,
             )
             .await?;
+            applied = Some(metadata);
         }
         for policy in &network.desired.policies {
             ensure_shared_policy(ctx, policy).await?;
@@ -74,6 +79,7 @@ pub async fn reconcile_networks(
         let observed = observe(
             ctx,
             &network.desired.attachment.nad,
+            applied,
             &network.desired.policies,
         );
         outcomes.push(NetworkOutcome {
@@ -92,10 +98,11 @@ pub async fn reconcile_networks(
     Ok(outcomes)
 }
 
-/// What exists for a network, from the caches.
+/// What exists for a network, from the caches, and the NAD `applied` in this reconcile.
 fn observe(
     ctx: &Context,
     nad: &str,
+    applied: Option<ObjectMeta>,
     policies: &[NodeNetworkConfigurationPolicy],
 ) -> ObservedNetwork {
     let (namespace, name) = nad.split_once('/').unwrap_or(("", nad));
@@ -103,8 +110,14 @@ fn observe(
         .stores
         .nads
         .get(&ObjectRef::new(name).within(namespace))
-        .map(|meta| NetworkAttachmentDefinition {
-            metadata: meta.metadata.clone(),
+        .map(|meta| meta.metadata.clone())
+        .or_else(|| {
+            applied.filter(|meta| {
+                meta.name.as_deref() == Some(name) && meta.namespace.as_deref() == Some(namespace)
+            })
+        })
+        .map(|metadata| NetworkAttachmentDefinition {
+            metadata,
             spec: Default::default(),
         });
     let policies = policies
