@@ -41,9 +41,12 @@ fn link_bundled_plugins() -> [&'static str; 6] {
     ]
 }
 
-/// jemalloc instead of glibc's malloc: see the workspace Cargo.toml.
+/// jemalloc instead of glibc's malloc: see the workspace Cargo.toml. Its options are built in
+/// (`JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 
 fn main() -> Result<()> {
     link_bundled_plugins();

@@ -68,6 +68,10 @@ pub struct BenchArgs {
     /// Memory mode: 10,000 profiles, RSS at 1,000 and at 10,000 Running; no deletion.
     #[arg(long)]
     memory: bool,
+    /// The operator's log level (its log is `target/bench/run/vm-operator.log`): `info`
+    /// shows every phase change.
+    #[arg(long, default_value = "warn")]
+    operator_log: String,
     /// Give up after this many seconds of waiting for convergence or deletion.
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
@@ -193,6 +197,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             &kubeconfig,
             NAMESPACE,
             args.concurrency,
+            &args.operator_log,
             &work.join("vm-operator.log"),
         )?;
         until(

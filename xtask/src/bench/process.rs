@@ -76,11 +76,12 @@ impl Operator {
         kubeconfig: &Path,
         namespace: &str,
         concurrency: u16,
+        log_level: &str,
         log: &Path,
     ) -> Result<Self> {
         let port = free_port()?;
         let child = Command::new(binary)
-            .args(["run", "--namespace", namespace, "--log", "warn"])
+            .args(["run", "--namespace", namespace, "--log", log_level])
             .args(["--concurrency", &concurrency.to_string()])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--kubeconfig")
