@@ -47,7 +47,6 @@ fn link_bundled_plugins() -> [&'static str; 6] {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-
 fn main() -> Result<()> {
     link_bundled_plugins();
     match Cli::parse().command {
