@@ -182,25 +182,20 @@ impl Failures {
     }
 }
 
-/// When each profile's status was last written, and since when a change of details only has
-/// been held back: details are coalesced into the next write.
+/// When each profile's status was last written, to coalesce progress-only updates.
 #[derive(Debug, Default)]
 pub struct StatusWrites(
-    std::sync::Mutex<std::collections::HashMap<ObjectRef<VirtualMachineProfile>, WriteTimes>>,
+    std::sync::Mutex<
+        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
+    >,
 );
-
-#[derive(Debug, Default, Clone, Copy)]
-struct WriteTimes {
-    wrote: Option<std::time::Instant>,
-    details_held_since: Option<std::time::Instant>,
-}
 
 impl StatusWrites {
     fn lock(
         &self,
     ) -> std::sync::MutexGuard<
         '_,
-        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, WriteTimes>,
+        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
     > {
         self.0
             .lock()
@@ -211,36 +206,12 @@ impl StatusWrites {
     pub fn recent(&self, profile: &ObjectRef<VirtualMachineProfile>, interval: Duration) -> bool {
         self.lock()
             .get(profile)
-            .and_then(|times| times.wrote)
             .is_some_and(|at| at.elapsed() < interval)
     }
 
-    /// Whether a change of details only waits: the last write was less than `interval` ago,
-    /// or the first held-back change of details was seen less than `interval` ago (from
-    /// now, if this is the first). Changes that follow soon after (the next phase, above all)
-    /// then carry the details in the same write.
-    pub fn hold_details(
-        &self,
-        profile: &ObjectRef<VirtualMachineProfile>,
-        interval: Duration,
-    ) -> bool {
-        let mut all = self.lock();
-        let times = all.entry(profile.clone()).or_default();
-        let held_since = *times
-            .details_held_since
-            .get_or_insert_with(std::time::Instant::now);
-        times.wrote.is_some_and(|at| at.elapsed() < interval) || held_since.elapsed() < interval
-    }
-
-    /// Notes a write: nothing is held back any more.
     pub fn wrote(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.lock().insert(
-            profile.clone(),
-            WriteTimes {
-                wrote: Some(std::time::Instant::now()),
-                details_held_since: None,
-            },
-        );
+        self.lock()
+            .insert(profile.clone(), std::time::Instant::now());
     }
 
     /// Forgets a deleted profile.
@@ -347,42 +318,5 @@ impl std::fmt::Debug for Context {
             .field("registries", &self.registries)
             .field("timing", &self.timing)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LONG: Duration = Duration::from_secs(3600);
-
-    fn web() -> ObjectRef<VirtualMachineProfile> {
-        ObjectRef::new("web").within("team-a")
-    }
-
-    #[test]
-    fn details_wait_from_the_first_held_back_change_until_a_write() {
-        let writes = StatusWrites::default();
-        // Never written: the first change of details is held, and so are the next ones.
-        assert!(writes.hold_details(&web(), LONG));
-        assert!(writes.hold_details(&web(), LONG));
-        // Once the interval since the first held change has passed, they are written.
-        assert!(!writes.hold_details(&web(), Duration::ZERO));
-        writes.wrote(&web());
-        assert!(writes.recent(&web(), LONG));
-        assert!(writes.hold_details(&web(), LONG));
-    }
-
-    #[test]
-    fn a_write_restarts_the_wait_and_a_forgotten_profile_starts_afresh() {
-        let writes = StatusWrites::default();
-        assert!(writes.hold_details(&web(), LONG));
-        writes.wrote(&web());
-        // Right after a write, details wait for the interval since that write.
-        assert!(!writes.hold_details(&web(), Duration::ZERO));
-        writes.forget(&web());
-        assert!(!writes.recent(&web(), LONG));
-        let other: ObjectRef<VirtualMachineProfile> = ObjectRef::new("db").within("team-a");
-        assert!(!writes.recent(&other, LONG));
     }
 }

@@ -539,19 +539,18 @@ fn stopped<'a>(
     }
 }
 
-/// How long a change of details only is held back, to be written with what follows it.
+/// Shortest time between two status writes that change only details.
 pub const DETAIL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Whether `new` differs from `old` only in details (import progress, disk and network
-/// details, a condition's reason or message while its status stays): not in phase,
-/// generation, any condition's status, or a request's progress. Such changes are coalesced;
-/// the others are written at once.
+/// details, condition messages): not in phase, generation, or any condition's status or
+/// reason. Such changes are coalesced; the others are written at once.
 fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
     let outline = |status: &VirtualMachineProfileStatus| {
-        let mut conditions: Vec<(String, String)> = status
+        let mut conditions: Vec<(String, String, String)> = status
             .conditions
             .iter()
-            .map(|c| (c.type_.clone(), c.status.clone()))
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
             .collect();
         conditions.sort();
         // A request's progress is never a mere detail.
@@ -570,9 +569,8 @@ fn now() -> Time {
     Time(Timestamp::now())
 }
 
-/// Whether a status change waits: details only, and either the last write or the first
-/// held-back change of details is less than [`DETAIL_INTERVAL`] old. The caller looks again
-/// after the interval.
+/// Whether a status change waits: details only, and the last write was less than
+/// [`DETAIL_INTERVAL`] ago. The caller looks again after the interval.
 fn deferred(
     ctx: &Context,
     profile: &VirtualMachineProfile,
@@ -583,7 +581,7 @@ fn deferred(
         && details_only(old, new)
         && ctx
             .status_writes
-            .hold_details(&ObjectRef::from(profile), DETAIL_INTERVAL)
+            .recent(&ObjectRef::from(profile), DETAIL_INTERVAL)
 }
 
 /// Writes status when it changed (one write per reconcile at most), and records an Event
@@ -753,23 +751,16 @@ mod tests {
     }
 
     #[test]
-    fn details_are_coalesced_and_phases_and_condition_statuses_are_not() {
+    fn details_are_coalesced_and_phases_and_reasons_are_not() {
         let at_10 = importing("10.00%", Phase::Provisioning);
         assert!(details_only(
             &at_10,
             &importing("45.00%", Phase::Provisioning)
         ));
         assert!(!details_only(&at_10, &importing("45.00%", Phase::Starting)));
-        // A new reason of a condition still False is a detail; failing is not.
-        let mut retrying = importing("45.00%", Phase::Provisioning);
-        retrying.conditions[0].reason = "ImportScheduled".into();
-        assert!(details_only(&at_10, &retrying));
-        let mut failed = importing("45.00%", Phase::Failed);
+        let mut failed = importing("45.00%", Phase::Provisioning);
         failed.conditions[0].reason = "ImportFailed".into();
         assert!(!details_only(&at_10, &failed));
-        let mut restarting = importing("10.00%", Phase::Provisioning);
-        restarting.restart = Some(Default::default());
-        assert!(!details_only(&at_10, &restarting));
         let mut ready = importing("100.00%", Phase::Provisioning);
         ready.conditions[0].status = "True".into();
         assert!(!details_only(&at_10, &ready));
