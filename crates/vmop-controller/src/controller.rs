@@ -50,6 +50,7 @@ use crate::{
     packed::{PackedStore, packed_store},
     plan::policy_scope,
     policy::OperatorPolicy,
+    profile_triggers::changed_beyond_status,
     queue::{WorkQueue, controlling_profiles},
     reconcile::{error_policy, reconcile},
     seed::restore_claims,
@@ -135,12 +136,18 @@ where
     K: Cacheable,
 {
     let (reader, mut writer) = reflector::store();
-    let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
+    let sink = move |event: &watcher::Event<K>| {
+        writer.apply_watcher_event(event);
+        true
+    };
     (reader, watch_into(api, config, sink, index, strip::<K>))
 }
 
 /// Like [`cached`], into a [`PackedStore`] (the children of profiles, many of each), with
-/// `trim` applied before packing (see [`crate::trim`]).
+/// `trim` applied before packing (see [`crate::trim`]). An event after which the cache
+/// serves the same object as before (what changed was trimmed away, or only the
+/// resourceVersion, which nothing reads) triggers nothing: a reconcile would see no
+/// difference.
 fn packed<K>(
     api: Api<K>,
     config: watcher::Config,
@@ -155,17 +162,27 @@ where
 {
     let (reader, mut writer) = packed_store();
     let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
-    (reader, watch_into(api, config, sink, index, trim))
+    (reader, watch_into(api, config, sink, index, packing(trim)))
+}
+
+/// `trim`, then the resourceVersion cleared: the watcher has already taken it to resume
+/// from, no reconcile reads a cached child's, and without it an update that changed nothing
+/// else packs to the same bytes.
+fn packing<K: Resource + 'static>(trim: fn(&mut K)) -> impl Fn(&mut K) + Send + 'static {
+    move |object: &mut K| {
+        trim(object);
+        object.meta_mut().resource_version = None;
+    }
 }
 
 /// The watch of `K`, trimmed and given to `sink` (a cache's writer) and filed in `index`, as
-/// the objects it touched.
+/// the objects it touched, of which only those for which `sink` returned true.
 fn watch_into<K>(
     api: Api<K>,
     config: watcher::Config,
-    mut sink: impl FnMut(&watcher::Event<K>) + Send + 'static,
+    mut sink: impl FnMut(&watcher::Event<K>) -> bool + Send + 'static,
     index: Option<Arc<LabelIndex>>,
-    trim: fn(&mut K),
+    trim: impl Fn(&mut K) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Cacheable,
@@ -173,13 +190,17 @@ where
     logged(watcher(api, config))
         .default_backoff()
         .modify(trim)
-        .inspect(move |event| {
-            if let Ok(event) = event {
-                if let Some(index) = &index {
-                    index.observe(event);
+        .filter(move |event| {
+            let yielded = match event {
+                Ok(event) => {
+                    if let Some(index) = &index {
+                        index.observe(event);
+                    }
+                    sink(event)
                 }
-                sink(event);
-            }
+                Err(_) => true,
+            };
+            future::ready(yielded)
         })
         .touched_objects()
 }
@@ -220,7 +241,7 @@ where
         }
         installed.store(true, std::sync::atomic::Ordering::Relaxed);
         let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
-        watch_into(api, config, sink, None, strip::<K>)
+        watch_into(api, config, sink, None, packing(strip::<K>))
     })
     .flatten();
     (reader, stream)
@@ -421,16 +442,30 @@ pub fn controller(
     // Both controllers (profiles, pools) stop on the same signal.
     let shutdown = shutdown.shared();
     // One reflector caches the profiles (stripped) and triggers the controller.
-    let (profiles, profile_writer) = reflector::store();
+    let (profiles, mut profile_writer) = reflector::store();
     let queue = Arc::new(WorkQueue::default());
     let profile_queue = (queue.clone(), metrics.clone());
+    let cached_profiles = profiles.clone();
     let profile_stream = logged(watcher(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
     ))
     .default_backoff()
     .modify(strip)
-    .reflect(profile_writer)
+    // Cached, every event; a trigger, only a change beyond the status (our own writes).
+    .filter(move |event| {
+        let trigger = match event {
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                let before = cached_profiles.get(&ObjectRef::from(p));
+                changed_beyond_status(before.as_deref(), p)
+            }
+            _ => true,
+        };
+        if let Ok(event) = event {
+            profile_writer.apply_watcher_event(event);
+        }
+        future::ready(trigger)
+    })
     .inspect(move |event| {
         let (queue, metrics) = &profile_queue;
         match event {

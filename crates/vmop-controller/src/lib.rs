@@ -48,6 +48,7 @@ pub mod plan;
 pub mod policy;
 pub mod pool;
 pub mod pool_plan;
+mod profile_triggers;
 pub mod queue;
 pub mod reconcile;
 pub mod request;

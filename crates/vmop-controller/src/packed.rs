@@ -163,25 +163,47 @@ pub fn packed_store<K>() -> (PackedStore<K>, PackedWriter<K>) {
 }
 
 impl<K: Resource + Serialize> PackedWriter<K> {
-    /// Applies one watch event to the cache.
-    pub fn apply_watcher_event(&mut self, event: &watcher::Event<K>) {
+    /// Applies one watch event to the cache. Returns whether it changed what the cache
+    /// serves: an object applied that differs from the one held (during a relist, from the
+    /// one served until the relist is swapped in), or a deletion. An object that comes
+    /// back identical (say, only its resourceVersion changed, and the caller cleared that)
+    /// changes nothing a reader can see, so nobody needs to look again.
+    pub fn apply_watcher_event(&mut self, event: &watcher::Event<K>) -> bool {
         match event {
             watcher::Event::Apply(object) => {
-                if let Some((key, bytes)) = pack(object) {
-                    self.write().insert(key, bytes);
+                let Some((key, bytes)) = pack(object) else {
+                    return false;
+                };
+                let mut objects = self.write();
+                if objects.get(&key) == Some(&bytes) {
+                    return false;
                 }
+                objects.insert(key, bytes);
+                true
             }
             watcher::Event::Delete(object) => {
                 self.write()
                     .remove(&key(object.meta().namespace.as_deref(), &object.name_any()));
+                true
             }
-            watcher::Event::Init => self.relisting = Some(Objects::new()),
+            watcher::Event::Init => {
+                self.relisting = Some(Objects::new());
+                false
+            }
             watcher::Event::InitApply(object) => {
-                if let Some((key, bytes)) = pack(object) {
-                    self.relisting
-                        .get_or_insert_with(Objects::new)
-                        .insert(key, bytes);
-                }
+                let Some((key, bytes)) = pack(object) else {
+                    return false;
+                };
+                let changed = self
+                    .objects
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&key)
+                    != Some(&bytes);
+                self.relisting
+                    .get_or_insert_with(Objects::new)
+                    .insert(key, bytes);
+                changed
             }
             watcher::Event::InitDone => {
                 if let Some(mut listed) = self.relisting.take() {
@@ -189,6 +211,7 @@ impl<K: Resource + Serialize> PackedWriter<K> {
                     *self.write() = listed;
                 }
                 self.ready.send_replace(true);
+                false
             }
         }
     }
@@ -297,6 +320,25 @@ mod tests {
         assert_eq!(phase.as_deref(), Some("Bound"));
         writer.apply_watcher_event(&watcher::Event::Delete(claim("web-system", "Bound")));
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn only_events_that_change_what_readers_see_are_reported_as_changes() {
+        let (_store, mut writer) = packed_store();
+        let apply = |c| watcher::Event::Apply(c);
+        assert!(writer.apply_watcher_event(&apply(claim("web-system", "Pending"))));
+        assert!(!writer.apply_watcher_event(&apply(claim("web-system", "Pending"))));
+        assert!(writer.apply_watcher_event(&apply(claim("web-system", "Bound"))));
+        assert!(writer.apply_watcher_event(&apply(claim("web-data", "Bound"))));
+        // A relist reports what differs from what is served, not from the relist so far.
+        assert!(!writer.apply_watcher_event(&watcher::Event::Init));
+        assert!(
+            !writer.apply_watcher_event(&watcher::Event::InitApply(claim("web-system", "Bound")))
+        );
+        assert!(writer.apply_watcher_event(&watcher::Event::InitApply(claim("web-data", "Lost"))));
+        assert!(!writer.apply_watcher_event(&watcher::Event::InitDone));
+        assert!(!writer.apply_watcher_event(&apply(claim("web-data", "Lost"))));
+        assert!(writer.apply_watcher_event(&watcher::Event::Delete(claim("web-data", "Lost"))));
     }
 
     #[tokio::test]
