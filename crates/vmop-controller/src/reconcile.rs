@@ -40,7 +40,7 @@ use crate::{
     claims::ProfileKey,
     classes::storage_class,
     cleanup::{Wanted, cleanup, remove_orphans},
-    context::{Context, FIELD_MANAGER, FINALIZER},
+    context::{Context, FIELD_MANAGER, FINALIZER, Timing},
     error::{Error, Result},
     migrate,
     network::{delete_unused_policies, reconcile_networks},
@@ -357,15 +357,31 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
             .multi_network_policies_installed
             .load(std::sync::atomic::Ordering::Relaxed)
             && profile.spec.isolation.is_some();
-    Ok(Action::requeue(if waits {
-        DETAIL_INTERVAL
-    } else if settled {
-        ctx.timing.settled
+    Ok(Action::requeue(look_again(
+        &ctx.timing,
+        settled,
+        unwatched_wait,
+        waits,
+    )))
+}
+
+/// When to look again. A held-back detail is written by the next look: while the profile
+/// waits for its children, their next watch event (or the safety net); when settled or
+/// waiting for something unwatched, a look after [`DETAIL_INTERVAL`], so that, say, an
+/// address that came just after the Running write shows within seconds.
+fn look_again(timing: &Timing, settled: bool, unwatched_wait: bool, detail_held: bool) -> Duration {
+    let (interval, watched_wait) = if settled {
+        (timing.settled, false)
     } else if unwatched_wait {
-        ctx.timing.converging
+        (timing.converging, false)
     } else {
-        ctx.timing.waiting
-    }))
+        (timing.waiting, true)
+    };
+    if detail_held && !watched_wait {
+        interval.min(DETAIL_INTERVAL)
+    } else {
+        interval
+    }
 }
 
 /// KubeVirt's `LiveMigratable` condition of the instance, for the profile's own conditions.
@@ -570,7 +586,7 @@ fn now() -> Time {
 }
 
 /// Whether a status change waits: details only, and the last write was less than
-/// [`DETAIL_INTERVAL`] ago. The caller looks again after the interval.
+/// [`DETAIL_INTERVAL`] ago. It is written by a later look (see [`look_again`]).
 fn deferred(
     ctx: &Context,
     profile: &VirtualMachineProfile,
@@ -764,5 +780,18 @@ mod tests {
         let mut ready = importing("100.00%", Phase::Provisioning);
         ready.conditions[0].status = "True".into();
         assert!(!details_only(&at_10, &ready));
+    }
+
+    #[test]
+    fn a_held_back_detail_rides_on_the_next_child_event_unless_none_is_coming() {
+        let timing = Timing::default();
+        // Waiting for watched children: their events (or the safety net) bring the next look.
+        assert_eq!(look_again(&timing, false, false, true), timing.waiting);
+        assert_eq!(look_again(&timing, false, false, false), timing.waiting);
+        // Settled, or waiting for something no watch reports: look again for the detail.
+        assert_eq!(look_again(&timing, true, false, true), DETAIL_INTERVAL);
+        assert_eq!(look_again(&timing, true, false, false), timing.settled);
+        assert_eq!(look_again(&timing, false, true, true), DETAIL_INTERVAL);
+        assert_eq!(look_again(&timing, false, true, false), timing.converging);
     }
 }
