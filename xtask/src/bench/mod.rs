@@ -11,6 +11,7 @@
 //! 1,000 and at 10,000 Running.
 
 mod audit;
+mod binder_floor;
 mod floor;
 mod identity;
 mod process;
@@ -52,6 +53,9 @@ const MEMORY_SAMPLE_AT: usize = 1_000;
 /// however fast the operator and the API server are; see the README's "Scale" on raising it
 /// on k3s.
 const CONTROLLER_MANAGER_QPS: u32 = 1_000;
+
+/// The bench profiles' disk class (Immediate binding, like Longhorn's or a SAN's).
+const STORAGE_CLASS: &str = "huamei-sc-ssd";
 
 /// Options of the benchmark.
 #[derive(clap::Args, Debug)]
@@ -99,7 +103,7 @@ fn profile(i: usize) -> VirtualMachineProfile {
             disks: vec![DiskSpec {
                 name: "system".into(),
                 size: "20Gi".into(),
-                storage_class_name: Some("huamei-sc-ssd".into()),
+                storage_class_name: Some(STORAGE_CLASS.into()),
                 image: Some("docker://registry.example.com/fedora:40".into()),
                 boot_order: Some(1),
                 ..DiskSpec::default()
@@ -191,6 +195,24 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "floor: {floor_writes} creates in {:.1} s",
             floor.as_secs_f64()
         );
+        let binder_floor = if args.memory {
+            None
+        } else {
+            let bound = binder_floor::measure(
+                &client,
+                FLOOR_NAMESPACE,
+                STORAGE_CLASS,
+                profiles,
+                concurrency,
+                Duration::from_secs(args.timeout),
+            )
+            .await?;
+            println!(
+                "binder floor: {profiles} claims bound in {:.1} s",
+                bound.as_secs_f64()
+            );
+            Some(bound)
+        };
 
         let operator = Operator::start(
             &binary,
@@ -304,6 +326,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             concurrency,
             floor,
             floor_writes,
+            binder_floor,
             created,
             converged,
             latencies: times.latencies(),

@@ -21,6 +21,8 @@ pub struct Inputs {
     pub concurrency: usize,
     pub floor: Duration,
     pub floor_writes: usize,
+    /// How long the cluster alone took to bind as many plain claims (see `binder_floor`).
+    pub binder_floor: Option<Duration>,
     pub created: Duration,
     pub converged: Duration,
     pub latencies: Vec<Duration>,
@@ -91,6 +93,12 @@ impl Report {
                 "writes_per_profile": super::floor::WRITES_PER_PROFILE,
                 "seconds": i.floor.as_secs_f64(),
             },
+            "binder_floor": i.binder_floor.map(|bound| json!({
+                "claims": i.profiles,
+                "seconds": bound.as_secs_f64(),
+            })),
+            "ratio_to_binder_floor": i.binder_floor
+                .map(|bound| i.converged.as_secs_f64() / bound.as_secs_f64()),
             "created_seconds": i.created.as_secs_f64(),
             "all_running_seconds": i.converged.as_secs_f64(),
             "last_claim_bound_seconds": i.last_claim_bound,
@@ -136,6 +144,15 @@ impl Report {
             r["all_running_seconds"].as_f64().unwrap_or_default(),
             r["ratio_to_floor"].as_f64().unwrap_or_default()
         );
+        if let (Some(bound), Some(ratio)) = (
+            r["binder_floor"]["seconds"].as_f64(),
+            r["ratio_to_binder_floor"].as_f64(),
+        ) {
+            println!(
+                "binder floor ({} plain claims)    {bound:.1} s   (all Running: {ratio:.2}x)",
+                r["binder_floor"]["claims"]
+            );
+        }
         if let Some(bound) = r["last_claim_bound_seconds"].as_f64() {
             println!("last claim bound (volume binder)   {bound:.1} s");
         }

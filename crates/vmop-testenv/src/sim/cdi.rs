@@ -26,7 +26,7 @@ use vmop_api::external::{
 };
 
 use super::{
-    SimConfig, SimContext, SimError, controller, drive, retry,
+    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled, retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, cdi_annotation, dv_condition as condition, dv_phase as phase,
     },
@@ -34,12 +34,19 @@ use super::{
 
 /// Runs the DataVolume controller.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
-    let context = SimContext::new(&client, &config);
-    let claims = Api::<PersistentVolumeClaim>::all(client.clone());
+    // CDI's controller reads claims and classes from its informers, as here.
+    let (claims, claim_changes) = informer::<PersistentVolumeClaim>(&client);
+    let (classes, class_changes) = informer(&client);
+    let caches = Caches {
+        claims: Some(claims),
+        classes: Some(classes),
+        ..Caches::default()
+    };
+    let context = SimContext::with_caches(&client, &config, caches);
     let stream = controller::<DataVolume>(&client)
-        .owns(claims, kube::runtime::watcher::Config::default())
+        .owns_stream(claim_changes)
         .run(reconcile, retry, context);
-    drive("cdi", stream).await;
+    tokio::join!(drive("cdi", stream), keep_filled(class_changes));
 }
 
 /// What a DataVolume does with its source.
@@ -91,7 +98,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         .ok_or_else(|| SimError::Invalid("DataVolume without namespace".into()))?;
     let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
     let name = dv.name_any();
-    let claim = match claims.get_opt(&name).await? {
+    let claim = match ctx.claim(&namespace, &name).await? {
         Some(claim) => claim,
         None => {
             claims
@@ -180,9 +187,7 @@ async fn waits_for_first_consumer(
     else {
         return Ok(false);
     };
-    let class = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(ctx.client.clone())
-        .get_opt(&class_name)
-        .await?;
+    let class = ctx.storage_class(&class_name).await?;
     Ok(class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer"))
 }
 

@@ -23,7 +23,7 @@ use kube::{
 };
 
 use super::{
-    SimConfig, SimContext, SimError, controller, drive, retry,
+    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled, retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, STORAGE_PROVISIONER_ANNOTATION as PROVISIONER_ANNOTATION,
     },
@@ -41,13 +41,20 @@ const SERVED: [&str; 3] = [
 
 /// Runs the provisioner and the deleter.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
-    let context = SimContext::new(&client, &config);
+    // external-provisioner reads classes from its informer, as here.
+    let (classes, class_changes) = informer(&client);
+    let caches = Caches {
+        classes: Some(classes),
+        ..Caches::default()
+    };
+    let context = SimContext::with_caches(&client, &config, caches);
     let claims =
         controller::<PersistentVolumeClaim>(&client).run(provision, retry, context.clone());
     let volumes = controller::<PersistentVolume>(&client).run(delete_released, retry, context);
     tokio::join!(
         drive("csi-provisioner", claims),
-        drive("csi-deleter", volumes)
+        drive("csi-deleter", volumes),
+        keep_filled(class_changes),
     );
 }
 
@@ -72,9 +79,7 @@ async fn provision(
         .uid()
         .ok_or_else(|| SimError::Invalid("claim without uid".into()))?;
     let class_name = spec.storage_class_name.clone().unwrap_or_default();
-    let class = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(ctx.client.clone())
-        .get_opt(&class_name)
-        .await?;
+    let class = ctx.storage_class(&class_name).await?;
     let reclaim = class
         .as_ref()
         .and_then(|c| c.reclaim_policy.clone())

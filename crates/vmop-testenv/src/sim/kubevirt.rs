@@ -16,10 +16,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use k8s_openapi::{
-    api::{
-        core::v1::{Node, NodeSelectorRequirement, PersistentVolumeClaim, Secret},
-        storage::v1::StorageClass,
-    },
+    api::core::v1::{Node, NodeSelectorRequirement, PersistentVolumeClaim, Secret},
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
 use kube::{
@@ -30,7 +27,6 @@ use kube::{
 use serde_json::json;
 use vmop_api::external::{
     UpstreamCondition,
-    cdi::DataVolume,
     kubevirt::{
         DomainSpec, VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceSpec,
         VmiInterfaceStatus,
@@ -38,7 +34,7 @@ use vmop_api::external::{
 };
 
 use super::{
-    SimConfig, SimContext, SimError, controller, drive, retry,
+    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled, retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, dv_phase, info_source, printable_status as ps, run_strategy,
         state_change, vm_condition, vmi_phase,
@@ -50,12 +46,28 @@ const VOLUME_POLL: Duration = Duration::from_millis(500);
 
 /// Runs the VM controller.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
-    let context = SimContext::new(&client, &config);
-    let instances = Api::<VirtualMachineInstance>::all(client.clone());
+    // virt-controller reads instances, claims, DataVolumes and classes from informers, as
+    // here; the instances' informer also triggers the VMs.
+    let (instances, instance_changes) = informer::<VirtualMachineInstance>(&client);
+    let (claims, claim_changes) = informer(&client);
+    let (data_volumes, data_volume_changes) = informer(&client);
+    let (classes, class_changes) = informer(&client);
+    let caches = Caches {
+        claims: Some(claims),
+        classes: Some(classes),
+        data_volumes: Some(data_volumes),
+        instances: Some(instances),
+    };
+    let context = SimContext::with_caches(&client, &config, caches);
     let stream = controller::<VirtualMachine>(&client)
-        .owns(instances, kube::runtime::watcher::Config::default())
+        .owns_stream(instance_changes)
         .run(reconcile, retry, context);
-    drive("kubevirt", stream).await;
+    tokio::join!(
+        drive("kubevirt", stream),
+        keep_filled(claim_changes),
+        keep_filled(data_volume_changes),
+        keep_filled(class_changes),
+    );
 }
 
 /// How a change of the VM's CPU or memory reaches its running instance.
@@ -126,7 +138,7 @@ async fn reconcile(vm: Arc<VirtualMachine>, ctx: Arc<SimContext>) -> Result<Acti
         .ok_or_else(|| SimError::Invalid("VM without namespace".into()))?;
     let name = vm.name_any();
     let vmis = Api::<VirtualMachineInstance>::namespaced(ctx.client.clone(), &namespace);
-    let vmi = vmis.get_opt(&name).await?;
+    let vmi = ctx.instance(&namespace, &name).await?;
     let template = vm
         .spec
         .template
@@ -431,18 +443,15 @@ async fn live_migratable(
     ctx: &SimContext,
     vmi: &VirtualMachineInstance,
 ) -> Result<serde_json::Value, SimError> {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(
-        ctx.client.clone(),
-        &vmi.namespace().unwrap_or_default(),
-    );
+    let namespace = vmi.namespace().unwrap_or_default();
     for volume in &vmi.spec.volumes {
         let claim_name = match (&volume.persistent_volume_claim, &volume.data_volume) {
             (Some(pvc), _) => pvc.claim_name.clone(),
             (None, Some(dv)) => dv.name.clone(),
             (None, None) => continue,
         };
-        let shared = claims
-            .get_opt(&claim_name)
+        let shared = ctx
+            .claim(&namespace, &claim_name)
             .await?
             .and_then(|c| c.spec?.access_modes)
             .is_some_and(|modes| modes.iter().any(|m| m == "ReadWriteMany"));
@@ -602,11 +611,9 @@ async fn check_volumes(
     spec: &VirtualMachineInstanceSpec,
     _node: &str,
 ) -> Result<Option<Blocked>, SimError> {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace);
-    let data_volumes = Api::<DataVolume>::namespaced(ctx.client.clone(), namespace);
     for volume in &spec.volumes {
         if let Some(dv) = &volume.data_volume {
-            let Some(found) = data_volumes.get_opt(&dv.name).await? else {
+            let Some(found) = ctx.data_volume(namespace, &dv.name).await? else {
                 return Ok(Some(Blocked {
                     printable: ps::PROVISIONING,
                     reason: "DataVolumeNotFound",
@@ -637,7 +644,7 @@ async fn check_volumes(
             }
         }
         if let Some(claim_ref) = &volume.persistent_volume_claim
-            && claims.get_opt(&claim_ref.claim_name).await?.is_none()
+            && ctx.claim(namespace, &claim_ref.claim_name).await?.is_none()
         {
             return Ok(Some(Blocked {
                 printable: ps::ERROR_PVC_NOT_FOUND,
@@ -658,8 +665,6 @@ async fn pod_volumes_blocked(
     spec: &VirtualMachineInstanceSpec,
     node: &str,
 ) -> Result<Option<Blocked>, SimError> {
-    let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), namespace);
-    let data_volumes = Api::<DataVolume>::namespaced(ctx.client.clone(), namespace);
     let mut first: Option<Blocked> = None;
     for volume in &spec.volumes {
         let (claim_name, data_volume) = match (&volume.data_volume, &volume.persistent_volume_claim)
@@ -668,7 +673,7 @@ async fn pod_volumes_blocked(
             (None, Some(claim)) => (claim.claim_name.clone(), false),
             _ => continue,
         };
-        let claim = claims.get_opt(&claim_name).await?;
+        let claim = ctx.claim(namespace, &claim_name).await?;
         let bound = claim
             .as_ref()
             .and_then(|c| c.status.as_ref())
@@ -678,8 +683,7 @@ async fn pod_volumes_blocked(
             select_node_if_waiting(ctx, claim, node).await?;
         }
         let imported = if data_volume {
-            data_volumes
-                .get_opt(&claim_name)
+            ctx.data_volume(namespace, &claim_name)
                 .await?
                 .and_then(|dv| dv.status)
                 .and_then(|s| s.phase)
@@ -721,9 +725,7 @@ async fn select_node_if_waiting(
         .as_ref()
         .and_then(|s| s.storage_class_name.clone())
         .unwrap_or_default();
-    let class = Api::<StorageClass>::all(ctx.client.clone())
-        .get_opt(&class_name)
-        .await?;
+    let class = ctx.storage_class(&class_name).await?;
     if class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer") {
         Api::<PersistentVolumeClaim>::namespaced(
             ctx.client.clone(),

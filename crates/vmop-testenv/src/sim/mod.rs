@@ -22,12 +22,19 @@ pub mod upstream;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::{core::v1::PersistentVolumeClaim, storage::v1::StorageClass};
 use kube::{
-    Client, Resource,
-    runtime::{Controller, controller::Action, watcher},
+    Api, Client, Resource,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
 };
 use serde::de::DeserializeOwned;
+use vmop_api::external::{cdi::DataVolume, kubevirt::VirtualMachineInstance};
 
 /// Timing and fault settings shared by the simulators.
 #[derive(Debug, Clone)]
@@ -113,10 +120,74 @@ where
         .await;
 }
 
+/// An informer, as upstream controllers read through (their listers): a cache of every `K`
+/// kept by a watch, and the stream of the objects it changed, which must be polled for the
+/// cache to fill. A controller triggered by that stream reads at least the version that
+/// triggered it.
+pub(crate) fn informer<K>(
+    client: &Client,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    (store, stream)
+}
+
+/// Polls an informer's stream that triggers nothing, so that its cache fills.
+pub(crate) async fn keep_filled<K>(stream: impl Stream<Item = Result<K, watcher::Error>>) {
+    stream.for_each(|_| futures::future::ready(())).await;
+}
+
+/// The caches a simulator reads other objects from. An empty one (not filled by this
+/// simulator, or not yet listed) sends reads to the API server.
+#[derive(Default)]
+pub(crate) struct Caches {
+    pub claims: Option<Store<PersistentVolumeClaim>>,
+    pub classes: Option<Store<StorageClass>>,
+    pub data_volumes: Option<Store<DataVolume>>,
+    pub instances: Option<Store<VirtualMachineInstance>>,
+}
+
+/// The object from `cache`, or, when the cache does not hold it (just created, or deleted),
+/// from the API server: a cache never makes an existing object look absent.
+async fn cached_or_live<K>(
+    cache: Option<&Store<K>>,
+    api: Api<K>,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<K>, SimError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let key = match namespace {
+        Some(namespace) => ObjectRef::new(name).within(namespace),
+        None => ObjectRef::new(name),
+    };
+    if let Some(object) = cache.and_then(|c| c.get(&key)) {
+        return Ok(Some((*object).clone()));
+    }
+    Ok(api.get_opt(name).await?)
+}
+
 /// What every simulator's reconcile gets.
 pub(crate) struct SimContext {
     pub client: Client,
     pub config: Arc<SimConfig>,
+    pub caches: Caches,
     // When each object last took a step: watch events of the simulator's own writes must
     // not skip the configured delay.
     last_step: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
@@ -125,12 +196,63 @@ pub(crate) struct SimContext {
 
 impl SimContext {
     pub(crate) fn new(client: &Client, config: &Arc<SimConfig>) -> Arc<Self> {
+        Self::with_caches(client, config, Caches::default())
+    }
+
+    pub(crate) fn with_caches(
+        client: &Client,
+        config: &Arc<SimConfig>,
+        caches: Caches,
+    ) -> Arc<Self> {
         Arc::new(SimContext {
             client: client.clone(),
             config: config.clone(),
+            caches,
             last_step: Default::default(),
             settled: Default::default(),
         })
+    }
+
+    /// A claim, read as upstream controllers do (see [`Caches`]).
+    pub(crate) async fn claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, SimError> {
+        let api = Api::namespaced(self.client.clone(), namespace);
+        cached_or_live(self.caches.claims.as_ref(), api, Some(namespace), name).await
+    }
+
+    /// A StorageClass, read as upstream controllers do.
+    pub(crate) async fn storage_class(&self, name: &str) -> Result<Option<StorageClass>, SimError> {
+        let api = Api::all(self.client.clone());
+        cached_or_live(self.caches.classes.as_ref(), api, None, name).await
+    }
+
+    /// A DataVolume, read as upstream controllers do.
+    pub(crate) async fn data_volume(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DataVolume>, SimError> {
+        let api = Api::namespaced(self.client.clone(), namespace);
+        cached_or_live(
+            self.caches.data_volumes.as_ref(),
+            api,
+            Some(namespace),
+            name,
+        )
+        .await
+    }
+
+    /// A VirtualMachineInstance, read as upstream controllers do.
+    pub(crate) async fn instance(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<VirtualMachineInstance>, SimError> {
+        let api = Api::namespaced(self.client.clone(), namespace);
+        cached_or_live(self.caches.instances.as_ref(), api, Some(namespace), name).await
     }
 
     /// Whether the process identified by `key` has finished.
