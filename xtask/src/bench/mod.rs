@@ -4,7 +4,8 @@
 //! in the same run.
 //!
 //! Reported (printed, and written as JSON under `target/bench/`): the floor and the time to
-//! all Running with their ratio; the operator's requests per profile by verb and resource,
+//! all Running with their ratio; the volume binder's floor (as many plain claims bound by the
+//! cluster alone, before the operator starts; not in `--memory`) and the ratio to it; the operator's requests per profile by verb and resource,
 //! counted by the API server's audit log; reconciles per profile; p50/p99 create-to-Running;
 //! requests during an idle window; deletion time until every child is gone; the operator's
 //! peak RSS and CPU seconds from /proc. `--memory` creates 10,000 profiles and reports RSS at
