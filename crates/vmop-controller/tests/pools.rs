@@ -214,6 +214,10 @@ async fn an_exhausted_or_overlapping_range_is_a_condition_not_a_duplicate() {
     })
     .await;
     assert!(profiles.get_opt("small-3").await.expect("get").is_none());
+    // The first claimer holds an address; a member exists before its first reconcile
+    // claims it. Wait until small-2 holds 10.9.0.12 (its VM is created only after its claim).
+    let vms = ns.api::<vmop_api::external::kubevirt::VirtualMachine>();
+    wait_for(&vms, "small-2", "small-2 to hold its address", |_| true).await;
 
     // A second pool on the same bridge whose range overlaps: its first member would take
     // 10.9.0.12, which small-2 holds. That member is refused (Conflict), and the pool says so.
@@ -240,11 +244,7 @@ async fn an_exhausted_or_overlapping_range_is_a_condition_not_a_duplicate() {
         refused.status
     );
     assert!(
-        ns.api::<vmop_api::external::kubevirt::VirtualMachine>()
-            .get_opt("late-0")
-            .await
-            .expect("get")
-            .is_none(),
+        vms.get_opt("late-0").await.expect("get").is_none(),
         "no VM with a duplicate address"
     );
     operator.stop().await;
