@@ -15,6 +15,7 @@ mod audit;
 mod binder_floor;
 mod floor;
 mod identity;
+mod machine_cpu;
 mod process;
 mod report;
 mod running;
@@ -238,6 +239,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let started = Instant::now();
         let started_at = vmop_api::k8s_openapi::jiff::Timestamp::now();
         let cpu_before = operator.cpu_seconds()?;
+        let machine_before = machine_cpu::Snapshot::take()?;
         let mut memory = Memory::default();
         let created = {
             let times = times.clone();
@@ -277,6 +279,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let converged = started.elapsed();
         let cpu_converge = operator.cpu_seconds()? - cpu_before;
+        let machine_cpu = machine_before.until(&machine_cpu::Snapshot::take()?);
         memory.at_end = Some((profiles, operator.rss()?));
         let reconciles = operator.reconciles()?;
         // The status writes of the last profiles land right after they show Running.
@@ -342,6 +345,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             idle_seconds: args.idle_seconds,
             deletion,
             cpu_converge,
+            machine_cpu,
             cpu_total: operator.cpu_seconds()?,
             peak_rss: operator.peak_rss()?,
             memory,

@@ -38,6 +38,8 @@ pub struct Inputs {
     pub idle_seconds: u64,
     pub deletion: Option<(Duration, Counts)>,
     pub cpu_converge: f64,
+    /// Every process's CPU while the profiles converged, by its part in the run.
+    pub machine_cpu: super::machine_cpu::Usage,
     pub cpu_total: f64,
     pub peak_rss: u64,
     pub memory: Memory,
@@ -118,6 +120,13 @@ impl Report {
                 "seconds": d.as_secs_f64(),
                 "requests_per_profile": per_profile(counts, n),
             })),
+            "cpu_while_converging": {
+                "cpu_seconds_available": i.converged.as_secs_f64() * nproc as f64,
+                "machine_busy": (i.machine_cpu.busy * 1000.0).round() / 1000.0,
+                "cpu_seconds_by_part": i.machine_cpu.by_part.iter()
+                    .map(|(part, seconds)| ((*part).to_owned(), json!((seconds * 10.0).round() / 10.0)))
+                    .collect::<serde_json::Map<_, _>>(),
+            },
             "operator": {
                 "cpu_seconds_to_converge": i.cpu_converge,
                 "cpu_seconds_total": i.cpu_total,
@@ -191,6 +200,13 @@ impl Report {
             r["operator"]["cpu_seconds_to_converge"]
                 .as_f64()
                 .unwrap_or_default()
+        );
+        let cpu = &r["cpu_while_converging"];
+        println!(
+            "machine busy while converging      {:.0} % of {:.0} CPU-seconds: {}",
+            cpu["machine_busy"].as_f64().unwrap_or_default() * 100.0,
+            cpu["cpu_seconds_available"].as_f64().unwrap_or_default(),
+            cpu["cpu_seconds_by_part"]
         );
         println!(
             "operator peak RSS                  {} MiB",
