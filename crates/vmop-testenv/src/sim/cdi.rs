@@ -98,13 +98,18 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         .ok_or_else(|| SimError::Invalid("DataVolume without namespace".into()))?;
     let claims = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
     let name = dv.name_any();
-    let claim = match ctx.claim(&namespace, &name).await? {
+    let claim = match ctx.cached_claim(&namespace, &name) {
         Some(claim) => claim,
-        None => {
-            claims
-                .create(&PostParams::default(), &claim_for(&dv)?)
-                .await?
-        }
+        // As CDI does: the informer has no claim, so create it; one the informer has not
+        // seen yet is then read from the API server.
+        None => match claims
+            .create(&PostParams::default(), &claim_for(&dv)?)
+            .await
+        {
+            Ok(created) => created,
+            Err(kube::Error::Api(status)) if status.code == 409 => claims.get(&name).await?,
+            Err(error) => return Err(error.into()),
+        },
     };
     let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
     let waits_for_consumer = !bound && waits_for_first_consumer(&ctx, &claim).await?;

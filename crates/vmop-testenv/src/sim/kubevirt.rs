@@ -16,12 +16,12 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use k8s_openapi::{
-    api::core::v1::{Node, NodeSelectorRequirement, PersistentVolumeClaim, Secret},
+    api::core::v1::{NodeSelectorRequirement, PersistentVolumeClaim, Secret},
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, Patch, PatchParams, PostParams},
     runtime::controller::Action,
 };
 use serde_json::json;
@@ -46,17 +46,19 @@ const VOLUME_POLL: Duration = Duration::from_millis(500);
 
 /// Runs the VM controller.
 pub async fn run(client: Client, config: Arc<SimConfig>) {
-    // virt-controller reads instances, claims, DataVolumes and classes from informers, as
-    // here; the instances' informer also triggers the VMs.
+    // virt-controller reads instances, claims, DataVolumes and classes from informers, and
+    // the scheduler nodes, as here; the instances' informer also triggers the VMs.
     let (instances, instance_changes) = informer::<VirtualMachineInstance>(&client);
     let (claims, claim_changes) = informer(&client);
     let (data_volumes, data_volume_changes) = informer(&client);
     let (classes, class_changes) = informer(&client);
+    let (nodes, node_changes) = informer(&client);
     let caches = Caches {
         claims: Some(claims),
         classes: Some(classes),
         data_volumes: Some(data_volumes),
         instances: Some(instances),
+        nodes: Some(nodes),
     };
     let context = SimContext::with_caches(&client, &config, caches);
     let stream = controller::<VirtualMachine>(&client)
@@ -67,6 +69,7 @@ pub async fn run(client: Client, config: Arc<SimConfig>) {
         keep_filled(claim_changes),
         keep_filled(data_volume_changes),
         keep_filled(class_changes),
+        keep_filled(node_changes),
     );
 }
 
@@ -556,9 +559,7 @@ pub(super) async fn eligible_nodes(
     ctx: &SimContext,
     spec: &VirtualMachineInstanceSpec,
 ) -> Result<(Vec<String>, usize), SimError> {
-    let nodes = Api::<Node>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?;
+    let nodes = ctx.nodes().await?;
     let selector = spec.node_selector.clone().unwrap_or_default();
     let terms = spec
         .affinity
@@ -571,7 +572,6 @@ pub(super) async fn eligible_nodes(
         .map(|r| r.node_selector_terms.clone())
         .unwrap_or_default();
     let mut candidates: Vec<String> = nodes
-        .items
         .iter()
         .filter(|node| {
             let labels = node.labels();
@@ -587,7 +587,7 @@ pub(super) async fn eligible_nodes(
         .map(ResourceExt::name_any)
         .collect();
     candidates.sort();
-    Ok((candidates, nodes.items.len()))
+    Ok((candidates, nodes.len()))
 }
 
 fn matches_requirement(labels: &BTreeMap<String, String>, req: &NodeSelectorRequirement) -> bool {

@@ -23,7 +23,10 @@ pub mod upstream;
 use std::{sync::Arc, time::Duration};
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::{core::v1::PersistentVolumeClaim, storage::v1::StorageClass};
+use k8s_openapi::api::{
+    core::v1::{Node, PersistentVolumeClaim},
+    storage::v1::StorageClass,
+};
 use kube::{
     Api, Client, Resource,
     runtime::{
@@ -35,6 +38,10 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 use vmop_api::external::{cdi::DataVolume, kubevirt::VirtualMachineInstance};
+
+/// Without a step delay, the next step comes with the watch event of the last step's write;
+/// this requeue only catches a step whose write changed nothing (so no event comes).
+const INSTANT_STEP_FALLBACK: Duration = Duration::from_secs(1);
 
 /// Timing and fault settings shared by the simulators.
 #[derive(Debug, Clone)]
@@ -72,10 +79,16 @@ impl SimConfig {
         }
     }
 
-    /// The requeue that advances a process by one step.
+    /// The requeue that advances a process by one step, after a step was written.
     pub(crate) fn next_step(&self) -> Action {
-        // A zero requeue still goes through the queue: other objects get their turn.
-        Action::requeue(self.step_delay.max(Duration::from_millis(1)))
+        if self.step_delay.is_zero() {
+            // As upstream controllers are: driven by their own write's watch event, which
+            // brings the state just written into the cache. A timer this short read the
+            // cache before that event, and wrote the same step again.
+            Action::requeue(INSTANT_STEP_FALLBACK)
+        } else {
+            Action::requeue(self.step_delay)
+        }
     }
 }
 
@@ -152,14 +165,16 @@ pub(crate) async fn keep_filled<K>(stream: impl Stream<Item = Result<K, watcher:
     stream.for_each(|_| futures::future::ready(())).await;
 }
 
-/// The caches a simulator reads other objects from. An empty one (not filled by this
-/// simulator, or not yet listed) sends reads to the API server.
+/// The informer caches a simulator reads other objects from. A read of an object the cache
+/// does not hold (not yet listed, just created, or a cache this simulator does not keep)
+/// goes to the API server; the node list waits for its cache's first list instead.
 #[derive(Default)]
 pub(crate) struct Caches {
     pub claims: Option<Store<PersistentVolumeClaim>>,
     pub classes: Option<Store<StorageClass>>,
     pub data_volumes: Option<Store<DataVolume>>,
     pub instances: Option<Store<VirtualMachineInstance>>,
+    pub nodes: Option<Store<Node>>,
 }
 
 /// The object from `cache`, or, when the cache does not hold it (just created, or deleted),
@@ -223,6 +238,20 @@ impl SimContext {
         cached_or_live(self.caches.claims.as_ref(), api, Some(namespace), name).await
     }
 
+    /// A claim from the cache alone (`None` also when there is no claim cache).
+    pub(crate) fn cached_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<PersistentVolumeClaim> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.caches
+            .claims
+            .as_ref()
+            .and_then(|c| c.get(&key))
+            .map(|c| (*c).clone())
+    }
+
     /// A StorageClass, read as upstream controllers do.
     pub(crate) async fn storage_class(&self, name: &str) -> Result<Option<StorageClass>, SimError> {
         let api = Api::all(self.client.clone());
@@ -253,6 +282,19 @@ impl SimContext {
     ) -> Result<Option<VirtualMachineInstance>, SimError> {
         let api = Api::namespaced(self.client.clone(), namespace);
         cached_or_live(self.caches.instances.as_ref(), api, Some(namespace), name).await
+    }
+
+    /// Every node, from the cache once it has listed them (as the scheduler reads them).
+    pub(crate) async fn nodes(&self) -> Result<Vec<Node>, SimError> {
+        if let Some(cache) = &self.caches.nodes
+            && cache.wait_until_ready().await.is_ok()
+        {
+            return Ok(cache.state().iter().map(|n| (**n).clone()).collect());
+        }
+        Ok(Api::<Node>::all(self.client.clone())
+            .list(&Default::default())
+            .await?
+            .items)
     }
 
     /// Whether the process identified by `key` has finished.
