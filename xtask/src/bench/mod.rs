@@ -19,6 +19,7 @@ mod machine_cpu;
 mod process;
 mod report;
 mod running;
+mod world_floor;
 
 use std::{
     sync::Arc,
@@ -34,7 +35,10 @@ use kube::{
 use vmop_api::{
     DiskSpec, NetworkSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
     external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
-    k8s_openapi::{api::core::v1::Namespace, apimachinery::pkg::apis::meta::v1::ObjectMeta},
+    k8s_openapi::{
+        api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim},
+        apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    },
 };
 use vmop_testenv::{ControlPlane, bootstrap, tools};
 
@@ -47,6 +51,8 @@ use self::{
 
 const NAMESPACE: &str = "bench";
 const FLOOR_NAMESPACE: &str = "bench-floor";
+/// Where the world's floor creates its copies of the operator's children.
+const WORLD_NAMESPACE: &str = "bench-world";
 /// Profiles of `--memory`, and the point where memory is sampled on the way.
 const MEMORY_PROFILES: usize = 10_000;
 const MEMORY_SAMPLE_AT: usize = 1_000;
@@ -289,6 +295,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
 
         tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
         let idle = audit.since_last(identity::OPERATOR_USER)?;
+        let children = if args.memory {
+            None
+        } else {
+            Some(world_floor::capture(&client, NAMESPACE, WORLD_NAMESPACE).await?)
+        };
 
         let deletion = if args.memory {
             None
@@ -325,12 +336,36 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             ))
         };
 
+        // Last, on a cluster idle again: the same children without the operator.
+        let world_floor = match children {
+            None => None,
+            Some(children) => {
+                let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
+                let volumes: Api<PersistentVolume> = Api::all(client.clone());
+                until("the run's claims and volumes gone", timeout, || async {
+                    Ok(empty(&claims).await? && empty(&volumes).await?)
+                })
+                .await?;
+                create_namespace(&client, WORLD_NAMESPACE).await?;
+                let objects = children.count();
+                let took = children
+                    .measure(&client, WORLD_NAMESPACE, concurrency, timeout)
+                    .await?;
+                println!(
+                    "world floor: {objects} children created directly, every VM Running in {:.1} s",
+                    took.as_secs_f64()
+                );
+                Some((objects, took))
+            }
+        };
+
         let report = Report::new(report::Inputs {
             profiles,
             concurrency,
             floor,
             floor_writes,
             binder_floor,
+            world_floor,
             created,
             converged,
             latencies: times.latencies(),

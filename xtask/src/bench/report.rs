@@ -23,6 +23,9 @@ pub struct Inputs {
     pub floor_writes: usize,
     /// How long the cluster alone took to bind as many plain claims (see `binder_floor`).
     pub binder_floor: Option<Duration>,
+    /// The operator's children created directly, and how long until every VM ran (see
+    /// `world_floor`).
+    pub world_floor: Option<(usize, Duration)>,
     pub created: Duration,
     pub converged: Duration,
     pub latencies: Vec<Duration>,
@@ -99,6 +102,12 @@ impl Report {
                 "claims": i.profiles,
                 "seconds": bound.as_secs_f64(),
             })),
+            "world_floor": i.world_floor.map(|(objects, took)| json!({
+                "objects": objects,
+                "seconds": took.as_secs_f64(),
+            })),
+            "ratio_to_world_floor": i.world_floor
+                .map(|(_, took)| i.converged.as_secs_f64() / took.as_secs_f64()),
             "ratio_to_binder_floor": i.binder_floor
                 .map(|bound| i.converged.as_secs_f64() / bound.as_secs_f64()),
             "created_seconds": i.created.as_secs_f64(),
@@ -160,6 +169,15 @@ impl Report {
             println!(
                 "binder floor ({} plain claims)    {bound:.1} s   (all Running: {ratio:.2}x)",
                 r["binder_floor"]["claims"]
+            );
+        }
+        if let (Some(took), Some(ratio)) = (
+            r["world_floor"]["seconds"].as_f64(),
+            r["ratio_to_world_floor"].as_f64(),
+        ) {
+            println!(
+                "world floor ({} children, no operator) {took:.1} s   (all Running: {ratio:.2}x)",
+                r["world_floor"]["objects"]
             );
         }
         if let Some(bound) = r["last_claim_bound_seconds"].as_f64() {
