@@ -5,11 +5,13 @@
 //!
 //! Reported (printed, and written as JSON under `target/bench/`): the floor and the time to
 //! all Running with their ratio; the volume binder's floor (as many plain claims bound by the
-//! cluster alone, before the operator starts; not in `--memory`) and the ratio to it; the operator's requests per profile by verb and resource,
-//! counted by the API server's audit log; reconciles per profile; p50/p99 create-to-Running;
-//! requests during an idle window; deletion time until every child is gone; the operator's
-//! peak RSS and CPU seconds from /proc. `--memory` creates 10,000 profiles and reports RSS at
-//! 1,000 and at 10,000 Running.
+//! cluster alone, before the operator starts) and the world's floor (the operator's children
+//! created directly once it is done, until every VM runs), with the ratios to them (neither
+//! in `--memory`); the operator's requests per profile by verb and resource, counted by the
+//! API server's audit log; reconciles per profile; p50/p99 create-to-Running; requests during
+//! an idle window; deletion time until every child is gone; the operator's peak RSS and CPU
+//! seconds from /proc, and every process's CPU while the profiles converge. `--memory`
+//! creates 10,000 profiles and reports RSS at 1,000 and at 10,000 Running.
 
 mod audit;
 mod binder_floor;
