@@ -8,6 +8,11 @@
 //! | [`nmstate`]| kubernetes-nmstate handler    | writes per-node enactments and the policy's Available/Degraded/Ignored conditions |
 //! | [`kubevirt`]| virt-controller + virt-handler | creates, schedules and boots a VMI per running VM, reports interfaces and VM status |
 //!
+//! Like the upstream controllers, they read other objects through informers and are driven
+//! by watch events, their own writes' included: with no step delay, the event of one step's
+//! write brings the next step (a timer would read the cache before that event arrives, and
+//! write the same step twice).
+//!
 //! Faults are asked for through the objects themselves, so tests need no side channel: an
 //! image URL containing [`SimConfig::failing_image_marker`] fails its import, and a policy
 //! naming [`SimConfig::bad_interface`] degrades on every node.
