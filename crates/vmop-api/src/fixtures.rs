@@ -130,6 +130,30 @@ pub fn invalid_cases() -> Vec<InvalidCase> {
             p.spec.cpu = Some(0)
         }),
         case(
+            "a network named like the guest's loopback",
+            "spec.networks[0].name",
+            msg::GUEST_INTERFACE_RESERVED,
+            |p| p.spec.networks[0].name = "lo".into(),
+        ),
+        case(
+            "a network named like the guest's first NIC",
+            "spec.networks[1].name",
+            msg::GUEST_INTERFACE_RESERVED,
+            |p| p.spec.networks[1].name = "eth0".into(),
+        ),
+        case(
+            "a network with a predictable interface name of the guest",
+            "spec.networks[0].name",
+            msg::GUEST_INTERFACE_RESERVED,
+            |p| p.spec.networks[0].name = "enp1s0".into(),
+        ),
+        case(
+            "a network named like a USB NIC's MAC-based name",
+            "spec.networks[0].name",
+            msg::GUEST_INTERFACE_RESERVED,
+            |p| p.spec.networks[0].name = "enx0e7850228d33".into(),
+        ),
+        case(
             "cpu together with an instancetype",
             "spec.instancetype",
             msg::INSTANCETYPE_EXCLUSIVE,
@@ -840,6 +864,10 @@ pub fn valid_pool(name: &str) -> crate::pool::VirtualMachineProfilePool {
         network.mac_address = None;
         gateway = gateway.or(network.gateway.take());
     }
+    // Each member's hostname is its name.
+    if let Some(cloud_init) = spec.cloud_init.as_mut() {
+        cloud_init.hostname = None;
+    }
     let network = spec.networks[0].name.clone();
     crate::pool::VirtualMachineProfilePool::new(
         name,
@@ -908,6 +936,16 @@ pub fn invalid_pool_cases() -> Vec<InvalidPoolCase> {
             "spec.addresses",
             msg::POOL_ADDRESS_SET_IN_TEMPLATE,
             |p| p.spec.template.spec.networks[0].ip_address = Some("10.0.0.5/24".into()),
+        ),
+        pool_case(
+            "a template hostname every member would share",
+            "spec.template.spec.cloudInit.hostname",
+            msg::POOL_TEMPLATE_HOSTNAME,
+            |p| {
+                if let Some(c) = p.spec.template.spec.cloud_init.as_mut() {
+                    c.hostname = Some("web".into());
+                }
+            },
         ),
         pool_case(
             "a range without a prefix length",

@@ -57,6 +57,9 @@ pub const IP: &str = "must be an IP address such as 192.168.100.1";
 pub const GATEWAY_WITHOUT_ADDRESS: &str = "gateway needs ipAddress";
 /// `spec.networks[].macAddress` that is not a unicast MAC.
 pub const MAC: &str = "must be a unicast MAC address such as 02:00:00:00:00:01";
+/// `spec.networks[].name` that the guest already uses for its own interfaces (the network's
+/// name becomes its interface name in the guest).
+pub const GUEST_INTERFACE_RESERVED: &str = "names the guest's own interfaces (lo, ethN, ibN, wlanN, or a predictable name such as enp1s0, ens3, eno1, enx<mac>): the network's name becomes its interface name in the guest, so choose another";
 /// `spec.networks[].nadName` that cannot name a NetworkAttachmentDefinition.
 pub const NAD_NAME: &str =
     "must be <name> or <namespace>/<name> of an existing NetworkAttachmentDefinition";
@@ -101,6 +104,8 @@ pub const POOL_ADDRESS_NETWORK: &str =
 /// A pool address range on a network whose template sets an address.
 pub const POOL_ADDRESS_SET_IN_TEMPLATE: &str =
     "a network with a pool address range must not set ipAddress or macAddress in the template";
+/// A pool template that sets `cloudInit.hostname`: every member would get the same one.
+pub const POOL_TEMPLATE_HOSTNAME: &str = "a pool member's hostname is its own name <pool>-<ordinal>: leave hostname unset in the template";
 /// A pool `spec.addresses[].range` in neither accepted form.
 pub const POOL_RANGE_FORMAT: &str = "must be first-last/prefix, such as 192.168.100.10-192.168.100.60/24, or a CIDR such as 10.0.0.0/24";
 /// A reference (`userDataSecretRef`, a source claim) that cannot name an object.

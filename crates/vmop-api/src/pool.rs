@@ -51,6 +51,7 @@ pub const MAX_POOL_NAME: usize = 48;
 #[x_kube(
     validation = kube::core::Rule::new("!has(self.addresses) || self.addresses.all(a, has(self.template.spec.networks) && self.template.spec.networks.exists(n, n.name == a.network))").message(crate::messages::POOL_ADDRESS_NETWORK).field_path(".addresses"),
     validation = kube::core::Rule::new("!has(self.addresses) || !has(self.template.spec.networks) || self.addresses.all(a, self.template.spec.networks.all(n, n.name != a.network || (!has(n.ipAddress) && !has(n.macAddress))))").message(crate::messages::POOL_ADDRESS_SET_IN_TEMPLATE).field_path(".addresses"),
+    validation = kube::core::Rule::new("!has(self.template.spec.cloudInit) || !has(self.template.spec.cloudInit.hostname)").message(crate::messages::POOL_TEMPLATE_HOSTNAME).field_path(".template.spec.cloudInit.hostname"),
 )]
 pub struct VirtualMachineProfilePoolSpec {
     /// How many VMs (0-1000). Scaling down deletes the highest ordinals first.

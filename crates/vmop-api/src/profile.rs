@@ -337,9 +337,13 @@ pub enum RetentionPolicy {
     validation = kube::core::Rule::new("!has(self.gateway) || !has(self.ipAddress) || !isCIDR(self.ipAddress) || !isIP(self.gateway) || cidr(self.ipAddress).containsIP(self.gateway)").message(crate::messages::GATEWAY_OUTSIDE_SUBNET).field_path(".gateway")
 )]
 pub struct NetworkSpec {
-    /// Name of the network, unique in the profile; also the VM's network and interface name.
+    /// Name of the network, unique in the profile; also the VM's network and interface name
+    /// (in the guest too, so not a name the guest gives its own interfaces, such as eth0).
     #[schemars(length(max = 32))]
-    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')").message(crate::messages::ENTRY_NAME))]
+    #[x_kube(
+        validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && !self.contains('--')").message(crate::messages::ENTRY_NAME),
+        validation = kube::core::Rule::new("!self.matches('^(lo|(eth|ib|wlan)[0-9]+|en[ops][0-9].*|enx[0-9a-f]+)$')").message(crate::messages::GUEST_INTERFACE_RESERVED)
+    )]
     pub name: String,
 
     /// The NetworkPlugin that serves this network, by its registered name: `bridge` (default)
@@ -528,7 +532,8 @@ pub struct DiskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<DiskSource>,
 
-    /// Boot order (1 boots first); disks without one are not booted from.
+    /// Boot order (1 boots first); disks without one are not booted from. When no disk sets
+    /// one, the first disk with an image, a clone or a DataSource boots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = kube::core::Rule::new("self >= 1").message(crate::messages::BOOT_ORDER_RANGE))]
     pub boot_order: Option<i32>,

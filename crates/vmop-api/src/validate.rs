@@ -334,6 +334,15 @@ pub fn validate_pool(
         || "spec.addresses".into(),
         msg::POOL_ADDRESS_SET_IN_TEMPLATE,
     );
+    e.check(
+        spec.template
+            .spec
+            .cloud_init
+            .as_ref()
+            .is_none_or(|c| c.hostname.is_none()),
+        || "spec.template.spec.cloudInit.hostname".into(),
+        msg::POOL_TEMPLATE_HOSTNAME,
+    );
     for (i, addresses) in spec.addresses.iter().enumerate() {
         e.check(
             is_range_format(&addresses.range),
@@ -431,6 +440,11 @@ fn validate_network(e: &mut Errors, at: &str, n: &NetworkSpec) {
         is_entry_name(&n.name),
         || format!("{at}.name"),
         msg::ENTRY_NAME,
+    );
+    e.check(
+        !is_guest_interface_name(&n.name),
+        || format!("{at}.name"),
+        msg::GUEST_INTERFACE_RESERVED,
     );
     if let Some(type_) = &n.type_ {
         e.check(
@@ -707,6 +721,33 @@ fn is_entry_name(s: &str) -> bool {
     is_dns_label(s, msg::MAX_ENTRY_NAME) && !s.contains("--")
 }
 
+/// `^(lo|(eth|ib|wlan)[0-9]+|en[ops][0-9].*|enx[0-9a-f]+)$`, as the CRD's rule: the names a
+/// guest's kernel and udev give its own interfaces.
+fn is_guest_interface_name(s: &str) -> bool {
+    let digits = |rest: &str| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
+    if s == "lo" {
+        return true;
+    }
+    if ["eth", "ib", "wlan"]
+        .iter()
+        .any(|prefix| s.strip_prefix(prefix).is_some_and(digits))
+    {
+        return true;
+    }
+    if let Some(rest) = s.strip_prefix("enx")
+        && !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return true;
+    }
+    ["eno", "ens", "enp"].iter().any(|prefix| {
+        s.strip_prefix(prefix)
+            .is_some_and(|rest| rest.bytes().next().is_some_and(|b| b.is_ascii_digit()))
+    })
+}
+
 fn is_plugin_name(s: &str) -> bool {
     is_dns_label(s, msg::MAX_OBJECT_NAME)
 }
@@ -817,4 +858,44 @@ fn is_ssh_key(s: &str) -> bool {
         && blob
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_guest_interface_name;
+
+    #[test]
+    fn guest_interface_names_are_the_kernels_and_udevs_only() {
+        for reserved in [
+            "lo",
+            "eth0",
+            "eth12",
+            "ib0",
+            "wlan1",
+            "eno1",
+            "ens3",
+            "enp1s0",
+            "enp0s31f6",
+            "enx0e7850228d33",
+        ] {
+            assert!(is_guest_interface_name(reserved), "{reserved}");
+        }
+        for free in [
+            "mgmt",
+            "ethernet",
+            "eth",
+            "lob",
+            "ens",
+            "enoki",
+            "enterprise",
+            "env-a",
+            "enx",
+            "enxz",
+            "wlan",
+            "ib-fabric",
+            "storage0",
+        ] {
+            assert!(!is_guest_interface_name(free), "{free}");
+        }
+    }
 }

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::policy::OperatorPolicy;
+use crate::{
+    image_hosts::{host_of, restricted_host},
+    policy::OperatorPolicy,
+};
 use kube::ResourceExt;
 use vmop_api::{
     DiskSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
@@ -71,14 +74,15 @@ pub enum Planned {
     },
 }
 
-/// Reason of a profile asking for node networking or a clone source the administrator's
-/// policy does not allow.
+/// Reason of a profile asking for node networking, another namespace's NAD, a restricted
+/// image host or a clone source the administrator's policy does not allow.
 pub const NOT_ALLOWED: &str = "NotAllowed";
 
 /// What the plan asks for that the administrator's policy does not allow: node
 /// configuration (any network whose plugin builds node policies), a node interface used
 /// directly (a third-party plugin such as macvlan that configures nothing on the node still
-/// puts the VM on that NIC's network), and clones from other namespaces.
+/// puts the VM on that NIC's network), NADs of other namespaces, images from restricted hosts
+/// (loopback, link-local, private, in-cluster), and clones from other namespaces.
 fn check_policy(
     profile: &VirtualMachineProfile,
     plan: &Plan,
@@ -95,6 +99,35 @@ fn check_policy(
                 .err()
         })
         .collect();
+    for network in &plan.networks {
+        let attached = &network.desired.attachment.nad;
+        let Some((from, _)) = attached.split_once('/') else {
+            continue;
+        };
+        if !policy.allows_network_attachment(&namespace, from) {
+            let field = if network.config.network.nad_name.is_some() {
+                "nadName"
+            } else {
+                "type"
+            };
+            refused.push(format!(
+                "spec.networks[{}].{field}: profiles in namespace {namespace} may not attach to NetworkAttachmentDefinition {attached} of namespace {from}; an administrator can allow it in the operator's policy (networkAttachments)",
+                network.config.index
+            ));
+        }
+    }
+    for (index, disk) in profile.spec.disks.iter().enumerate() {
+        let Some(host) = disk.image.as_deref().and_then(host_of) else {
+            continue;
+        };
+        if let Some(why) = restricted_host(host)
+            && !policy.allows_image_host(&namespace, host)
+        {
+            refused.push(format!(
+                "spec.disks[{index}].image: host {host} is {why}, which CDI's importer would fetch from inside the cluster; an administrator can allow it in the operator's policy (imageSources)"
+            ));
+        }
+    }
     for (index, disk) in profile.spec.disks.iter().enumerate() {
         let Some(source) = &disk.source else {
             continue;

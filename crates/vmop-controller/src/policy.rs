@@ -13,6 +13,12 @@
 //! clones:                       # same-namespace clones always work
 //!   - namespaces: ["*"]
 //!     sourceNamespaces: ["golden-images"]
+//! networkAttachments:           # NADs of the profile's own namespace always work
+//!   - namespaces: ["team-a"]
+//!     sourceNamespaces: ["shared-networks"]
+//! imageSources:                 # loopback, link-local, private and in-cluster hosts
+//!   - namespaces: ["*"]
+//!     hosts: ["registry.internal", "10.0.0.5"]
 //! ```
 
 use serde::Deserialize;
@@ -33,6 +39,22 @@ pub struct OperatorPolicy {
     /// Namespaces disks may be cloned from.
     #[serde(default)]
     pub clones: Vec<CloneRule>,
+    /// Namespaces whose NetworkAttachmentDefinitions profiles may attach to by `nadName`.
+    #[serde(default)]
+    pub network_attachments: Vec<CloneRule>,
+    /// Restricted hosts (loopback, link-local, private, in-cluster) images may come from.
+    #[serde(default)]
+    pub image_sources: Vec<ImageSourceRule>,
+}
+
+/// Restricted image hosts allowed to profiles of some namespaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageSourceRule {
+    /// Namespaces of the profiles this rule applies to.
+    pub namespaces: Vec<String>,
+    /// Hosts as written in the image URL (`registry.internal`, `10.0.0.5`, `[fd00::5]`).
+    pub hosts: Vec<String>,
 }
 
 /// Node networking allowed to profiles of some namespaces.
@@ -55,13 +77,14 @@ pub struct NodeNetworkRule {
     pub sriov_physical_functions: Vec<String>,
 }
 
-/// Clones allowed to profiles of some namespaces.
+/// Clones (or, under `networkAttachments`, NADs) of other namespaces allowed to profiles of
+/// some namespaces.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloneRule {
     /// Namespaces of the profiles this rule applies to.
     pub namespaces: Vec<String>,
-    /// Namespaces their disks may be cloned from.
+    /// Namespaces their disks may be cloned from (or their networks attach to).
     pub source_namespaces: Vec<String>,
 }
 
@@ -94,6 +117,14 @@ impl OperatorPolicy {
             clones: vec![CloneRule {
                 namespaces: any(),
                 source_namespaces: any(),
+            }],
+            network_attachments: vec![CloneRule {
+                namespaces: any(),
+                source_namespaces: any(),
+            }],
+            image_sources: vec![ImageSourceRule {
+                namespaces: any(),
+                hosts: any(),
             }],
         }
     }
@@ -186,6 +217,24 @@ impl OperatorPolicy {
         ))
     }
 
+    /// Whether profiles in `namespace` may attach to NADs of `nad_namespace`.
+    pub fn allows_network_attachment(&self, namespace: &str, nad_namespace: &str) -> bool {
+        namespace == nad_namespace
+            || self.network_attachments.iter().any(|r| {
+                listed(&r.namespaces, namespace) && listed(&r.source_namespaces, nad_namespace)
+            })
+    }
+
+    /// Whether profiles in `namespace` may import images from the restricted `host`.
+    pub fn allows_image_host(&self, namespace: &str, host: &str) -> bool {
+        self.image_sources.iter().any(|r| {
+            listed(&r.namespaces, namespace)
+                && r.hosts
+                    .iter()
+                    .any(|h| h == ANY || h.eq_ignore_ascii_case(host))
+        })
+    }
+
     /// Whether profiles in `namespace` may clone disks from `source_namespace`.
     pub fn allows_clone(&self, namespace: &str, source_namespace: &str) -> bool {
         namespace == source_namespace
@@ -238,6 +287,27 @@ clones:
         assert!(
             none.allows_clone("team-a", "team-a"),
             "same namespace always"
+        );
+        assert!(!none.allows_network_attachment("team-a", "finance"));
+        assert!(none.allows_network_attachment("team-a", "team-a"));
+        assert!(!none.allows_image_host("team-a", "10.0.0.5"));
+    }
+
+    #[test]
+    fn network_attachments_and_image_hosts_are_allowed_as_listed() {
+        let policy = OperatorPolicy::parse(
+            "networkAttachments:\n  - namespaces: [team-a]\n    sourceNamespaces: [shared-nets]\nimageSources:\n  - namespaces: [\"*\"]\n    hosts: [Registry.Internal, \"10.0.0.5\"]\n",
+        )
+        .expect("parses");
+        assert!(policy.allows_network_attachment("team-a", "shared-nets"));
+        assert!(!policy.allows_network_attachment("team-b", "shared-nets"));
+        assert!(!policy.allows_network_attachment("team-a", "finance"));
+        assert!(policy.allows_image_host("team-b", "registry.internal"));
+        assert!(policy.allows_image_host("team-b", "10.0.0.5"));
+        assert!(!policy.allows_image_host("team-b", "169.254.169.254"));
+        assert!(
+            OperatorPolicy::parse("imageSource: []").is_err(),
+            "a typo is an error, not a silent deny or allow"
         );
     }
 

@@ -207,3 +207,101 @@ async fn a_clone_from_another_namespace_needs_the_administrators_consent() {
     );
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn another_teams_nad_and_in_cluster_image_hosts_need_the_administrators_consent() {
+    let ns = TestEnv::shared().namespace("reach-policy").await;
+    let operator = Operator::start_with_policy(
+        &ns,
+        PolicySource::Fixed(vmop_controller::OperatorPolicy::default()),
+    )
+    .await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+
+    // Multus honours a NAD of another namespace: a tenant must not plug into another team's
+    // network on its own.
+    let mut intruder = valid_profile("intruder");
+    intruder.spec.networks = vec![NetworkSpec {
+        name: "payments".into(),
+        nad_name: Some("finance/payments-net".into()),
+        ..NetworkSpec::default()
+    }];
+    intruder.spec.disks.truncate(1);
+    profiles
+        .create(&PostParams::default(), &intruder)
+        .await
+        .expect("profile");
+    let message = not_allowed(&profiles, "intruder").await;
+    assert_eq!(
+        message,
+        format!(
+            "spec.networks[0].nadName: profiles in namespace {} may not attach to NetworkAttachmentDefinition finance/payments-net of namespace finance; an administrator can allow it in the operator's policy (networkAttachments)",
+            ns.name
+        )
+    );
+
+    // Each kind of host CDI's importer would fetch from inside the cluster.
+    for (name, image, why) in [
+        (
+            "metadata",
+            "http://169.254.169.254/latest/meta-data",
+            "link-local",
+        ),
+        ("loopback", "docker://127.0.0.1:5000/os:1", "loopback"),
+        (
+            "service",
+            "https://minio.storage.svc:9000/os.qcow2",
+            "an in-cluster name",
+        ),
+        ("pod-ip", "http://10.42.0.7/os.img", "a private address"),
+    ] {
+        let mut p = valid_profile(name);
+        p.spec.networks.clear();
+        p.spec.disks.truncate(1);
+        p.spec.disks[0].image = Some(image.into());
+        profiles
+            .create(&PostParams::default(), &p)
+            .await
+            .expect("profile");
+        let message = not_allowed(&profiles, name).await;
+        assert!(
+            message.starts_with("spec.disks[0].image: host ") && message.contains(why),
+            "{name}: {message}"
+        );
+        assert!(message.ends_with("(imageSources)"), "{message}");
+    }
+    let children = ns
+        .api::<vmop_api::external::cdi::DataVolume>()
+        .list(&ListParams::default())
+        .await
+        .expect("list DataVolumes");
+    assert!(
+        children.items.is_empty(),
+        "nothing is imported: {children:?}"
+    );
+    operator.stop().await;
+
+    // The administrator allows one private registry and the shared network namespace.
+    let policy = vmop_controller::OperatorPolicy::parse(&format!(
+        "networkAttachments:\n  - namespaces: [{ns}]\n    sourceNamespaces: [finance]\nimageSources:\n  - namespaces: [{ns}]\n    hosts: [\"10.42.0.7\"]\n",
+        ns = ns.name
+    ))
+    .expect("policy parses");
+    let operator = Operator::start_with_policy(&ns, PolicySource::Fixed(policy)).await;
+    for name in ["intruder", "pod-ip"] {
+        wait_for(
+            &profiles,
+            name,
+            "the allowed profile to get past the policy",
+            |p| condition(p, "Ready").is_some_and(|c| c.reason != "NotAllowed"),
+        )
+        .await;
+    }
+    let still = profiles.get("metadata").await.expect("metadata");
+    assert_eq!(
+        condition(&still, "Ready").map(|c| c.reason.as_str()),
+        Some("NotAllowed"),
+        "hosts the rule does not list stay refused"
+    );
+    operator.stop().await;
+}

@@ -146,9 +146,25 @@ async fn a_pool_scales_down_and_up_and_each_ordinal_keeps_its_address_and_mac() 
     assert_eq!((ips.len(), macs.len()), (5, 5), "distinct: {first:?}");
     assert_eq!(first["web-0"].0, "192.168.100.10/24");
     assert_eq!(first["web-4"].0, "192.168.100.14/24");
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = ns.api();
     for member in first.keys() {
         let p = profiles.get(member).await.expect("member");
         assert_eq!(phase(&p), Some(Phase::Running), "{member}");
+        // Each member's own hostname reaches its guest, not one shared by the pool.
+        let secret = secrets
+            .get(&format!("{member}--cloudinit"))
+            .await
+            .expect("the member's cloud-init Secret");
+        let user_data = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get("userdata"))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .unwrap_or_default();
+        assert!(
+            user_data.contains(&format!("\nhostname: {member}\n")),
+            "{member}: {user_data}"
+        );
     }
     let status = ready.status.expect("status");
     assert_eq!(status.selector.as_deref(), Some("vmoperator.io/pool=web"));

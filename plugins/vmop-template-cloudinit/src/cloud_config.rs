@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
-use vmop_plugin::{PluginError, TemplateInput, vmop_api::profile::IpamType};
+use vmop_plugin::{
+    PluginError, TemplateInput,
+    vmop_api::{kube::ResourceExt, pool::POOL_LABEL, profile::IpamType},
+};
 
 use crate::{
     POD_NETWORK,
@@ -49,6 +52,20 @@ pub fn user_data(input: &TemplateInput) -> Result<String, PluginError> {
             }
         }
     };
+    if profile.labels().contains_key(POOL_LABEL) {
+        // Members of a pool share its user data: a hostname there would be every member's.
+        for key in ["hostname", "fqdn"] {
+            if config.contains_key(key) {
+                return Err(PluginError::invalid(
+                    USER_DATA_FIELD,
+                    format!(
+                        "the Secret's userdata sets {key}, but a pool member's hostname is its own name ({}): remove {key} from it",
+                        profile.name_any()
+                    ),
+                ));
+            }
+        }
+    }
     let hostname = cloud_init
         .hostname
         .or_else(|| profile.metadata.name.clone())

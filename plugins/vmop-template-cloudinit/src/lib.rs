@@ -127,6 +127,25 @@ fn macs(input: &TemplateInput) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The disk that boots when no disk sets `bootOrder`: the first with content (an image, a
+/// clone or a DataSource), so a blank data disk listed first never becomes the boot disk by position.
+/// `None` when some disk sets a boot order, or none has content.
+fn default_boot_disk(input: &TemplateInput) -> Option<&str> {
+    let disks = &input.profile.spec.disks;
+    if disks.iter().any(|d| d.boot_order.is_some()) {
+        return None;
+    }
+    disks
+        .iter()
+        .find(|d| {
+            d.image.is_some()
+                || d.source
+                    .as_ref()
+                    .is_some_and(|s| s.pvc.is_some() || s.data_source.is_some())
+        })
+        .map(|d| d.name.as_str())
+}
+
 #[async_trait]
 impl VMTemplate for CloudInitTemplate {
     fn validate(&self, input: &TemplateInput) -> Result<(), PluginError> {
@@ -209,13 +228,18 @@ impl VMTemplate for CloudInitTemplate {
                 ..DiskTarget::default()
             })
         };
+        let default_boot = default_boot_disk(input);
         let mut disks = Vec::new();
         let mut volumes = Vec::new();
         for attachment in &input.volumes {
+            let boot_order = attachment
+                .boot_order
+                .and_then(|o| u32::try_from(o).ok())
+                .or_else(|| (default_boot == Some(attachment.name.as_str())).then_some(1));
             disks.push(Disk {
                 name: attachment.name.clone(),
                 disk: virtio(),
-                boot_order: attachment.boot_order.and_then(|o| u32::try_from(o).ok()),
+                boot_order,
                 ..Disk::default()
             });
             let mut volume = Volume {

@@ -11,7 +11,7 @@ use vmop_plugin::{
     vmop_api::{
         CpuTopology, HA_GROUP_LABEL, IpamSpec, NetworkSpec, RunStrategy, SriovSpec,
         VirtualMachineProfile, external::kubevirt::VirtualMachine, fixtures::valid_profile,
-        k8s_openapi::api::core::v1::Secret, profile::IpamType,
+        k8s_openapi::api::core::v1::Secret, kube::ResourceExt, pool::POOL_LABEL, profile::IpamType,
     },
 };
 use vmop_template_cloudinit::CloudInitTemplate;
@@ -201,6 +201,37 @@ fn cases() -> Vec<(&'static str, TemplateInput)> {
             "error-network-named-default",
             with(|p| p.spec.networks[1].name = "default".into()),
         ),
+        (
+            "boot-order-defaults-to-the-image-disk",
+            with(|p| {
+                p.spec.disks.reverse();
+                for disk in &mut p.spec.disks {
+                    disk.boot_order = None;
+                }
+            }),
+        ),
+        ("pool-member-hostname-is-its-name", {
+            let mut i = with(|p| {
+                p.metadata.name = Some("web-3".into());
+                p.labels_mut().insert(POOL_LABEL.into(), "web".into());
+                if let Some(c) = p.spec.cloud_init.as_mut() {
+                    c.hostname = None;
+                }
+            });
+            i.user_data = Some("#cloud-config\npackages: [nginx]\n".into());
+            i
+        }),
+        ("error-pool-member-user-data-hostname", {
+            let mut i = with(|p| {
+                p.metadata.name = Some("web-3".into());
+                p.labels_mut().insert(POOL_LABEL.into(), "web".into());
+                if let Some(c) = p.spec.cloud_init.as_mut() {
+                    c.hostname = None;
+                }
+            });
+            i.user_data = Some("#cloud-config\nhostname: web\n".into());
+            i
+        }),
         ("error-user-data-script", {
             let mut i = input(seed());
             i.user_data = Some("#!/bin/sh\necho hi\n".into());
