@@ -1,4 +1,4 @@
-//! The probe and metrics endpoint: `/livez`, `/readyz` (200 once every watch has synced) and
+//! The probe and metrics endpoint: `/livez`, `/readyz` (200 once every watch has synced, while none is down) and
 //! `/metrics` (Prometheus text), served by hyper's HTTP/1 server with bounds a hostile or
 //! broken client cannot get past: headers within 5 s and 16 KiB, 10 s per connection, at
 //! most 64 connections at once, GET and HEAD only, no request bodies read.

@@ -199,10 +199,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let running = controller(client.clone(), registries, metrics, config, stop);
     let context = running.context.clone();
     tokio::spawn(async move {
-        // Ready means every watch has synced, not merely that the process is up.
-        if Running::ready(&context).await {
-            ready.store(true, Ordering::Relaxed);
-            info!("watch caches synced: ready");
+        // Ready means every watch has synced and none is down, not merely that the process
+        // is up.
+        if !Running::ready(&context).await {
+            return;
+        }
+        info!("watch caches synced: ready");
+        let mut watches = context.watch_health.subscribe();
+        loop {
+            ready.store(*watches.borrow_and_update(), Ordering::Relaxed);
+            if watches.changed().await.is_err() {
+                return;
+            }
         }
     });
     running.run().await;

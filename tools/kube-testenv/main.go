@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,6 +71,8 @@ func run() error {
 	auditLog := flag.String("audit-log", "", "write the API server's audit log (JSON lines, one event per completed request) here")
 	auditUser := flag.String("audit-user", "", "with --audit-log: record only this user's requests")
 	controllerManagerQPS := flag.Int("controller-manager-qps", 20, "kube-controller-manager's client rate (--kube-api-qps, burst twice that); 20 is upstream's default")
+	var extraAPIServerArgs repeated
+	flag.Var(&extraAPIServerArgs, "apiserver-arg", "one more kube-apiserver flag, such as --etcd-compaction-interval=2s (repeatable)")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -108,7 +111,7 @@ func run() error {
 
 	apiErr := make(chan error, 1)
 	apiserver := apiserverapp.NewAPIServerCommand()
-	args := apiServerArgs(p, pki)
+	args := append(apiServerArgs(p, pki), extraAPIServerArgs...)
 	if *auditLog != "" {
 		policy, err := writeAuditPolicy(*dataDir, *auditUser)
 		if err != nil {
@@ -255,6 +258,16 @@ func writeAuditPolicy(dataDir, user string) (string, error) {
 	policy := "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n  - level: Metadata" + users + "\n  - level: None\n"
 	path := filepath.Join(dataDir, "audit-policy.yaml")
 	return path, os.WriteFile(path, []byte(policy), 0o600)
+}
+
+// repeated collects every value of a flag given more than once.
+type repeated []string
+
+func (r *repeated) String() string { return strings.Join(*r, " ") }
+
+func (r *repeated) Set(value string) error {
+	*r = append(*r, value)
+	return nil
 }
 
 func apiServerArgs(p ports, pki *pkiFiles) []string {

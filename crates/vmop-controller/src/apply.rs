@@ -62,7 +62,9 @@ pub fn stamp<K: Resource + Serialize>(
 }
 
 /// Whether `desired` (stamped) must be applied, given the cached object's annotations and,
-/// when the cache holds it, its full JSON.
+/// when the cache holds it, its full JSON. A copy cached as metadata only is applied again
+/// when its managed fields showed someone else took over its content
+/// (the cache's own mark, `vmoperator.io/cached-foreign-content`).
 pub fn needs_apply(
     desired: &Value,
     cached_annotations: Option<&BTreeMap<String, String>>,
@@ -72,6 +74,9 @@ pub fn needs_apply(
     let Some(annotations) = cached_annotations else {
         return true;
     };
+    if annotations.contains_key(crate::trim::FOREIGN_CONTENT_MARK) {
+        return true;
+    }
     if annotations.get(HASH_ANNOTATION).map(String::as_str) != wanted {
         return true;
     }
@@ -111,14 +116,14 @@ fn retained_by_same_name(meta: &ObjectMeta, profile_key: &str) -> bool {
 
 /// Refuses to write to an object of this name that exists and is not the owner's. `cached`
 /// is the watch cache's copy; on a miss (a new child, or an object outside the watched
-/// labels) the API server is asked, once per creation.
+/// labels) the API server is asked, once per creation. Returns whether the object exists.
 async fn check_ownership<K>(
     api: &Api<K>,
     name: &str,
     owner: &OwnerReference,
     cached: Option<&ObjectMeta>,
     adopt_retained_from: Option<&str>,
-) -> Result<()>
+) -> Result<bool>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -131,13 +136,13 @@ where
         }
     };
     let Some(meta) = existing else {
-        return Ok(());
+        return Ok(false);
     };
     if owned(meta, owner) {
-        return Ok(());
+        return Ok(true);
     }
     if adopt_retained_from.is_some_and(|key| retained_by_same_name(meta, key)) {
-        return Ok(());
+        return Ok(true);
     }
     let why = if meta
         .annotations
@@ -161,10 +166,22 @@ where
     })
 }
 
-/// Applies `object` unless the cache shows it is already in place; true when it wrote.
-/// With an owner, an existing object of the same name that is not the owner's is never
-/// touched: [`Error::NotOurs`]. `adopt_retained_from` (`<namespace>/<profile>`) allows
-/// taking over a volume that a profile of that name retained.
+/// What [`ensure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The cached object already was what would be applied: no write.
+    Unchanged,
+    /// Applied to an object that existed.
+    Updated,
+    /// Applied where the API server had no such object (known for owned children, whose
+    /// absence is confirmed with a live read): a creation.
+    Created,
+}
+
+/// Applies `object` unless the cache shows it is already in place. With an owner, an
+/// existing object of the same name that is not the owner's is never touched:
+/// [`Error::NotOurs`]. `adopt_retained_from` (`<namespace>/<profile>`) allows taking over a
+/// volume that a profile of that name retained.
 pub async fn ensure<K>(
     ctx: &Context,
     api: &Api<K>,
@@ -173,24 +190,27 @@ pub async fn ensure<K>(
     cached_meta: Option<&ObjectMeta>,
     cached: Option<Value>,
     adopt_retained_from: Option<&str>,
-) -> Result<bool>
+) -> Result<Applied>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
-    if let Some(owner) = &owner {
-        check_ownership(
-            api,
-            &object.name_any(),
-            owner,
-            cached_meta,
-            adopt_retained_from,
-        )
-        .await?;
-    }
+    let exists = match &owner {
+        Some(owner) => {
+            check_ownership(
+                api,
+                &object.name_any(),
+                owner,
+                cached_meta,
+                adopt_retained_from,
+            )
+            .await?
+        }
+        None => cached_meta.is_some(),
+    };
     let desired = stamp(&mut object, owner)?;
     let cached_annotations = cached_meta.map(|m| m.annotations.as_ref().unwrap_or(&EMPTY));
     if !needs_apply(&desired, cached_annotations, cached.as_ref()) {
-        return Ok(false);
+        return Ok(Applied::Unchanged);
     }
     let name = object.name_any();
     api.patch(
@@ -205,7 +225,11 @@ where
         source,
     })?;
     ctx.metrics.wrote(kind_of::<K>(), "apply");
-    Ok(true)
+    Ok(if exists {
+        Applied::Updated
+    } else {
+        Applied::Created
+    })
 }
 
 /// Deletes an object; a missing one is fine.

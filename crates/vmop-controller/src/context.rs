@@ -301,6 +301,10 @@ pub struct Context {
     pub synced: tokio::sync::watch::Receiver<bool>,
     /// What profiles hold in common: shared policies' users, addresses, node interfaces.
     pub claims: crate::claims::Claims,
+    /// Whether the watches are up (readiness reads it).
+    pub watch_health: Arc<crate::watch_health::WatchHealth>,
+    /// One gate per shared policy: its deletion and its users' applies never interleave.
+    pub(crate) policy_gates: crate::policy_gate::PolicyGates,
     /// The namespace watched, or `None` for all: the scope of the shared policies.
     pub namespace: Option<String>,
     /// Last status write per profile (progress-only changes are coalesced).

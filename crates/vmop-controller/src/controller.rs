@@ -188,7 +188,7 @@ where
     K: Cacheable,
 {
     logged(watcher(api, config))
-        .default_backoff()
+        .backoff(crate::backoff::watch())
         .modify(trim)
         .filter(move |event| {
             let yielded = match event {
@@ -265,7 +265,7 @@ where
     let (reader, writer) = reflector::store();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let stream = logged(watcher(api, config))
-        .default_backoff()
+        .backoff(crate::backoff::watch())
         .modify(strip)
         .inspect(move |event| {
             if let (Ok(event), Some(index)) = (event, &index) {
@@ -450,7 +450,7 @@ pub fn controller(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
     ))
-    .default_backoff()
+    .backoff(crate::backoff::watch())
     .modify(strip)
     // Cached, every event; a trigger, only a change beyond the status (our own writes).
     .filter(move |event| {
@@ -488,13 +488,13 @@ pub fn controller(
         api(&client, ns),
         watcher::Config::default(),
         Some(index.nads.clone()),
-        strip,
+        trim::metadata_only,
     );
     let (secrets_reader, secret_stream) = packed::<PartialObjectMeta<Secret>>(
         api(&client, ns),
         labelled(),
         Some(index.secrets.clone()),
-        strip,
+        trim::metadata_only,
     );
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
@@ -523,8 +523,12 @@ pub fn controller(
     let (vms, vm_stream) = packed::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm);
     let (migrations, migration_stream) =
         packed::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None, strip);
-    let (network_policies, network_policy_stream) =
-        packed::<PartialObjectMeta<NetworkPolicy>>(api(&client, ns), labelled(), None, strip);
+    let (network_policies, network_policy_stream) = packed::<PartialObjectMeta<NetworkPolicy>>(
+        api(&client, ns),
+        labelled(),
+        None,
+        trim::metadata_only,
+    );
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (multi_network_policies, multi_network_policy_stream) =
         cached_when_installed::<PartialObjectMeta<MultiNetworkPolicy>>(
@@ -625,6 +629,8 @@ pub fn controller(
         policy,
         synced: synced_rx,
         claims: Claims::default(),
+        policy_gates: Default::default(),
+        watch_health: Default::default(),
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
         queue,
@@ -714,7 +720,16 @@ pub fn controller(
         })
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context.clone())
-        .for_each(|_| future::ready(()));
+        .for_each({
+            let health = context.watch_health.clone();
+            move |result| {
+                // Every watch feeds the controller: a failed one surfaces here.
+                if let Err(kube::runtime::controller::Error::QueueError(_)) = result {
+                    health.failed();
+                }
+                future::ready(())
+            }
+        });
     let pools = crate::pool::pool_controller(
         client.clone(),
         context.clone(),
@@ -730,6 +745,9 @@ pub fn controller(
         // The read-only watches never end by themselves: the controller's end (shutdown)
         // ends them all.
         run: Box::pin(async move {
+            let health = sync_context.watch_health.clone();
+            let probe_client = sync_context.client.clone();
+            let probe = async move { health.probe(probe_client).await };
             let announce = async move {
                 let synced = Running::await_stores(&sync_context).await;
                 if synced {
@@ -742,7 +760,7 @@ pub fn controller(
                 // Keep the sender: dropping it would tell waiters the caches will never sync.
                 future::pending::<()>().await;
             };
-            let reads = future::join3(classes, policy_watch, announce);
+            let reads = future::join4(classes, policy_watch, announce, probe);
             futures::pin_mut!(reads);
             future::select(Box::pin(controller), reads).await;
         }),

@@ -56,6 +56,34 @@ impl EventPublisher {
     }
 }
 
+/// Reason of the Event saying that a child which existed was found missing and created again.
+pub const RECREATED: &str = "Recreated";
+
+/// Says on the profile that its child `kind` `name`, which existed, was gone (deleted by hand,
+/// say) and has been created again. A failure to write the Event is logged, not returned: the
+/// child is back either way.
+pub(crate) async fn child_recreated(
+    ctx: &crate::context::Context,
+    profile: &vmop_api::VirtualMachineProfile,
+    kind: &str,
+    name: &str,
+) {
+    use kube::Resource;
+    tracing::warn!(kind, child = name, "a child was missing: created again");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: RECREATED.into(),
+        note: Some(format!(
+            "{kind} {name} was missing (deleted by hand?) and has been created again"
+        )),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+        tracing::warn!(%error, "writing the Event failed");
+    }
+}
+
 /// The Event object: named `<object>.<nanoseconds>` as kubectl and client-go name theirs.
 fn build(
     reporter: &Reporter,

@@ -28,6 +28,7 @@
 
 pub mod access;
 pub mod apply;
+pub mod backoff;
 pub mod claims;
 pub mod classes;
 pub mod cleanup;
@@ -36,6 +37,7 @@ mod controller;
 pub mod disk_changes;
 mod error;
 pub mod events;
+pub mod image_hosts;
 pub mod index;
 pub mod isolation;
 pub mod lease;
@@ -46,6 +48,7 @@ pub mod network_policy;
 pub mod packed;
 pub mod plan;
 pub mod policy;
+mod policy_gate;
 pub mod pool;
 pub mod pool_plan;
 mod profile_triggers;
@@ -61,6 +64,7 @@ pub mod transitions;
 mod trim;
 pub mod vm;
 pub mod wants;
+mod watch_health;
 
 pub use context::{
     Context, FIELD_MANAGER, FINALIZER, Failures, Indexes, PolicyHandle, Stores, Timing,
@@ -69,3 +73,4 @@ pub use controller::{ControllerConfig, PolicySource, Running, controller};
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};
 pub use policy::OperatorPolicy;
+pub use watch_health::WatchHealth;

@@ -4,7 +4,11 @@
 //! caches.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::{Api, ResourceExt, api::DeleteParams, runtime::reflector::ObjectRef};
+use kube::{
+    Api, ResourceExt,
+    api::{DeleteParams, Preconditions},
+    runtime::reflector::ObjectRef,
+};
 use vmop_api::{
     VirtualMachineProfile,
     external::{
@@ -15,9 +19,10 @@ use vmop_api::{
 use vmop_plugin::{NetworkAttachment, ObservedNetwork, ObservedPolicy, Readiness};
 
 use crate::{
-    apply::{ensure, kind_of},
+    apply::{Applied, ensure, kind_of},
     context::Context,
     error::Result,
+    events::child_recreated,
     plan::PlannedNetwork,
 };
 
@@ -61,7 +66,8 @@ pub async fn reconcile_networks(
             nad.labels_mut()
                 .insert(vmop_api::PROFILE_LABEL.into(), profile.name_any());
             let metadata = nad.metadata.clone();
-            ensure(
+            let name = nad.name_any();
+            let done = ensure(
                 ctx,
                 &nads,
                 nad,
@@ -71,6 +77,9 @@ pub async fn reconcile_networks(
                 None,
             )
             .await?;
+            if done == Applied::Created && was_ready(profile, &network.config.network.name) {
+                child_recreated(ctx, profile, "NetworkAttachmentDefinition", &name).await;
+            }
             applied = Some(metadata);
         }
         for policy in &network.desired.policies {
@@ -96,6 +105,15 @@ pub async fn reconcile_networks(
         });
     }
     Ok(outcomes)
+}
+
+/// Whether the profile's status says this network was ready: its NAD existed.
+fn was_ready(profile: &VirtualMachineProfile, network: &str) -> bool {
+    profile
+        .status
+        .iter()
+        .flat_map(|s| &s.networks)
+        .any(|n| n.name == network && n.ready)
 }
 
 /// What exists for a network, from the caches, and the NAD `applied` in this reconcile.
@@ -147,13 +165,20 @@ fn observe(
     ObservedNetwork { nad, policies }
 }
 
-/// Applies a shared policy (its users are counted in [`crate::claims`], not on the object).
+/// Applies a shared policy (its users are counted in [`crate::claims`], not on the object),
+/// holding its gate so that no deletion of it runs meanwhile.
 async fn ensure_shared_policy(
     ctx: &Context,
     policy: &NodeNetworkConfigurationPolicy,
 ) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
-    let cached = ctx.stores.policies.get(&ObjectRef::new(&policy.name_any()));
+    let name = policy.name_any();
+    let mut gate = ctx.policy_gates.enter(&name).await;
+    let cached = ctx.stores.policies.get(&ObjectRef::new(&name));
+    let cached_uid = cached.as_ref().and_then(|p| p.metadata.uid.clone());
+    gate.observed(cached_uid.as_deref());
+    // A copy this operator deleted, still in a cache that has not seen the deletion, is gone.
+    let cached = cached.filter(|_| !gate.deleted(cached_uid.as_deref()));
     let cached_json = cached
         .as_ref()
         .and_then(|p| serde_json::to_value(&**p).ok());
@@ -170,22 +195,43 @@ async fn ensure_shared_policy(
     Ok(())
 }
 
-/// Deletes the shared policies nobody uses any more. A policy someone claims again meanwhile
-/// is left alone; if a delete still crosses a new user's apply, the policy's delete event
-/// requeues that user, which creates it again.
+/// Deletes the shared policies nobody uses any more. Each is checked and deleted under its
+/// gate ([`crate::policy_gate`]), with the cached copy's UID as precondition, so a profile that claims it meanwhile applies it after the delete, and a
+/// copy this operator has not seen is never deleted.
 pub async fn delete_unused_policies(ctx: &Context) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
     for name in ctx.claims.unused() {
+        let mut gate = ctx.policy_gates.enter(&name).await;
         if ctx.claims.in_use(&name) {
             continue;
         }
-        match api.delete(&name, &DeleteParams::background()).await {
+        let cached = ctx.stores.policies.get(&ObjectRef::new(&name));
+        let uid = cached.as_ref().and_then(|p| p.metadata.uid.clone());
+        if gate.deleted(uid.as_deref()) {
+            ctx.claims.deleted(&name);
+            continue;
+        }
+        // Not cached yet (applied moments ago): by name. Nobody can apply it meanwhile: every
+        // apply of it waits for this gate.
+        let params = DeleteParams {
+            // The UID, not the resourceVersion: NMState's status writes change that all the time.
+            preconditions: cached.as_ref().map(|_| Preconditions {
+                uid: uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&name, &params).await {
             Ok(_) => ctx
                 .metrics
                 .wrote(kind_of::<NodeNetworkConfigurationPolicy>(), "delete"),
             Err(kube::Error::Api(s)) if s.code == 404 => {}
+            // Another copy than the one cached (re-created meanwhile): look again when the
+            // cache has it.
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
             Err(e) => return Err(e.into()),
         }
+        gate.mark_deleted(uid);
         ctx.claims.deleted(&name);
     }
     Ok(())

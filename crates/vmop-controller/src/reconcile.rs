@@ -112,7 +112,7 @@ pub fn error_policy(
     if waiting {
         // Said in status and an Event already; look again with backoff, not every second.
         let attempts = ctx.failures.note(&ObjectRef::from(profile.as_ref()));
-        return Action::requeue(backoff(attempts).min(Duration::from_secs(30)));
+        return Action::requeue(crate::backoff::reconcile(attempts).min(Duration::from_secs(30)));
     }
     warn!(profile = %profile.name_any(), %error, category, "reconcile failed");
     let recorder = ctx.recorder.clone();
@@ -129,12 +129,7 @@ pub fn error_policy(
         let _ = recorder.publish(&event, &reference).await;
     });
     let attempts = ctx.failures.note(&ObjectRef::from(profile.as_ref()));
-    Action::requeue(backoff(attempts))
-}
-
-/// 1s, 2s, 4s ... capped at 5 minutes.
-pub fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1u64 << attempts.min(8).saturating_sub(1)).min(Duration::from_secs(300))
+    Action::requeue(crate::backoff::reconcile(attempts))
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -503,7 +498,7 @@ async fn report_blocked(
     ctx.metrics.failed(category);
     let attempts = ctx.failures.note(&ObjectRef::from(profile));
     Ok(Action::requeue(
-        backoff(attempts).max(ctx.timing.converging),
+        crate::backoff::reconcile(attempts).max(ctx.timing.converging),
     ))
 }
 

@@ -13,14 +13,15 @@ use kube::{
 };
 use serde_json::json;
 use vmop_api::{PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile, external::cdi::DataVolume};
-use vmop_plugin::{ObservedVolume, VolumeAttachment, VolumeObject, VolumeReadiness};
+use vmop_plugin::{ObservedVolume, Readiness, VolumeAttachment, VolumeObject, VolumeReadiness};
 
 use crate::{
-    apply::{ensure, kind_of},
+    apply::{Applied, ensure, kind_of},
     cleanup::{DISK_LABEL, RETENTION_LABEL},
     context::Context,
     disk_changes::{DiskChange, decide},
     error::Result,
+    events::child_recreated,
     plan::PlannedDisk,
 };
 
@@ -61,6 +62,42 @@ fn keep_existing_size(desired: &mut DataVolume, existing: &DataVolume) {
     }
 }
 
+/// Reason and phase of a `Retain` disk whose claim is gone after it held data.
+pub const DISK_LOST: &str = "DiskLost";
+
+/// Whether the profile's status says the disk held data (it was ready), or already reported
+/// it lost: then a missing claim is missing data, not a disk still to be created.
+fn had_data(profile: &VirtualMachineProfile, disk: &str) -> bool {
+    profile
+        .status
+        .iter()
+        .flat_map(|s| &s.disks)
+        .any(|d| d.name == disk && (d.ready || d.phase.as_deref() == Some(DISK_LOST)))
+}
+
+/// The outcome of a `Retain` disk whose claim was deleted: not created again (that would be
+/// a blank disk in place of kept data), failed with what to do.
+fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
+    let mut readiness = VolumeReadiness::new(
+        Readiness::Failed {
+            reason: DISK_LOST.into(),
+            message: format!(
+                "spec.disks[{}]: the claim {claim} of this Retain disk was deleted after it held data; the operator does not create it again blank. Restore the claim under this name, or rename the disk for a new, empty one",
+                disk.config.index
+            ),
+        },
+        Some(claim.to_owned()),
+    );
+    readiness.phase = Some(DISK_LOST.into());
+    DiskOutcome {
+        name: disk.config.disk.name.clone(),
+        backend: disk.backend_name.clone(),
+        attachment: disk.desired.attachment.clone(),
+        readiness,
+        refused_change: None,
+    }
+}
+
 /// Applies every disk's object and reports readiness, in spec order.
 pub async fn reconcile_disks(
     ctx: &Context,
@@ -96,6 +133,13 @@ pub async fn reconcile_disks(
             DiskChange::Refuse { message } => Some(message.clone()),
             _ => None,
         };
+        let had_data = had_data(profile, &disk.config.disk.name);
+        let missing = cached_claim.is_none() && cached_dv.is_none();
+        if missing && had_data && retention == "Retain" {
+            // Kept data is never replaced by a blank disk without a word: say it is gone.
+            outcomes.push(lost(disk, &name));
+            continue;
+        }
         if refused_change.is_none() {
             match &disk.desired.object {
                 VolumeObject::Claim(claim) => {
@@ -109,7 +153,7 @@ pub async fn reconcile_disks(
                     let json = cached_claim
                         .as_ref()
                         .and_then(|c| serde_json::to_value(&**c).ok());
-                    ensure(
+                    let done = ensure(
                         ctx,
                         &claims,
                         claim,
@@ -119,6 +163,9 @@ pub async fn reconcile_disks(
                         adopt_from.as_deref(),
                     )
                     .await?;
+                    if done == Applied::Created && had_data {
+                        child_recreated(ctx, profile, "PersistentVolumeClaim", &name).await;
+                    }
                 }
                 VolumeObject::DataVolume(dv) => {
                     let mut dv = (**dv).clone();
@@ -134,7 +181,7 @@ pub async fn reconcile_disks(
                     let json = cached_dv
                         .as_ref()
                         .and_then(|d| serde_json::to_value(&**d).ok());
-                    ensure(
+                    let done = ensure(
                         ctx,
                         &data_volumes,
                         dv,
@@ -144,6 +191,9 @@ pub async fn reconcile_disks(
                         adopt_from.as_deref(),
                     )
                     .await?;
+                    if done == Applied::Created && had_data {
+                        child_recreated(ctx, profile, "DataVolume", &name).await;
+                    }
                 }
             }
         }

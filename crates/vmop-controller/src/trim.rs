@@ -18,6 +18,81 @@ pub fn strip<K: Resource>(object: &mut K) {
     }
 }
 
+/// Annotation put on the cached copy only (never written to the API server) of a child
+/// cached as metadata only, when another manager owns content the operator set: the cache
+/// cannot compare that content, so the managed fields say it changed, and it is applied again.
+pub const FOREIGN_CONTENT_MARK: &str = "vmoperator.io/cached-foreign-content";
+
+/// Top-level fields that hold a child's content (not its metadata, whose labels and
+/// annotations others may add to as they like).
+const CONTENT_FIELDS: [&str; 3] = ["f:spec", "f:data", "f:stringData"];
+
+/// For children cached as metadata only (NADs, Secrets, NetworkPolicies): marks a copy whose
+/// content someone else took over (see [`FOREIGN_CONTENT_MARK`]), then [`strip`]s it. A
+/// field another manager owns alongside the operator (the same value applied by both) is
+/// shared, not taken, and is no mark.
+pub fn metadata_only<K: Resource>(object: &mut K) {
+    if foreign_content(object.meta().managed_fields.as_deref().unwrap_or_default()) {
+        object
+            .meta_mut()
+            .annotations
+            .get_or_insert_default()
+            .insert(FOREIGN_CONTENT_MARK.into(), "true".into());
+    }
+    strip(object);
+}
+
+/// Whether a manager other than the operator owns a content field the operator does not.
+fn foreign_content(
+    entries: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry],
+) -> bool {
+    let mut ours = std::collections::BTreeSet::new();
+    let mut theirs = std::collections::BTreeSet::new();
+    for entry in entries {
+        // Status is the subresource's; the main resource's entries carry none.
+        if entry.subresource.as_deref().is_some_and(|s| !s.is_empty()) {
+            continue;
+        }
+        let Some(fields) = entry.fields_v1.as_ref().map(|f| &f.0) else {
+            continue;
+        };
+        let set = if entry.manager.as_deref() == Some(crate::context::FIELD_MANAGER) {
+            &mut ours
+        } else {
+            &mut theirs
+        };
+        for top in CONTENT_FIELDS {
+            if let Some(tree) = fields.get(top) {
+                leaves(tree, &mut vec![top.to_owned()], set);
+            }
+        }
+    }
+    !theirs.is_subset(&ours)
+}
+
+/// The leaf paths of a managed-fields tree (`fieldsV1`).
+fn leaves(
+    tree: &serde_json::Value,
+    path: &mut Vec<String>,
+    out: &mut std::collections::BTreeSet<Vec<String>>,
+) {
+    let children: Vec<_> = tree
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| key.as_str() != ".")
+        .collect();
+    if children.is_empty() {
+        out.insert(path.clone());
+        return;
+    }
+    for (key, child) in children {
+        path.push(key.clone());
+        leaves(child, path, out);
+        path.pop();
+    }
+}
+
 /// Upstream conditions keep type, status, reason and message; their timestamps go.
 fn trim_conditions(conditions: &mut [UpstreamCondition]) {
     conditions.iter_mut().for_each(|c| c.extra.clear());
@@ -63,6 +138,62 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn with_managers(
+        entries: serde_json::Value,
+    ) -> vmop_api::external::multus::NetworkAttachmentDefinition {
+        serde_json::from_value(json!({
+            "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "web--lan", "managedFields": entries},
+            "spec": {"config": "{}"}
+        }))
+        .expect("a NAD")
+    }
+
+    fn marked(nad: &vmop_api::external::multus::NetworkAttachmentDefinition) -> bool {
+        nad.metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(FOREIGN_CONTENT_MARK))
+    }
+
+    #[test]
+    fn content_taken_over_by_another_manager_is_marked_and_labels_are_not() {
+        let ours = json!({"manager": "vm-operator", "operation": "Apply",
+                          "fieldsV1": {"f:metadata": {"f:labels": {"f:vmoperator.io/profile": {}}},
+                                       "f:spec": {"f:config": {}}}});
+        let mut untouched = with_managers(json!([ours.clone()]));
+        metadata_only(&mut untouched);
+        assert!(!marked(&untouched));
+        assert!(untouched.metadata.managed_fields.is_none(), "stripped");
+
+        let mut edited = with_managers(json!([
+            {"manager": "vm-operator", "operation": "Apply",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:vmoperator.io/profile": {}}}}},
+            {"manager": "kubectl-edit", "operation": "Update",
+             "fieldsV1": {"f:spec": {"f:config": {}}}}
+        ]));
+        metadata_only(&mut edited);
+        assert!(marked(&edited), "kubectl edit took spec.config");
+
+        let mut labelled = with_managers(json!([
+            ours.clone(),
+            {"manager": "team-tool", "operation": "Apply",
+             "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}}
+        ]));
+        metadata_only(&mut labelled);
+        assert!(
+            !marked(&labelled),
+            "another manager's own label is its own business"
+        );
+
+        let mut shared = with_managers(json!([
+            ours,
+            {"manager": "gitops", "operation": "Apply", "fieldsV1": {"f:spec": {"f:config": {}}}}
+        ]));
+        metadata_only(&mut shared);
+        assert!(!marked(&shared), "the same value applied by both is shared");
+    }
 
     #[test]
     fn an_instance_keeps_what_status_reads_and_nothing_else() {

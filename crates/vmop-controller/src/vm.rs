@@ -10,7 +10,12 @@ use vmop_api::{VirtualMachineProfile, external::kubevirt::VirtualMachine};
 use vmop_plugin::TemplateInput;
 
 use crate::{
-    apply::ensure, context::Context, error::Result, network::NetworkOutcome, plan::Plan,
+    apply::{Applied, ensure},
+    context::Context,
+    error::Result,
+    events::child_recreated,
+    network::NetworkOutcome,
+    plan::Plan,
     storage::DiskOutcome,
 };
 
@@ -189,13 +194,16 @@ pub async fn reconcile_vm(
         });
     }
 
+    // The status names the VM once it was applied: its children existed.
+    let vm_existed = profile.status.as_ref().is_some_and(|s| s.vm_name.is_some());
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     for secret in desired.secrets {
         let cached = ctx
             .stores
             .secrets
             .get(&ObjectRef::new(&secret.name_any()).within(&namespace));
-        ensure(
+        let name = secret.name_any();
+        let done = ensure(
             ctx,
             &secrets,
             secret,
@@ -205,12 +213,15 @@ pub async fn reconcile_vm(
             None,
         )
         .await?;
+        if done == Applied::Created && vm_existed {
+            child_recreated(ctx, profile, "Secret", &name).await;
+        }
     }
     let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
     let cached_json = cached_vm
         .as_ref()
         .and_then(|vm| serde_json::to_value(&**vm).ok());
-    ensure(
+    let done = ensure(
         ctx,
         &vms,
         desired.vm,
@@ -220,6 +231,9 @@ pub async fn reconcile_vm(
         None,
     )
     .await?;
+    if done == Applied::Created && vm_existed {
+        child_recreated(ctx, profile, "VirtualMachine", &profile.name_any()).await;
+    }
     Ok(VmOutcome::Applied {
         macs: desired.macs,
         secrets: secret_names,

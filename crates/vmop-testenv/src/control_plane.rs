@@ -30,6 +30,8 @@ pub struct ControlPlane {
     data_dir: PathBuf,
     kubeconfig: PathBuf,
     server: String,
+    // Given again on a restart.
+    extra_args: Vec<String>,
 }
 
 impl ControlPlane {
@@ -37,6 +39,12 @@ impl ControlPlane {
     /// earlier control plane restarts it with all its objects and on the same port.
     pub fn start(data_dir: &Path) -> Result<Self, TestEnvError> {
         Self::launch(data_dir, false, &[])
+    }
+
+    /// [`Self::start`] with more kube-testenv flags, kept for [`Self::restart`]: such as
+    /// `--apiserver-arg=--etcd-compaction-interval=1s`.
+    pub fn start_with(data_dir: &Path, extra_args: &[String]) -> Result<Self, TestEnvError> {
+        Self::launch(data_dir, false, extra_args)
     }
 
     /// Starts a control plane on a new temporary directory that kube-testenv removes when it
@@ -142,6 +150,7 @@ impl ControlPlane {
             data_dir: data_dir.to_path_buf(),
             kubeconfig: PathBuf::from(kubeconfig),
             server,
+            extra_args: extra_args.to_vec(),
         })
     }
 
@@ -190,7 +199,7 @@ impl ControlPlane {
     /// ephemeral control plane, whose data dir goes with it.
     pub fn restart(&mut self) -> Result<(), TestEnvError> {
         self.stop();
-        *self = ControlPlane::start(&self.data_dir.clone())?;
+        *self = ControlPlane::start_with(&self.data_dir.clone(), &self.extra_args.clone())?;
         Ok(())
     }
 }
