@@ -222,7 +222,8 @@ impl OperatorProcess {
                 "--policy-configmap",
                 &format!("vm-operator/{policy}"),
                 "--log",
-                "info",
+                // VMOP_TEST_LOG=info,kube_runtime::watcher=debug shows what a test's watches do.
+                &std::env::var("VMOP_TEST_LOG").unwrap_or_else(|_| "info".into()),
             ])
             .arg("--kubeconfig")
             .arg(&kubeconfig)
