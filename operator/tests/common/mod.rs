@@ -212,6 +212,14 @@ impl OperatorProcess {
         let port = free_port();
         let log_path = dir.path().join("vm-operator.log");
         let log = std::fs::File::create(&log_path).expect("log file");
+        // VMOP_TEST_LOG=info,kube_runtime::watcher=debug shows what a test's watches do; a
+        // test may give its own --log.
+        let level = std::env::var("VMOP_TEST_LOG").unwrap_or_else(|_| "info".into());
+        let log_args = if extra_args.contains(&"--log") {
+            Vec::new()
+        } else {
+            vec!["--log", level.as_str()]
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_vm-operator"))
             .args([
                 "run",
@@ -221,10 +229,8 @@ impl OperatorProcess {
                 &format!("127.0.0.1:{port}"),
                 "--policy-configmap",
                 &format!("vm-operator/{policy}"),
-                "--log",
-                // VMOP_TEST_LOG=info,kube_runtime::watcher=debug shows what a test's watches do.
-                &std::env::var("VMOP_TEST_LOG").unwrap_or_else(|_| "info".into()),
             ])
+            .args(log_args)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(extra_args)
