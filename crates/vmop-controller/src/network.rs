@@ -196,8 +196,9 @@ async fn ensure_shared_policy(
 }
 
 /// Deletes the shared policies nobody uses any more. Each is checked and deleted under its
-/// gate ([`crate::policy_gate`]), with the cached copy's UID as precondition, so a profile that claims it meanwhile applies it after the delete, and a
-/// copy this operator has not seen is never deleted.
+/// gate (`policy_gate.rs`), with the cached copy's UID as precondition, so a profile that
+/// claims it meanwhile applies it after the delete, and a copy this operator has not seen
+/// is never deleted.
 pub async fn delete_unused_policies(ctx: &Context) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
     for name in ctx.claims.unused() {
