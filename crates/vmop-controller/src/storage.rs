@@ -82,8 +82,8 @@ fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
         Readiness::Failed {
             reason: DISK_LOST.into(),
             message: format!(
-                "spec.disks[{}]: the claim {claim} of this Retain disk was deleted after it held data; the operator does not create it again blank. Restore the claim under this name, or rename the disk for a new, empty one",
-                disk.config.index
+                "spec.disks[{}]: the claim {claim} of this Retain disk was deleted after it held data; the operator does not create it again blank. Restore the claim under this name (annotated vmoperator.io/retained-from={}/{}, with adoptRetained: true on the disk), or rename the disk for a new, empty one",
+                disk.config.index, disk.config.profile.namespace, disk.config.profile.name
             ),
         },
         Some(claim.to_owned()),
