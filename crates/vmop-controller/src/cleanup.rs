@@ -208,6 +208,29 @@ pub struct Wanted {
     pub volumes: BTreeSet<String>,
 }
 
+/// Whether the label indexes list a child of the profile that `wanted` (and `secrets`, the
+/// Secrets the VM needs, when known) does not: names only, nothing decoded, so it can be
+/// asked on every reconcile. It catches what a spec change alone would miss: a child whose
+/// watch event arrived after the reconcile that saw its entry removed, or one left by an
+/// operator killed between writing it and removing it.
+pub fn has_unwanted(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    wanted: &Wanted,
+    secrets: Option<&[String]>,
+) -> bool {
+    let namespace = profile.namespace();
+    let name = profile.name_any();
+    let index = &ctx.stores.index;
+    let listed = |index: &LabelIndex| index.names(namespace.as_deref(), &name);
+    listed(&index.nads).iter().any(|n| !wanted.nads.contains(n))
+        || listed(&index.claims)
+            .iter()
+            .chain(&listed(&index.data_volumes))
+            .any(|n| !wanted.volumes.contains(n))
+        || secrets.is_some_and(|keep| listed(&index.secrets).iter().any(|n| !keep.contains(n)))
+}
+
 /// Removes children of entries no longer in the spec. `secrets` are the Secrets the VM needs,
 /// or `None` to leave Secrets alone.
 pub async fn remove_orphans(

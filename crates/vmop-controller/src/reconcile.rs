@@ -39,7 +39,7 @@ use crate::{
     apply::{ensure, kind_of, owner_reference},
     claims::ProfileKey,
     classes::storage_class,
-    cleanup::{Wanted, cleanup, remove_orphans},
+    cleanup::{Wanted, cleanup, has_unwanted, remove_orphans},
     context::{Context, FIELD_MANAGER, FINALIZER, Timing},
     error::{Error, Result},
     migrate,
@@ -251,9 +251,9 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         }
         other => other?,
     };
-    // Children of removed entries exist only after a spec change: looking for them scans
-    // the caches, which costs as much as there are profiles, so only then.
-    if spec_changed(profile, &old) {
+    // Children of removed entries: after a spec change, or whenever the label indexes list
+    // one the plan does not want (a late watch event, a kill between apply and removal).
+    if spec_changed(profile, &old) || has_unwanted(ctx, profile, &wanted, vm_outcome.secrets()) {
         remove_orphans(ctx, profile, &wanted, vm_outcome.secrets()).await?;
     }
     let vm_ref = ObjectRef::<VirtualMachine>::new(&profile.name_any()).within(&namespace);
