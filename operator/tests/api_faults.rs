@@ -1,7 +1,12 @@
 //! The shipped binary when the API server fails under it, on a control plane of its own (the
-//! shared one must stay up for the other tests): kube-apiserver and etcd stopped and started
-//! again on the same data dir; the operator says not ready while its watches are down, stays
-//! alive, and is ready again once the API server answers.
+//! shared one must stay up for the other tests):
+//!
+//! - kube-apiserver and its datastore stopped and started again on the same data dir: the
+//!   operator says not ready while its watches are down, stays alive, is ready again once the
+//!   API server answers, and converges on what changed meanwhile and after;
+//! - its watches expired: the operator is frozen (SIGSTOP) while the API server restarts and
+//!   the datastore compacts past every revision it saw, so that it is answered "410 Gone"
+//!   when it resumes; it lists again and misses nothing.
 
 mod common;
 
@@ -11,7 +16,7 @@ use common::{OperatorProcess, WAIT, http_get};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api, Client,
-    api::{ListParams, PostParams},
+    api::{ListParams, PostParams, VersionMatch},
 };
 use vmop_api::{Phase, VirtualMachineProfile, fixtures::valid_profile};
 use vmop_testenv::{ControlPlane, bootstrap, client_for, sim, wait};
@@ -190,5 +195,94 @@ async fn readiness_drops_while_the_api_server_is_down_and_returns_when_it_is_bac
     assert!(
         log.contains("a watch failed: not ready") && log.contains("answers again: ready"),
         "the operator said why it was not ready:\n{log}"
+    );
+
+    // What changes after the restart reaches it: a watch resumed on a restarted API server
+    // may be held silently, so every watch lists again.
+    let after = names("after", 0..2);
+    create(&profiles, &after).await;
+    profiles
+        .delete(&first[0], &Default::default())
+        .await
+        .expect("delete a profile");
+    let running: Vec<String> = first[1..].iter().chain(&after).cloned().collect();
+    converged(&profiles, &running, &first[..1], || operator.log()).await;
+}
+
+/// `kill -<signal> <pid>`.
+fn signal(operator: &OperatorProcess, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &operator.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_watches_are_listed_again_and_nothing_is_missed() {
+    // Without the watch cache the API server answers a watch from a compacted revision with
+    // 410 Gone, as etcd tells it; compaction every second, keeping nothing back (kine, on
+    // SQLite, otherwise keeps the last 1000 revisions).
+    let args: Vec<String> = [
+        "--apiserver-arg=--watch-cache=false",
+        "--apiserver-arg=--etcd-compaction-interval=1s",
+        "--kine-arg=--compact-min-retain=0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("control-plane");
+    let mut world = World::start(&data, &args).await;
+    let operator = world.operator().await;
+    let profiles: Api<VirtualMachineProfile> = Api::namespaced(world.client().await, NAMESPACE);
+    let first = names("first", 0..3);
+    create(&profiles, &first).await;
+    converged(&profiles, &first, &[], || operator.log()).await;
+    let seen = profiles
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("a list has a resourceVersion");
+
+    // Frozen, its connections cut by a restart, while the world moves on.
+    signal(&operator, "-STOP");
+    tokio::task::block_in_place(|| world.control_plane.restart()).expect("restarted");
+    let profiles: Api<VirtualMachineProfile> = Api::namespaced(world.client().await, NAMESPACE);
+    let during = names("during", 0..3);
+    create(&profiles, &during).await;
+    profiles
+        .delete(&first[0], &Default::default())
+        .await
+        .expect("delete a profile");
+    // Compacted past what it saw: a list at exactly that revision is refused.
+    wait::until(
+        "the datastore to compact past the operator's revision",
+        WAIT,
+        || async {
+            match profiles
+                .list(
+                    &ListParams::default()
+                        .at(&seen)
+                        .matching(VersionMatch::Exact),
+                )
+                .await
+            {
+                Err(kube::Error::Api(status)) if status.code == 410 => Some(()),
+                _ => None,
+            }
+        },
+    )
+    .await
+    .expect("compacted");
+
+    signal(&operator, "-CONT");
+    let running: Vec<String> = first[1..].iter().chain(&during).cloned().collect();
+    converged(&profiles, &running, &first[..1], || operator.log()).await;
+    let log = operator.log();
+    assert!(
+        log.to_lowercase().contains("too old"),
+        "the operator was answered 410 Gone (expired) and listed again:\n{log}"
     );
 }

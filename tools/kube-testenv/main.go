@@ -1,5 +1,5 @@
 // kube-testenv runs a real Kubernetes control plane for vm-operator's tests and demo:
-// embedded etcd, kube-apiserver (RBAC, service-account tokens, a static admin token)
+// embedded etcd (or kine in front of SQLite, k3s's default datastore), kube-apiserver (RBAC, service-account tokens, a static admin token)
 // and kube-controller-manager's garbage-collector, namespace, service-account and
 // persistent-volume binder and protection controllers. It writes a kubeconfig, prints
 // one READY line and stops on SIGTERM.
@@ -23,7 +23,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,7 +32,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.etcd.io/etcd/server/v3/embed"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 )
@@ -43,6 +41,9 @@ type ports struct {
 	EtcdClient int `json:"etcdClient"`
 	EtcdPeer   int `json:"etcdPeer"`
 	APIServer  int `json:"apiServer"`
+	// Only with --datastore sqlite: kine serves metrics on a port of its own (default :8080,
+	// which two control planes would share).
+	KineMetrics int `json:"kineMetrics,omitempty"`
 }
 
 func main() {
@@ -70,6 +71,10 @@ func run() error {
 	stopOnStdinEOF := flag.Bool("stop-on-stdin-eof", false, "shut down when standard input closes (the parent process exited)")
 	auditLog := flag.String("audit-log", "", "write the API server's audit log (JSON lines, one event per completed request) here")
 	auditUser := flag.String("audit-user", "", "with --audit-log: record only this user's requests")
+	datastore := flag.String("datastore", "etcd", "where the API server keeps its objects: etcd (embedded) or sqlite (kine in front of SQLite, as k3s does by default)")
+	kineBinary := flag.String("kine", "kine", "with --datastore sqlite: the kine binary")
+	var kineArgs repeated
+	flag.Var(&kineArgs, "kine-arg", "with --datastore sqlite: one more kine flag, such as --compact-min-retain=100 (repeatable)")
 	controllerManagerQPS := flag.Int("controller-manager-qps", 20, "kube-controller-manager's client rate (--kube-api-qps, burst twice that); 20 is upstream's default")
 	var extraAPIServerArgs repeated
 	flag.Var(&extraAPIServerArgs, "apiserver-arg", "one more kube-apiserver flag, such as --etcd-compaction-interval=2s (repeatable)")
@@ -103,11 +108,11 @@ func run() error {
 		return fmt.Errorf("pki: %w", err)
 	}
 
-	etcd, err := startEtcd(filepath.Join(*dataDir, "etcd"), p)
+	stopStore, err := startDatastore(*datastore, *dataDir, p, *kineBinary, kineArgs)
 	if err != nil {
-		return fmt.Errorf("etcd: %w", err)
+		return fmt.Errorf("%s: %w", *datastore, err)
 	}
-	defer etcd.Close()
+	defer stopStore()
 
 	apiErr := make(chan error, 1)
 	apiserver := apiserverapp.NewAPIServerCommand()
@@ -207,6 +212,12 @@ func loadOrAllocatePorts(dataDir string, apiPort int) (ports, error) {
 			}
 		}
 	}
+	if p.KineMetrics == 0 {
+		var err error
+		if p.KineMetrics, err = freePort(); err != nil {
+			return p, err
+		}
+	}
 	raw, _ := json.Marshal(p)
 	return p, os.WriteFile(path, raw, 0o600)
 }
@@ -218,34 +229,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func startEtcd(dir string, p ports) (*embed.Etcd, error) {
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.Name = "testenv"
-	clientURL, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(p.EtcdClient))
-	peerURL, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(p.EtcdPeer))
-	cfg.ListenClientUrls = []url.URL{*clientURL}
-	cfg.AdvertiseClientUrls = []url.URL{*clientURL}
-	cfg.ListenPeerUrls = []url.URL{*peerURL}
-	cfg.AdvertisePeerUrls = []url.URL{*peerURL}
-	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
-	cfg.LogLevel = "error"
-	// Tests create and delete many objects; keep the data dir small.
-	cfg.AutoCompactionMode = "periodic"
-	cfg.AutoCompactionRetention = "5m"
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, nil
-	case <-time.After(60 * time.Second):
-		e.Close()
-		return nil, errors.New("not ready after 60s")
-	}
 }
 
 // writeAuditPolicy records, at Metadata level and once per request (when its response is

@@ -102,6 +102,9 @@ fn setup() -> Result<()> {
     let started = Instant::now();
     let kubectl = vmop_testenv::tools::ensure_kubectl()?;
     println!("kubectl: {} ({:.0?})", kubectl.display(), started.elapsed());
+    let started = Instant::now();
+    let kine = vmop_testenv::tools::ensure_kine()?;
+    println!("kine: {} ({:.0?})", kine.display(), started.elapsed());
     Ok(())
 }
 
@@ -207,6 +210,22 @@ fn semver_check(root: &Path) -> Result<()> {
     step("semver", "cargo", &args, root)
 }
 
+/// The suites CI runs a second time on SQLite: the full flow (with and without kills), the
+/// operator's restart, the API server's restart and expired watches.
+const SQLITE_SUITES: [&str; 11] = [
+    "test",
+    "-p",
+    "vmop-controller",
+    "--test",
+    "full_flow",
+    "-p",
+    "vm-operator",
+    "--test",
+    "kill_loop",
+    "--test",
+    "api_faults",
+];
+
 fn ci() -> Result<()> {
     let root = workspace_root();
     let go_dir = root.join("tools").join("kube-testenv");
@@ -269,6 +288,15 @@ fn ci() -> Result<()> {
     )?;
     semver_check(&root)?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;
+    // k3s's default datastore: the flow, restart and watch-expiry suites again, on kine in
+    // front of SQLite.
+    step_with_env(
+        "tests on SQLite (kine)",
+        "cargo",
+        &SQLITE_SUITES,
+        &[(vmop_testenv::DATASTORE_ENV, "sqlite")],
+        &root,
+    )?;
     // The image users install: it builds, runs as non-root, and its binary starts with the
     // libraries it carries.
     step("image", "cargo", &["xtask", "image"], &root)?;

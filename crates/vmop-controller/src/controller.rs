@@ -53,8 +53,10 @@ use crate::{
     profile_triggers::changed_beyond_status,
     queue::{WorkQueue, controlling_profiles},
     reconcile::{error_policy, reconcile},
+    relist::relisting,
     seed::restore_claims,
     trim::{self, strip},
+    watch_health::WatchHealth,
 };
 
 /// How the controller runs.
@@ -128,6 +130,7 @@ fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     index: Option<Arc<LabelIndex>>,
+    health: Arc<WatchHealth>,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -140,7 +143,10 @@ where
         writer.apply_watcher_event(event);
         true
     };
-    (reader, watch_into(api, config, sink, index, strip::<K>))
+    (
+        reader,
+        watch_into(api, config, sink, index, strip::<K>, health),
+    )
 }
 
 /// Like [`cached`], into a [`PackedStore`] (the children of profiles, many of each), with
@@ -153,6 +159,7 @@ fn packed<K>(
     config: watcher::Config,
     index: Option<Arc<LabelIndex>>,
     trim: fn(&mut K),
+    health: Arc<WatchHealth>,
 ) -> (
     PackedStore<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -162,7 +169,10 @@ where
 {
     let (reader, mut writer) = packed_store();
     let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
-    (reader, watch_into(api, config, sink, index, packing(trim)))
+    (
+        reader,
+        watch_into(api, config, sink, index, packing(trim), health),
+    )
 }
 
 /// `trim`, then the resourceVersion cleared: the watcher has already taken it to resume
@@ -183,12 +193,12 @@ fn watch_into<K>(
     mut sink: impl FnMut(&watcher::Event<K>) -> bool + Send + 'static,
     index: Option<Arc<LabelIndex>>,
     trim: impl Fn(&mut K) + Send + 'static,
+    health: Arc<WatchHealth>,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Cacheable,
 {
-    logged(watcher(api, config))
-        .backoff(crate::backoff::watch())
+    logged(relisting(api, config, &health))
         .modify(trim)
         .filter(move |event| {
             let yielded = match event {
@@ -213,6 +223,7 @@ fn cached_when_installed<K>(
     api: Api<K>,
     config: watcher::Config,
     installed: Arc<std::sync::atomic::AtomicBool>,
+    health: Arc<WatchHealth>,
 ) -> (
     PackedStore<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -241,7 +252,7 @@ where
         }
         installed.store(true, std::sync::atomic::Ordering::Relaxed);
         let sink = move |event: &watcher::Event<K>| writer.apply_watcher_event(event);
-        watch_into(api, config, sink, None, packing(strip::<K>))
+        watch_into(api, config, sink, None, packing(strip::<K>), health)
     })
     .flatten();
     (reader, stream)
@@ -255,6 +266,7 @@ fn cached_changes<K>(
     config: watcher::Config,
     index: Option<Arc<LabelIndex>>,
     fingerprint: impl Fn(&K) -> u64 + Send + 'static,
+    health: Arc<WatchHealth>,
 ) -> (
     Store<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -264,8 +276,7 @@ where
 {
     let (reader, writer) = reflector::store();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let stream = logged(watcher(api, config))
-        .backoff(crate::backoff::watch())
+    let stream = logged(relisting(api, config, &health))
         .modify(strip)
         .inspect(move |event| {
             if let (Ok(event), Some(index)) = (event, &index) {
@@ -446,11 +457,12 @@ pub fn controller(
     let queue = Arc::new(WorkQueue::default());
     let profile_queue = (queue.clone(), metrics.clone());
     let cached_profiles = profiles.clone();
-    let profile_stream = logged(watcher(
+    let health = Arc::new(WatchHealth::default());
+    let profile_stream = logged(relisting(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
+        &health,
     ))
-    .backoff(crate::backoff::watch())
     .modify(strip)
     // Cached, every event; a trigger, only a change beyond the status (our own writes).
     .filter(move |event| {
@@ -489,45 +501,58 @@ pub fn controller(
         watcher::Config::default(),
         Some(index.nads.clone()),
         trim::metadata_only,
+        health.clone(),
     );
     let (secrets_reader, secret_stream) = packed::<PartialObjectMeta<Secret>>(
         api(&client, ns),
         labelled(),
         Some(index.secrets.clone()),
         trim::metadata_only,
+        health.clone(),
     );
     let (policies, policy_stream) = cached_changes::<NodeNetworkConfigurationPolicy>(
         Api::all(client.clone()),
         watcher::Config::default().labels(&format!("{MANAGED_POLICY_LABEL}={}", policy_scope(ns))),
         None,
         |p| readiness_fingerprint(p.metadata.generation, p.status.as_ref()),
+        health.clone(),
     );
     let (enactments, enactment_stream) = cached_changes::<NodeNetworkConfigurationEnactment>(
         Api::all(client.clone()),
         watcher::Config::default(),
         Some(index.enactments.clone()),
         |e| readiness_fingerprint(None, e.status.as_ref()),
+        health.clone(),
     );
     let (claims, claim_stream) = packed::<PersistentVolumeClaim>(
         api(&client, ns),
         labelled(),
         Some(index.claims.clone()),
         strip,
+        health.clone(),
     );
     let (data_volumes, dv_stream) = packed::<DataVolume>(
         api(&client, ns),
         labelled(),
         Some(index.data_volumes.clone()),
         trim::data_volume,
+        health.clone(),
     );
-    let (vms, vm_stream) = packed::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm);
-    let (migrations, migration_stream) =
-        packed::<VirtualMachineInstanceMigration>(api(&client, ns), labelled(), None, strip);
+    let (vms, vm_stream) =
+        packed::<VirtualMachine>(api(&client, ns), labelled(), None, trim::vm, health.clone());
+    let (migrations, migration_stream) = packed::<VirtualMachineInstanceMigration>(
+        api(&client, ns),
+        labelled(),
+        None,
+        strip,
+        health.clone(),
+    );
     let (network_policies, network_policy_stream) = packed::<PartialObjectMeta<NetworkPolicy>>(
         api(&client, ns),
         labelled(),
         None,
         trim::metadata_only,
+        health.clone(),
     );
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (multi_network_policies, multi_network_policy_stream) =
@@ -536,6 +561,7 @@ pub fn controller(
             api(&client, ns),
             labelled(),
             multi_network_policies_installed.clone(),
+            health.clone(),
         );
     // Every trigger is noted in the work queue on its way to kube-runtime's scheduler.
     let enqueue: Enqueue = {
@@ -551,28 +577,45 @@ pub fn controller(
             }
         })
     };
-    let (vmis, vmi_stream) = packed(api(&client, ns), labelled(), None, trim::instance);
-    let (storage_classes, class_stream) =
-        cached::<StorageClass>(Api::all(client.clone()), watcher::Config::default(), None);
+    let (vmis, vmi_stream) = packed(
+        api(&client, ns),
+        labelled(),
+        None,
+        trim::instance,
+        health.clone(),
+    );
+    let (storage_classes, class_stream) = cached::<StorageClass>(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        None,
+        health.clone(),
+    );
     // Read when a profile names one; a blocked profile looks again on its own.
     let (cluster_instancetypes, cluster_instancetype_stream) =
         cached::<VirtualMachineClusterInstancetype>(
             Api::all(client.clone()),
             watcher::Config::default(),
             None,
+            health.clone(),
         );
-    let (instancetypes, instancetype_stream) =
-        cached::<VirtualMachineInstancetype>(api(&client, ns), watcher::Config::default(), None);
+    let (instancetypes, instancetype_stream) = cached::<VirtualMachineInstancetype>(
+        api(&client, ns),
+        watcher::Config::default(),
+        None,
+        health.clone(),
+    );
     let (cluster_preferences, cluster_preference_stream) =
         cached::<PartialObjectMeta<VirtualMachineClusterPreference>>(
             Api::all(client.clone()),
             watcher::Config::default(),
             None,
+            health.clone(),
         );
     let (preferences, preference_stream) = cached::<PartialObjectMeta<VirtualMachinePreference>>(
         api(&client, ns),
         watcher::Config::default(),
         None,
+        health.clone(),
     );
     let (policy, policy_config_stream) = match &config.policy {
         PolicySource::Fixed(policy) => (PolicyHandle::Fixed(Arc::new(policy.clone())), None),
@@ -581,6 +624,7 @@ pub fn controller(
                 Api::namespaced(client.clone(), namespace),
                 watcher::Config::default().fields(&format!("metadata.name={name}")),
                 None,
+                health.clone(),
             );
             (
                 PolicyHandle::ConfigMap {
@@ -630,7 +674,7 @@ pub fn controller(
         synced: synced_rx,
         claims: Claims::default(),
         policy_gates: Default::default(),
-        watch_health: Default::default(),
+        watch_health: health.clone(),
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
         queue,

@@ -54,6 +54,7 @@ pub mod pool_plan;
 mod profile_triggers;
 pub mod queue;
 pub mod reconcile;
+mod relist;
 pub mod request;
 pub mod restart;
 pub mod seed;

@@ -12,9 +12,9 @@ use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, Patch, PatchParams, Preconditions},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::{Action, Config},
-        reflector::ObjectRef,
+        reflector::{self, ObjectRef},
         watcher,
     },
 };
@@ -29,6 +29,7 @@ use crate::{
     context::Context,
     error::{Error, Result},
     pool_plan::{PoolPlan, member_name, plan_pool},
+    relist::relisting,
     status::RESTART_REQUIRED,
 };
 
@@ -341,9 +342,20 @@ pub fn pool_controller(
         ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
-    Controller::new(pools, watcher::Config::default())
+    // Both watches list again after the API server comes back (see `crate::relist`).
+    let (pool_cache, pool_writer) = reflector::store();
+    let pool_stream = relisting(pools, watcher::Config::default(), &ctx.watch_health)
+        .reflect(pool_writer)
+        .applied_objects();
+    let member_stream = relisting(
+        members,
+        watcher::Config::default().labels(POOL_LABEL),
+        &ctx.watch_health,
+    )
+    .touched_objects();
+    Controller::for_stream(pool_stream, pool_cache)
         .with_config(Config::default().concurrency(concurrency))
-        .owns(members, watcher::Config::default().labels(POOL_LABEL))
+        .owns_stream(member_stream)
         .graceful_shutdown_on(shutdown)
         .run(reconcile_pool, pool_error_policy, ctx)
         .for_each(|_| futures::future::ready(()))

@@ -45,7 +45,7 @@ impl WatchHealth {
         self.up.subscribe()
     }
 
-    fn recovered(&self) {
+    pub(crate) fn recovered(&self) {
         self.up.send_if_modified(|up| !std::mem::replace(up, true));
     }
 

@@ -21,6 +21,33 @@ use crate::{TestEnvError, tools};
 /// How long a cold start may take (etcd, API server, CRD-free bootstrap).
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The environment variable choosing every control plane's datastore: `etcd` (the default)
+/// or `sqlite` (kine in front of SQLite, k3s's default).
+pub const DATASTORE_ENV: &str = "VMOP_TEST_DATASTORE";
+
+/// Where a control plane keeps its objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Datastore {
+    /// Embedded etcd, as kubeadm clusters and k3s's embedded-etcd mode run.
+    Etcd,
+    /// kine in front of SQLite, as a single-server k3s runs by default.
+    Sqlite,
+}
+
+impl Datastore {
+    /// The datastore [`DATASTORE_ENV`] names (etcd when unset).
+    pub fn from_env() -> Result<Self, TestEnvError> {
+        match std::env::var(DATASTORE_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("etcd") => Ok(Datastore::Etcd),
+            Ok("sqlite") => Ok(Datastore::Sqlite),
+            Ok(other) => Err(TestEnvError::Start {
+                detail: format!("{DATASTORE_ENV}={other}: expected etcd or sqlite"),
+                log: PathBuf::new(),
+            }),
+        }
+    }
+}
+
 /// A running control plane. Dropping it shuts the process down.
 #[derive(Debug)]
 pub struct ControlPlane {
@@ -87,6 +114,11 @@ impl ControlPlane {
             .arg(crd_dirs());
         if remove_on_exit {
             command.arg("--remove-data-dir-on-exit");
+        }
+        if let Datastore::Sqlite = Datastore::from_env()? {
+            command
+                .args(["--datastore", "sqlite", "--kine"])
+                .arg(tools::ensure_kine()?);
         }
         command.args(extra_args);
         let mut child = command

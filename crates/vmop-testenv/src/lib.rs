@@ -31,7 +31,7 @@ pub use cluster::{
     CDI_ADMISSION, HUAMEI_PROVISIONER, LOCAL_PATH_PROVISIONER, LONGHORN_PROVISIONER, MANAGER,
     UPSTREAM_CRDS, bootstrap, nodes, storage_classes,
 };
-pub use control_plane::{ControlPlane, client_for};
+pub use control_plane::{ControlPlane, DATASTORE_ENV, Datastore, client_for};
 pub use error::TestEnvError;
 pub use shared::{TestEnv, TestNamespace};
 pub use subset::create_unchanged;

