@@ -118,6 +118,7 @@ fn retained_by_same_name(meta: &ObjectMeta, profile_key: &str) -> bool {
 /// is the watch cache's copy; on a miss (a new child, or an object outside the watched
 /// labels) the API server is asked, once per creation. Returns whether the object exists.
 async fn check_ownership<K>(
+    ctx: &Context,
     api: &Api<K>,
     name: &str,
     owner: &OwnerReference,
@@ -131,6 +132,7 @@ where
     let existing = match cached {
         Some(meta) => Some(meta),
         None => {
+            ctx.metrics.read(kind_of::<K>(), "get");
             live = api.get_metadata_opt(name).await?;
             live.as_ref().map(|m| &m.metadata)
         }
@@ -197,6 +199,7 @@ where
     let exists = match &owner {
         Some(owner) => {
             check_ownership(
+                ctx,
                 api,
                 &object.name_any(),
                 owner,

@@ -180,6 +180,7 @@ where
             .collect(),
         Source::Live => {
             let selector = format!("{PROFILE_LABEL}={}", profile.name_any());
+            ctx.metrics.read(crate::apply::kind_of::<K>(), "list");
             api.list(&ListParams::default().labels(&selector))
                 .await?
                 .items

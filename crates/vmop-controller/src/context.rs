@@ -303,6 +303,8 @@ pub struct Context {
     pub claims: crate::claims::Claims,
     /// Whether the watches are up (readiness reads it).
     pub watch_health: Arc<crate::watch_health::WatchHealth>,
+    /// The user-data Secrets profiles name, and what reading them last gave.
+    pub(crate) user_data_secrets: Arc<crate::user_data_secrets::UserDataSecrets>,
     /// One gate per shared policy: its deletion and its users' applies never interleave.
     pub(crate) policy_gates: crate::policy_gate::PolicyGates,
     /// The namespace watched, or `None` for all: the scope of the shared policies.

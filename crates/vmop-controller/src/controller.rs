@@ -56,6 +56,7 @@ use crate::{
     relist::relisting,
     seed::restore_claims,
     trim::{self, strip},
+    user_data_secrets::UserDataSecrets,
     watch_health::WatchHealth,
 };
 
@@ -458,6 +459,8 @@ pub fn controller(
     let profile_queue = (queue.clone(), metrics.clone());
     let cached_profiles = profiles.clone();
     let health = Arc::new(WatchHealth::default());
+    let user_data_secrets = Arc::new(UserDataSecrets::default());
+    let forget_user_data = user_data_secrets.clone();
     let profile_stream = logged(relisting(
         api::<VirtualMachineProfile>(&client, ns),
         watcher::Config::default(),
@@ -488,6 +491,7 @@ pub fn controller(
             }
             Ok(watcher::Event::Delete(p)) => {
                 metrics.dequeued(None, queue.forget(&ObjectRef::from(p)));
+                forget_user_data.forget(&ObjectRef::from(p));
             }
             _ => {}
         }
@@ -554,6 +558,26 @@ pub fn controller(
         trim::metadata_only,
         health.clone(),
     );
+    // Every Secret's metadata, of which only those profiles name are kept: an edit of a
+    // user-data Secret triggers exactly the profiles naming it.
+    let user_data_triggers = {
+        let (secrets, health) = (user_data_secrets.clone(), health.clone());
+        logged(relisting(
+            api::<PartialObjectMeta<Secret>>(&client, ns),
+            watcher::Config::default(),
+            &health,
+        ))
+        .flat_map(move |event| {
+            let targets = match event {
+                Ok(event) => secrets.observe(&event),
+                Err(_) => {
+                    health.failed();
+                    Vec::new()
+                }
+            };
+            futures::stream::iter(targets)
+        })
+    };
     let multi_network_policies_installed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (multi_network_policies, multi_network_policy_stream) =
         cached_when_installed::<PartialObjectMeta<MultiNetworkPolicy>>(
@@ -675,6 +699,7 @@ pub fn controller(
         claims: Claims::default(),
         policy_gates: Default::default(),
         watch_health: health.clone(),
+        user_data_secrets: user_data_secrets.clone(),
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
         queue,
@@ -762,6 +787,7 @@ pub fn controller(
             enqueue(&targets);
             targets
         })
+        .reconcile_on(user_data_triggers)
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context.clone())
         .for_each({

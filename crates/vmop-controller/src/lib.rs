@@ -63,6 +63,7 @@ pub mod status;
 pub mod storage;
 pub mod transitions;
 mod trim;
+mod user_data_secrets;
 pub mod vm;
 pub mod wants;
 mod watch_health;

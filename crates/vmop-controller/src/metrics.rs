@@ -1,5 +1,5 @@
-//! Prometheus metrics of the controller: reconciles, failures by category, API writes by kind
-//! and verb, reconcile duration, reconciles in flight, and the seed's lifecycle metrics:
+//! Prometheus metrics of the controller: reconciles, failures by category, API writes (and
+//! reads the caches cannot serve) by kind and verb, reconcile duration, reconciles in flight, and the seed's lifecycle metrics:
 //! profiles created, updated and deleted; VM starts, network configurations and storage
 //! bindings by result (success rates are their ratios); time from creation to Running; and
 //! the work queue: depth, additions, and the wait from trigger to reconcile.
@@ -43,6 +43,7 @@ pub struct Metrics {
     reconciles: Counter,
     failures: Family<CategoryLabel, Counter>,
     writes: Family<WriteLabel, Counter>,
+    reads: Family<WriteLabel, Counter>,
     duration: Histogram,
     in_flight: Gauge,
     profiles: Family<EventLabel, Counter>,
@@ -62,6 +63,7 @@ impl Default for Metrics {
             reconciles: Counter::default(),
             failures: Family::default(),
             writes: Family::default(),
+            reads: Family::default(),
             duration: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             in_flight: Gauge::default(),
             profiles: Family::default(),
@@ -96,6 +98,11 @@ impl Metrics {
             "api_writes",
             "Writes to the API server by kind and verb",
             self.writes.clone(),
+        );
+        sub.register(
+            "api_reads",
+            "Reads the watch caches cannot serve (a GET or a list), by kind and verb",
+            self.reads.clone(),
         );
         sub.register(
             "reconcile_duration_seconds",
@@ -199,6 +206,18 @@ impl Metrics {
     pub fn wrote(&self, kind: &'static str, verb: &'static str) {
         self.writes.get_or_create(&WriteLabel { kind, verb }).inc();
         self.writes_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one read the watch caches could not serve.
+    pub fn read(&self, kind: &'static str, verb: &'static str) {
+        self.reads.get_or_create(&WriteLabel { kind, verb }).inc();
+    }
+
+    /// Reads of one kind and verb since start.
+    pub fn reads_of(&self, kind: &'static str, verb: &'static str) -> u64 {
+        self.reads
+            .get(&WriteLabel { kind, verb })
+            .map_or(0, |counter| counter.get())
     }
 
     /// Reconciles since start.

@@ -89,26 +89,32 @@ pub fn pinned_macs(
     macs
 }
 
-/// The user's own cloud-config from `userDataSecretRef`, or why it cannot be had yet.
 /// What reading the user's own user data gave: the text (or none asked for), or why it is
 /// not available (reason, message).
 pub type UserData = std::result::Result<Option<String>, (String, String)>;
 
-/// Reads the `userDataSecretRef` Secret's `userdata`.
-pub async fn user_data(
-    ctx: &Context,
-    profile: &VirtualMachineProfile,
-) -> Result<Result<Option<String>, (String, String)>> {
+/// Reads the `userDataSecretRef` Secret's `userdata`: from what the last read gave while the
+/// watch of Secrets says it has not changed, otherwise with a GET.
+pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result<UserData> {
+    let me = ObjectRef::from(profile);
     let Some(reference) = profile
         .spec
         .cloud_init
         .as_ref()
         .and_then(|c| c.user_data_secret_ref.as_ref())
     else {
+        ctx.user_data_secrets.name(&me, None);
         return Ok(Ok(None));
     };
     let namespace = profile.namespace().unwrap_or_default();
+    let key = (namespace.clone(), reference.name.clone());
+    // Named before the read: a change after it triggers this profile again.
+    ctx.user_data_secrets.name(&me, Some(key.clone()));
+    if let Some(data) = ctx.user_data_secrets.cached(&key) {
+        return Ok(data);
+    }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    ctx.metrics.read("Secret", "get");
     let Some(secret) = secrets.get_opt(&reference.name).await? else {
         return Ok(Err((
             "UserDataSecretNotFound".into(),
@@ -118,17 +124,22 @@ pub async fn user_data(
             ),
         )));
     };
+    let version = secret.resource_version();
     let data = secret.data.unwrap_or_default();
-    match data.get("userdata").or_else(|| data.get("userData")) {
-        Some(bytes) => Ok(Ok(Some(String::from_utf8_lossy(&bytes.0).into_owned()))),
-        None => Ok(Err((
+    let read = match data.get("userdata").or_else(|| data.get("userData")) {
+        Some(bytes) => Ok(Some(String::from_utf8_lossy(&bytes.0).into_owned())),
+        None => Err((
             "UserDataKeyMissing".into(),
             format!(
                 "spec.cloudInit.userDataSecretRef: Secret {namespace}/{} has no userdata key",
                 reference.name
             ),
-        ))),
+        )),
+    };
+    if let Some(version) = version {
+        ctx.user_data_secrets.store(&key, version, &read);
     }
+    Ok(read)
 }
 
 /// Reason of a VM not created yet because its networks or disks are not ready.

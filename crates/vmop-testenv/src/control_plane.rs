@@ -58,6 +58,7 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     server: String,
     // Given again on a restart.
+    datastore: Datastore,
     extra_args: Vec<String>,
 }
 
@@ -65,13 +66,23 @@ impl ControlPlane {
     /// Starts a control plane on `data_dir` (created if needed). Reusing the directory of an
     /// earlier control plane restarts it with all its objects and on the same port.
     pub fn start(data_dir: &Path) -> Result<Self, TestEnvError> {
-        Self::launch(data_dir, false, &[])
+        Self::start_with(data_dir, &[])
     }
 
     /// [`Self::start`] with more kube-testenv flags, kept for [`Self::restart`]: such as
     /// `--apiserver-arg=--etcd-compaction-interval=1s`.
     pub fn start_with(data_dir: &Path, extra_args: &[String]) -> Result<Self, TestEnvError> {
-        Self::launch(data_dir, false, extra_args)
+        Self::start_on(data_dir, Datastore::from_env()?, extra_args)
+    }
+
+    /// [`Self::start_with`] on this datastore, whatever [`DATASTORE_ENV`] says (a data dir
+    /// keeps the datastore it was made with: restart it on the same one).
+    pub fn start_on(
+        data_dir: &Path,
+        datastore: Datastore,
+        extra_args: &[String],
+    ) -> Result<Self, TestEnvError> {
+        Self::launch(data_dir, false, datastore, extra_args)
     }
 
     /// Starts a control plane on a new temporary directory that kube-testenv removes when it
@@ -89,12 +100,13 @@ impl ControlPlane {
             .tempdir()
             .map_err(|e| TestEnvError::io(&std::env::temp_dir(), e))?
             .keep();
-        Self::launch(&dir, true, extra_args)
+        Self::launch(&dir, true, Datastore::from_env()?, extra_args)
     }
 
     fn launch(
         data_dir: &Path,
         remove_on_exit: bool,
+        datastore: Datastore,
         extra_args: &[String],
     ) -> Result<Self, TestEnvError> {
         let binary = tools::ensure_kube_testenv()?;
@@ -115,7 +127,7 @@ impl ControlPlane {
         if remove_on_exit {
             command.arg("--remove-data-dir-on-exit");
         }
-        if let Datastore::Sqlite = Datastore::from_env()? {
+        if datastore == Datastore::Sqlite {
             command
                 .args(["--datastore", "sqlite", "--kine"])
                 .arg(tools::ensure_kine()?);
@@ -182,6 +194,7 @@ impl ControlPlane {
             data_dir: data_dir.to_path_buf(),
             kubeconfig: PathBuf::from(kubeconfig),
             server,
+            datastore,
             extra_args: extra_args.to_vec(),
         })
     }
@@ -231,7 +244,11 @@ impl ControlPlane {
     /// ephemeral control plane, whose data dir goes with it.
     pub fn restart(&mut self) -> Result<(), TestEnvError> {
         self.stop();
-        *self = ControlPlane::start_with(&self.data_dir.clone(), &self.extra_args.clone())?;
+        *self = ControlPlane::start_on(
+            &self.data_dir.clone(),
+            self.datastore,
+            &self.extra_args.clone(),
+        )?;
         Ok(())
     }
 }

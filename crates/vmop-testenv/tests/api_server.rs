@@ -16,7 +16,7 @@ use vmop_api::{
     VirtualMachineProfile,
     fixtures::{invalid_cases, valid_profile},
 };
-use vmop_testenv::{ControlPlane, TestEnv, wait};
+use vmop_testenv::{ControlPlane, Datastore, TestEnv, wait};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -278,32 +278,43 @@ async fn rbac_denies_an_identity_without_bindings() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_restarted_control_plane_keeps_its_objects_and_address() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut control_plane =
-        tokio::task::block_in_place(|| ControlPlane::start(dir.path())).expect("starts");
-    let server = control_plane.server().to_owned();
-    let client = control_plane.client().await.expect("client");
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(
-        &PostParams::default(),
-        &config_map("survivor", &[("k", "v")]),
-    )
-    .await
-    .expect("created before the restart");
+async fn a_restarted_control_plane_keeps_its_objects_and_address_on_either_datastore() {
+    for (datastore, store_path) in [
+        (Datastore::Etcd, "etcd"),
+        (Datastore::Sqlite, "db/state.db"),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut control_plane =
+            tokio::task::block_in_place(|| ControlPlane::start_on(dir.path(), datastore, &[]))
+                .expect("starts");
+        assert!(
+            dir.path().join(store_path).exists(),
+            "{datastore:?} keeps its data in {store_path}"
+        );
+        let server = control_plane.server().to_owned();
+        let client = control_plane.client().await.expect("client");
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        api.create(
+            &PostParams::default(),
+            &config_map("survivor", &[("k", "v")]),
+        )
+        .await
+        .expect("created before the restart");
 
-    tokio::task::block_in_place(|| control_plane.restart()).expect("restarts");
-    assert_eq!(
-        control_plane.server(),
-        server,
-        "same address after a restart"
-    );
+        tokio::task::block_in_place(|| control_plane.restart()).expect("restarts");
+        assert_eq!(
+            control_plane.server(),
+            server,
+            "same address after a restart"
+        );
 
-    let client = control_plane.client().await.expect("client after restart");
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let survivor = api.get("survivor").await.expect("still there");
-    assert_eq!(
-        survivor.data,
-        Some(BTreeMap::from([("k".into(), "v".into())]))
-    );
+        let client = control_plane.client().await.expect("client after restart");
+        let api: Api<ConfigMap> = Api::namespaced(client, "default");
+        let survivor = api.get("survivor").await.expect("still there");
+        assert_eq!(
+            survivor.data,
+            Some(BTreeMap::from([("k".into(), "v".into())])),
+            "{datastore:?}"
+        );
+    }
 }
