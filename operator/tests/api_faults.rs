@@ -286,3 +286,141 @@ async fn expired_watches_are_listed_again_and_nothing_is_missed() {
         "the operator was answered 410 Gone (expired) and listed again:\n{log}"
     );
 }
+
+/// One counter of the operator's `/metrics` (0 when not yet exposed).
+fn counter(operator: &OperatorProcess, series: &str) -> f64 {
+    http_get(operator.port, "/metrics")
+        .and_then(|(_, body)| {
+            body.lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+const SERVER_ERRORS: &str = "vmoperator_reconcile_failures_total{category=\"ServerError\"}";
+
+const BROKEN_WEBHOOK: &str = "unreachable-webhook";
+
+/// A validating webhook nobody serves, failing closed, for every write of `user` in
+/// [`NAMESPACE`]: the API server answers each with 500 ("failed calling webhook").
+async fn break_writes_of(client: &Client, user: &str) {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let webhook: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": BROKEN_WEBHOOK},
+        "webhooks": [{
+            "name": "unreachable.faults.vmoperator.io",
+            // The discard port: nothing listens there.
+            "clientConfig": {"url": "https://127.0.0.1:9/validate"},
+            "rules": [{
+                "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
+                "operations": ["CREATE", "UPDATE", "DELETE"], "scope": "Namespaced",
+            }],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+            "matchConditions": [{"name": "the-operator", "expression": format!("request.userInfo.username == '{user}'")}],
+            "failurePolicy": "Fail",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 1,
+        }],
+    }))
+    .expect("webhook");
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&PostParams::default(), &webhook)
+        .await
+        .expect("webhook");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after() {
+    use k8s_openapi::api::{
+        admissionregistration::v1::ValidatingWebhookConfiguration, rbac::v1::ClusterRoleBinding,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut world = World::start(&dir.path().join("control-plane"), &[]).await;
+    let admin = world.client().await;
+    // The operator as an identity of its own ("restricted", made an administrator here), so
+    // that only its writes fail.
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "restricted-is-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "restricted"}],
+    }))
+    .expect("binding");
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("binding");
+    let mut kubeconfig =
+        kube::config::Kubeconfig::read_from(world.control_plane.kubeconfig()).expect("kubeconfig");
+    kubeconfig.current_context = Some("restricted".into());
+    let operator_dir = tempfile::tempdir().expect("temp dir");
+    let path = operator_dir.path().join("restricted.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("written");
+    let as_operator = client_for(&path, None).await.expect("client");
+    wait::until("the binding to take effect", WAIT, || async {
+        Api::<VirtualMachineProfile>::namespaced(as_operator.clone(), NAMESPACE)
+            .list(&ListParams::default())
+            .await
+            .ok()
+    })
+    .await
+    .expect("bound");
+    let operator = OperatorProcess::start_with(
+        NAMESPACE,
+        "no-policy",
+        operator_dir,
+        path,
+        &[],
+        "vm-operator-throttled",
+    )
+    .await;
+    let profiles: Api<VirtualMachineProfile> = Api::namespaced(admin.clone(), NAMESPACE);
+    let before = names("calm", 0..1);
+    create(&profiles, &before).await;
+    converged(&profiles, &before, &[], || operator.log()).await;
+
+    break_writes_of(&admin, "restricted").await;
+    let probe: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(as_operator.clone(), NAMESPACE);
+    wait::until("the operator's writes to be answered 500", WAIT, || async {
+        let config_map = serde_json::from_value(serde_json::json!({"metadata": {"name": "probe"}}))
+            .expect("config map");
+        match probe.create(&PostParams::default(), &config_map).await {
+            Err(kube::Error::Api(status)) if status.code == 500 => Some(()),
+            _ => None,
+        }
+    })
+    .await
+    .expect("the webhook in effect");
+    // Its watches are open: it sees new profiles, and every write it tries fails.
+    let started = std::time::Instant::now();
+    let during = names("failing", 0..2);
+    create(&profiles, &during).await;
+    // Three attempts of each: with backoff (at least 1 s, then 2 s) that cannot take less than
+    // 3 s; retrying at once would take a fraction of that.
+    wait::until(
+        "reconciles to fail as ServerError, three times each",
+        WAIT,
+        || async { (counter(&operator, SERVER_ERRORS) >= 3.0 * during.len() as f64).then_some(()) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()));
+    let window = started.elapsed();
+    assert!(
+        window >= std::time::Duration::from_millis(2500),
+        "{} failed reconciles within {window:?}: no backoff",
+        counter(&operator, SERVER_ERRORS)
+    );
+
+    Api::<ValidatingWebhookConfiguration>::all(admin.clone())
+        .delete(BROKEN_WEBHOOK, &Default::default())
+        .await
+        .expect("the window closes");
+    let running: Vec<String> = before.iter().chain(&during).cloned().collect();
+    converged(&profiles, &running, &[], || operator.log()).await;
+    let log = operator.log();
+    assert!(
+        log.contains("ServerError") && log.contains("failed calling webhook"),
+        "the log says what the API server answered:\n{log}"
+    );
+}

@@ -82,6 +82,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube(kube::Error::Api(status)) if status.code == 409 => "Conflict",
+            Error::Kube(kube::Error::Api(status)) if let Some(c) = unavailable(status.code) => c,
             Error::Kube(_) => "KubeApi",
             Error::Plugin(e) => e.category(),
             Error::MissingPlugin { .. } => "MissingPlugin",
@@ -89,6 +90,12 @@ impl Error {
             Error::Finalizer(inner) => match inner.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(e)
                 | kube::runtime::finalizer::Error::CleanupFailed(e) => e.category(),
+                kube::runtime::finalizer::Error::AddFinalizer(kube::Error::Api(status))
+                | kube::runtime::finalizer::Error::RemoveFinalizer(kube::Error::Api(status))
+                    if let Some(c) = unavailable(status.code) =>
+                {
+                    c
+                }
                 _ => "Finalizer",
             },
             Error::Cleanup(_) => "Cleanup",
@@ -99,11 +106,60 @@ impl Error {
                     "ApplyRejected"
                 }
                 kube::Error::Api(status) if status.code == 403 => "Forbidden",
+                kube::Error::Api(status) if let Some(c) = unavailable(status.code) => c,
                 _ => "KubeApi",
             },
         }
     }
 }
 
+/// The category of an answer that says "not now": 429 (API Priority and Fairness, or a
+/// client rate limit) or a server error. Both are retried with backoff.
+fn unavailable(code: u16) -> Option<&'static str> {
+    match code {
+        429 => Some("Throttled"),
+        500..=599 => Some("ServerError"),
+        _ => None,
+    }
+}
+
 /// A result whose error is [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(code: u16) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure("answer", "Reason")
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn not_now_answers_have_categories_of_their_own() {
+        for (code, category) in [
+            (429, "Throttled"),
+            (500, "ServerError"),
+            (503, "ServerError"),
+            (409, "Conflict"),
+            (404, "KubeApi"),
+        ] {
+            assert_eq!(Error::Kube(answer(code)).category(), category, "{code}");
+            let refused = Error::Apply {
+                kind: "NetworkAttachmentDefinition",
+                name: "web--lan".into(),
+                source: answer(code),
+            };
+            assert_eq!(refused.category(), category, "apply answered {code}");
+            let finalizer = Error::Finalizer(Box::new(
+                kube::runtime::finalizer::Error::AddFinalizer(answer(code)),
+            ));
+            if code != 409 && code != 404 {
+                assert_eq!(finalizer.category(), category, "finalizer answered {code}");
+            }
+        }
+    }
+}
