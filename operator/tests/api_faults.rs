@@ -336,7 +336,7 @@ async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after()
         admissionregistration::v1::ValidatingWebhookConfiguration, rbac::v1::ClusterRoleBinding,
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut world = World::start(&dir.path().join("control-plane"), &[]).await;
+    let world = World::start(&dir.path().join("control-plane"), &[]).await;
     let admin = world.client().await;
     // The operator as an identity of its own ("restricted", made an administrator here), so
     // that only its writes fail.
