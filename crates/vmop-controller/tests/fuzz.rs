@@ -9,11 +9,14 @@
 //! - every plugin's readiness and the status computation from arbitrary children (claims,
 //!   DataVolumes, NADs, node policies and enactments, VMs and VMIs).
 //!
-//! None may panic. `VMOP_FUZZ_CASES` sets the cases per target: 256 by default (CI), and
+//! None may panic, and the heap stays under [`FUZZ_MEMORY`] (measured by a counting
+//! allocator, which also refuses anything past [`HEAP_CAP`]). `VMOP_FUZZ_CASES` sets the cases per target: 256 by default (CI), and
 //! as many as you like for a long run (`VMOP_FUZZ_CASES=100000`). A crash found becomes a
 //! case in `regressions()`.
 
-use std::collections::BTreeMap;
+use std::{alloc::System, collections::BTreeMap};
+
+use cap::Cap;
 
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use proptest::{prelude::*, test_runner::Config};
@@ -34,6 +37,27 @@ use vmop_controller::{
 use vmop_plugin::{
     ObservedNetwork, ObservedPolicy, ObservedVolume, Registries, StorageClassInfo, TemplateInput,
 };
+
+/// The most the whole fuzz run (every target, in parallel) may have on the heap at once: a
+/// valid profile plans in a few hundred KiB; an unbounded expansion (a YAML alias bomb, a
+/// huge repeat) would take gigabytes.
+const FUZZ_MEMORY: usize = 256 << 20;
+
+/// Past this an allocation fails (and the process aborts): a runaway case cannot take the
+/// machine with it.
+const HEAP_CAP: usize = 1 << 30;
+
+// `cap` counts and limits the heap without unsafe code of ours (the workspace forbids it).
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, HEAP_CAP);
+
+/// Runs one case, failing it when the heap's peak so far passed [`FUZZ_MEMORY`].
+fn bounded<T>(f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
+    let out = f();
+    let peak = ALLOCATOR.max_allocated();
+    prop_assert!(peak <= FUZZ_MEMORY, "the heap peaked at {} MiB", peak >> 20);
+    Ok(out)
+}
 
 fn cases() -> u32 {
     std::env::var("VMOP_FUZZ_CASES")
@@ -369,6 +393,27 @@ fn the_unmutated_documents_reach_every_plugin() {
 }
 
 #[test]
+fn the_memory_bound_catches_an_expansion_and_an_alias_bomb_stays_within_it() {
+    let mut too_much: Vec<u8> = Vec::new();
+    assert!(
+        too_much.try_reserve(HEAP_CAP).is_err(),
+        "the allocator refuses what passes the cap"
+    );
+    let mut bomb = String::from("#cloud-config\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9 {
+        let previous = format!("*a{}", level - 1);
+        let row = vec![previous.as_str(); 10].join(", ");
+        bomb.push_str(&format!("a{level}: &a{level} [{row}]\n"));
+    }
+    let registries = registries();
+    let planned = bounded(|| through_the_plan(&registries, &seed_profile(), Some(bomb)));
+    assert!(
+        matches!(planned, Ok(Err(_))),
+        "a billion laughs is refused within the bound: {planned:?}"
+    );
+}
+
+#[test]
 fn regressions_stay_fixed() {
     let registries = registries();
     for mutations in regressions() {
@@ -393,7 +438,7 @@ proptest! {
         for (seed, with) in mutations {
             mutate(&mut document, seed, with);
         }
-        let _ = through_the_plan(&registries, &document, None);
+        let _ = bounded(|| through_the_plan(&registries, &document, None))?;
     }
 
     #[test]
@@ -403,7 +448,7 @@ proptest! {
         value().prop_map(|v| format!("#cloud-config\n{}", serde_yaml::to_string(&v).unwrap_or_default())),
     ]) {
         let registries = registries();
-        let _ = through_the_plan(&registries, &seed_profile(), Some(text));
+        let _ = bounded(|| through_the_plan(&registries, &seed_profile(), Some(text)))?;
     }
 
     #[test]
@@ -413,6 +458,6 @@ proptest! {
         for (seed, with) in mutations {
             mutate(&mut children, seed, with);
         }
-        through_the_status(&registries, &children);
+        bounded(|| through_the_status(&registries, &children))?;
     }
 }
