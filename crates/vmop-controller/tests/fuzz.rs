@@ -402,7 +402,7 @@ fn the_memory_bound_catches_an_expansion_and_an_alias_bomb_stays_within_it() {
     let mut bomb = String::from("#cloud-config\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..9 {
         let previous = format!("*a{}", level - 1);
-        let row = vec![previous.as_str(); 10].join(", ");
+        let row = [previous.as_str(); 10].join(", ");
         bomb.push_str(&format!("a{level}: &a{level} [{row}]\n"));
     }
     let registries = registries();
