@@ -102,7 +102,13 @@ async fn cluster_config(kubeconfig: Option<&PathBuf>) -> Result<Config> {
 pub async fn run(args: RunArgs) -> Result<()> {
     info!(version = env!("CARGO_PKG_VERSION"), "vm-operator starting");
     let cluster = cluster_config(args.kubeconfig.as_ref()).await?;
-    let client = Client::try_from(cluster.clone())?;
+    // kube's client retries 429, 503 and 504 itself, up to 15 times over minutes, silently
+    // and holding the reconcile's slot meanwhile. The controller's own backoff (per profile,
+    // jittered) retries instead, frees the slot, and says so in metrics and logs. The Lease
+    // keeps kube's retries: a renewal should try hard before leadership is given up.
+    let mut controller_config = cluster.clone();
+    controller_config.default_retry = false;
+    let client = Client::try_from(controller_config)?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     if crds
         .get_opt(CRD_NAME)

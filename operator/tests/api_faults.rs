@@ -297,20 +297,17 @@ fn counter(operator: &OperatorProcess, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-const SERVER_ERRORS: &str = "vmoperator_reconcile_failures_total{category=\"ServerError\"}";
+const REFUSING_WEBHOOK: &str = "refuse-the-operator";
 
-const BROKEN_WEBHOOK: &str = "unreachable-webhook";
-
-/// A validating webhook nobody serves, failing closed, for every write of `user` in
-/// [`NAMESPACE`]: the API server answers each with 500 ("failed calling webhook").
-async fn break_writes_of(client: &Client, user: &str) {
+/// A validating webhook at `client_config`, failing closed, for every write of `user` in
+/// [`NAMESPACE`].
+async fn refuse_writes_of(client: &Client, user: &str, client_config: serde_json::Value) {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     let webhook: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": BROKEN_WEBHOOK},
+        "metadata": {"name": REFUSING_WEBHOOK},
         "webhooks": [{
-            "name": "unreachable.faults.vmoperator.io",
-            // The discard port: nothing listens there.
-            "clientConfig": {"url": "https://127.0.0.1:9/validate"},
+            "name": "refuse.faults.vmoperator.io",
+            "clientConfig": client_config,
             "rules": [{
                 "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
                 "operations": ["CREATE", "UPDATE", "DELETE"], "scope": "Namespaced",
@@ -330,8 +327,25 @@ async fn break_writes_of(client: &Client, user: &str) {
         .expect("webhook");
 }
 
+/// How the API server answers the operator's writes for a window.
+enum Fault {
+    /// 429 Too Many Requests (kube-testenv's fault webhook answers so).
+    Throttled,
+    /// 500: the webhook is called where nothing listens.
+    ServerError,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_for_a_window_the_operator_backs_off_and_converges_after() {
+    refused_for_a_window(Fault::Throttled).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after() {
+    refused_for_a_window(Fault::ServerError).await;
+}
+
+async fn refused_for_a_window(fault: Fault) {
     use k8s_openapi::api::{
         admissionregistration::v1::ValidatingWebhookConfiguration, rbac::v1::ClusterRoleBinding,
     };
@@ -356,7 +370,12 @@ async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after()
     let operator_dir = tempfile::tempdir().expect("temp dir");
     let path = operator_dir.path().join("restricted.kubeconfig");
     std::fs::write(&path, serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("written");
-    let as_operator = client_for(&path, None).await.expect("client");
+    // Without kube's own retries of 429: the probes below must see the answer.
+    let mut probe_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    probe_config.default_retry = false;
+    let as_operator = Client::try_from(probe_config).expect("client");
     wait::until("the binding to take effect", WAIT, || async {
         Api::<VirtualMachineProfile>::namespaced(as_operator.clone(), NAMESPACE)
             .list(&ListParams::default())
@@ -379,17 +398,35 @@ async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after()
     create(&profiles, &before).await;
     converged(&profiles, &before, &[], || operator.log()).await;
 
-    break_writes_of(&admin, "restricted").await;
+    let (code, category, words) = match fault {
+        Fault::Throttled => (429, "Throttled", "fault webhook answers 429"),
+        Fault::ServerError => (500, "ServerError", "failed calling webhook"),
+    };
+    let client_config = match fault {
+        Fault::Throttled => serde_json::json!({
+            "url": format!("{}/refuse/429", world.control_plane.fault_webhook()),
+            "caBundle": k8s_openapi::ByteString(world.control_plane.ca_pem().expect("CA")),
+        }),
+        // The discard port: nothing listens there.
+        Fault::ServerError => serde_json::json!({"url": "https://127.0.0.1:9/validate"}),
+    };
+    refuse_writes_of(&admin, "restricted", client_config).await;
+    let failures = format!("vmoperator_reconcile_failures_total{{category=\"{category}\"}}");
     let probe: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(as_operator.clone(), NAMESPACE);
-    wait::until("the operator's writes to be answered 500", WAIT, || async {
-        let config_map = serde_json::from_value(serde_json::json!({"metadata": {"name": "probe"}}))
-            .expect("config map");
-        match probe.create(&PostParams::default(), &config_map).await {
-            Err(kube::Error::Api(status)) if status.code == 500 => Some(()),
-            _ => None,
-        }
-    })
+    wait::until(
+        &format!("the operator's writes to be answered {code}"),
+        WAIT,
+        || async {
+            let config_map =
+                serde_json::from_value(serde_json::json!({"metadata": {"name": "probe"}}))
+                    .expect("config map");
+            match probe.create(&PostParams::default(), &config_map).await {
+                Err(kube::Error::Api(status)) if status.code == code => Some(()),
+                _ => None,
+            }
+        },
+    )
     .await
     .expect("the webhook in effect");
     // Its watches are open: it sees new profiles, and every write it tries fails.
@@ -399,9 +436,9 @@ async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after()
     // Three attempts of each: with backoff (at least 1 s, then 2 s) that cannot take less than
     // 3 s; retrying at once would take a fraction of that.
     wait::until(
-        "reconciles to fail as ServerError, three times each",
+        &format!("reconciles to fail as {category}, three times each"),
         WAIT,
-        || async { (counter(&operator, SERVER_ERRORS) >= 3.0 * during.len() as f64).then_some(()) },
+        || async { (counter(&operator, &failures) >= 3.0 * during.len() as f64).then_some(()) },
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()));
@@ -409,18 +446,18 @@ async fn server_errors_for_a_window_the_operator_backs_off_and_converges_after()
     assert!(
         window >= std::time::Duration::from_millis(2500),
         "{} failed reconciles within {window:?}: no backoff",
-        counter(&operator, SERVER_ERRORS)
+        counter(&operator, &failures)
     );
 
     Api::<ValidatingWebhookConfiguration>::all(admin.clone())
-        .delete(BROKEN_WEBHOOK, &Default::default())
+        .delete(REFUSING_WEBHOOK, &Default::default())
         .await
         .expect("the window closes");
     let running: Vec<String> = before.iter().chain(&during).cloned().collect();
     converged(&profiles, &running, &[], || operator.log()).await;
     let log = operator.log();
     assert!(
-        log.contains("ServerError") && log.contains("failed calling webhook"),
+        log.contains(category) && log.contains(words),
         "the log says what the API server answered:\n{log}"
     );
 }

@@ -44,6 +44,8 @@ type ports struct {
 	// Only with --datastore sqlite: kine serves metrics on a port of its own (default :8080,
 	// which two control planes would share).
 	KineMetrics int `json:"kineMetrics,omitempty"`
+	// The fault webhook (see faults.go).
+	FaultWebhook int `json:"faultWebhook,omitempty"`
 }
 
 func main() {
@@ -150,7 +152,10 @@ func run() error {
 		return fmt.Errorf("controller-manager: %w", err)
 	}
 
-	fmt.Printf("READY kubeconfig=%s server=%s data-dir=%s\n", *kubeconfigPath, host, *dataDir)
+	if err := serveFaultWebhook(p.FaultWebhook, pki); err != nil {
+		return fmt.Errorf("fault webhook: %w", err)
+	}
+	fmt.Printf("READY kubeconfig=%s server=%s data-dir=%s fault-webhook=https://127.0.0.1:%d\n", *kubeconfigPath, host, *dataDir, p.FaultWebhook)
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -212,10 +217,12 @@ func loadOrAllocatePorts(dataDir string, apiPort int) (ports, error) {
 			}
 		}
 	}
-	if p.KineMetrics == 0 {
-		var err error
-		if p.KineMetrics, err = freePort(); err != nil {
-			return p, err
+	for _, port := range []*int{&p.KineMetrics, &p.FaultWebhook} {
+		if *port == 0 {
+			var err error
+			if *port, err = freePort(); err != nil {
+				return p, err
+			}
 		}
 	}
 	raw, _ := json.Marshal(p)

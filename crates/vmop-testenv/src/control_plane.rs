@@ -57,6 +57,7 @@ pub struct ControlPlane {
     data_dir: PathBuf,
     kubeconfig: PathBuf,
     server: String,
+    fault_webhook: String,
     // Given again on a restart.
     datastore: Datastore,
     extra_args: Vec<String>,
@@ -194,6 +195,7 @@ impl ControlPlane {
             data_dir: data_dir.to_path_buf(),
             kubeconfig: PathBuf::from(kubeconfig),
             server,
+            fault_webhook: field("fault-webhook=").unwrap_or_default(),
             datastore,
             extra_args: extra_args.to_vec(),
         })
@@ -207,6 +209,19 @@ impl ControlPlane {
     /// The API server's URL.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The base URL of kube-testenv's fault webhook: an admission webhook that refuses every
+    /// request sent to `<url>/refuse/<code>` with that status code (429, 503, ...), which the
+    /// API server then answers the client with. Its certificate is signed by [`Self::ca_pem`].
+    pub fn fault_webhook(&self) -> &str {
+        &self.fault_webhook
+    }
+
+    /// The control plane's CA certificate (PEM), for a webhook's `caBundle`.
+    pub fn ca_pem(&self) -> Result<Vec<u8>, TestEnvError> {
+        let path = self.data_dir.join("pki").join("ca.crt");
+        std::fs::read(&path).map_err(|e| TestEnvError::io(&path, e))
     }
 
     /// The directory holding etcd's data, the PKI and logs.
