@@ -1,6 +1,6 @@
 //! The demo's pool: applies `examples/pools/web-pool.yaml` (3 replicas), then scales it to 5
 //! and back to 2 through the scale subresource (what `kubectl scale` uses), showing the
-//! `kubectl get vmpool` view and each member's address after each step.
+//! `kubectl get vmprofilepool` view and each member's address after each step.
 
 use std::{path::Path, time::Duration};
 
@@ -92,7 +92,7 @@ pub async fn run(client: &Client, root: &Path, timeout: u64) -> Result<()> {
     println!("\napplied the pool examples/pools/web-pool.yaml (3 replicas)");
     wait_ready(&pools, 3, timeout).await?;
     for replicas in [5, 2] {
-        println!("\n$ kubectl scale vmpool web --replicas={replicas}");
+        println!("\n$ kubectl scale vmprofilepool web --replicas={replicas}");
         pools
             .patch_scale(
                 "web",

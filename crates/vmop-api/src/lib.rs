@@ -1,5 +1,5 @@
 //! The API of vm-operator: the `VirtualMachineProfile` custom resource
-//! (`vmoperator.io/v1alpha1`, short name `vmp`) and typed subsets of the upstream kinds the
+//! (`vmoperator.io/v1alpha1`, short name `vmprofile`) and typed subsets of the upstream kinds the
 //! operator writes or reads (Multus, NMState, CDI, KubeVirt).
 //!
 //! This crate holds types and pure validation only. It re-exports [`kube`] and

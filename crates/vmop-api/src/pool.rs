@@ -1,7 +1,7 @@
 //! The `VirtualMachineProfilePool` custom resource: many VMs from one profile template, each
 //! a profile `<pool>-<ordinal>` with its hostname, and static addresses taken in order from
 //! per-network ranges, so that an ordinal keeps its address and MAC across restarts,
-//! scale-down and scale-up. `kubectl scale vmpool <name> --replicas=N` works (the scale
+//! scale-down and scale-up. `kubectl scale vmprofilepool <name> --replicas=N` works (the scale
 //! subresource), and so can a HorizontalPodAutoscaler.
 
 use std::collections::BTreeMap;
@@ -29,7 +29,8 @@ pub const MAX_POOL_NAME: usize = 48;
     version = "v1alpha1",
     kind = "VirtualMachineProfilePool",
     namespaced,
-    shortname = "vmpool",
+    shortname = "vmprofilepool",
+    shortname = "vmprofilepools",
     category = "all",
     status = "VirtualMachineProfilePoolStatus",
     derive = "PartialEq",

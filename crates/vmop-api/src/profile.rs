@@ -1,7 +1,7 @@
 //! The `VirtualMachineProfile` custom resource: one high-level description of a VM from which
 //! the operator derives networks, volumes and the KubeVirt VirtualMachine.
 //!
-//! Doc comments on fields become the CRD's descriptions (`kubectl explain vmp.spec`). CEL
+//! Doc comments on fields become the CRD's descriptions (`kubectl explain vmprofile.spec`). CEL
 //! rules take their messages from [`crate::messages`], shared with [`crate::validate`].
 
 use std::collections::BTreeMap;
@@ -21,8 +21,8 @@ use crate::status::VirtualMachineProfileStatus;
     version = "v1alpha1",
     kind = "VirtualMachineProfile",
     namespaced,
-    shortname = "vmp",
     shortname = "vmprofile",
+    shortname = "vmprofiles",
     category = "all",
     status = "VirtualMachineProfileStatus",
     derive = "PartialEq",

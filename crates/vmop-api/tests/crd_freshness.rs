@@ -30,9 +30,9 @@ fn the_crd_carries_what_users_see() {
         serde_yaml::from_str(&vmop_api::crd_yaml().expect("serializes")).expect("parses");
     let names = &crd["spec"]["names"];
     assert_eq!(names["kind"], "VirtualMachineProfile");
-    assert_eq!(names["shortNames"][0], "vmp");
-    // KubeVirt's VirtualMachinePreference is `vmp` too: a name of our own that nothing shares.
-    assert_eq!(names["shortNames"][1], "vmprofile");
+    // Names nothing else in the stack uses (tests/crd_names.rs checks).
+    assert_eq!(names["shortNames"][0], "vmprofile");
+    assert_eq!(names["shortNames"][1], "vmprofiles");
     let version = &crd["spec"]["versions"][0];
     assert_eq!(version["name"], "v1alpha1");
     assert!(version["subresources"]["status"].is_mapping());

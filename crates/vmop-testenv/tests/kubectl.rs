@@ -54,8 +54,7 @@ async fn kubectl_applies_lists_and_explains_profiles() {
             );
         }
 
-        // `vmprofile`: on a cluster with KubeVirt's instancetype CRDs, `vmp` is also
-        // VirtualMachinePreference's short name.
+        // The short name, which no kind of the stack shares.
         let listed = stdout(&kubectl(&["get", "vmprofile", "-n", &ns.name]));
         let header: Vec<&str> = listed
             .lines()
