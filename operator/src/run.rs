@@ -143,15 +143,15 @@ pub async fn run(args: RunArgs) -> Result<()> {
             args.policy_configmap
         );
     };
-    let config = ControllerConfig {
-        namespace: args.namespace.clone(),
-        concurrency: args.concurrency,
-        policy: PolicySource::ConfigMap {
+    let mut config = ControllerConfig::default()
+        .concurrency(args.concurrency)
+        .policy(PolicySource::ConfigMap {
             namespace: policy_namespace.to_owned(),
             name: policy_name.to_owned(),
-        },
-        ..ControllerConfig::default()
-    };
+        });
+    if let Some(namespace) = &args.namespace {
+        config = config.namespace(namespace.clone());
+    }
     let mut leadership = None;
     let mut election = None;
     if args.leader_election {
@@ -161,13 +161,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             .lease_name
             .clone()
             .unwrap_or_else(|| format!("vm-operator-{}", policy_scope(args.namespace.as_deref())));
-        let config = lease::LeaseConfig {
-            namespace: args.lease_namespace.clone(),
-            name: name.clone(),
-            identity,
-            create_if_missing: false,
-            timing: lease::LeaseTiming::default(),
-        };
+        let config = lease::LeaseConfig::new(args.lease_namespace.clone(), name.clone(), identity);
         let elected = lease::elect(cluster.clone(), config).await?;
         let mut waiting = elected.leadership();
         election = Some(elected);

@@ -125,8 +125,9 @@ impl std::fmt::Debug for Stores {
     }
 }
 
-/// Timing of requeues.
+/// Timing of requeues: [`Default`], then the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Timing {
     /// Look again this soon while waiting for something no watch reports (a missing
     /// StorageClass or user-data Secret, say).
@@ -152,6 +153,32 @@ impl Default for Timing {
             settled: Duration::from_secs(300),
             debounce: Duration::from_millis(250),
         }
+    }
+}
+
+impl Timing {
+    /// See [`Timing::converging`](#structfield.converging) (default 10 s).
+    pub fn converging(mut self, after: Duration) -> Self {
+        self.converging = after;
+        self
+    }
+
+    /// See [`Timing::waiting`](#structfield.waiting) (default 60 s).
+    pub fn waiting(mut self, after: Duration) -> Self {
+        self.waiting = after;
+        self
+    }
+
+    /// See [`Timing::settled`](#structfield.settled) (default 5 min).
+    pub fn settled(mut self, after: Duration) -> Self {
+        self.settled = after;
+        self
+    }
+
+    /// See [`Timing::debounce`](#structfield.debounce) (default 250 ms).
+    pub fn debounce(mut self, window: Duration) -> Self {
+        self.debounce = window;
+        self
     }
 }
 

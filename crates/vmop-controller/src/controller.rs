@@ -60,8 +60,20 @@ use crate::{
     watch_health::WatchHealth,
 };
 
-/// How the controller runs.
+/// How the controller runs: [`Default`], then the setters, so that a setting added later
+/// breaks no embedder.
+///
+/// ```
+/// use std::time::Duration;
+/// use vmop_controller::{ControllerConfig, Timing};
+/// let config = ControllerConfig::default()
+///     .namespace("team-a")
+///     .concurrency(4)
+///     .timing(Timing::default().converging(Duration::from_secs(2)));
+/// assert_eq!(config.namespace.as_deref(), Some("team-a"));
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ControllerConfig {
     /// Watch one namespace, or all when `None`.
     pub namespace: Option<String>,
@@ -81,6 +93,38 @@ impl Default for ControllerConfig {
             timing: Timing::default(),
             policy: PolicySource::Fixed(OperatorPolicy::default()),
         }
+    }
+}
+
+impl ControllerConfig {
+    /// Watches only this namespace (the default: all).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Watches every namespace (the default).
+    pub fn all_namespaces(mut self) -> Self {
+        self.namespace = None;
+        self
+    }
+
+    /// How many profiles are reconciled at once (default 8).
+    pub fn concurrency(mut self, concurrency: u16) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// How soon profiles are looked at again.
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Where the administrator's policy comes from (default: nothing allowed).
+    pub fn policy(mut self, policy: PolicySource) -> Self {
+        self.policy = policy;
+        self
     }
 }
 

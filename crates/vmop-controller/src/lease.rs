@@ -15,8 +15,10 @@ use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseManagerBuilder, Lea
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 
-/// How long a Lease lasts, when its holder renews it, and how long one request may take.
+/// How long a Lease lasts, when its holder renews it, and how long one request may take:
+/// [`Default`], then the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LeaseTiming {
     /// How long the Lease lasts after its last renewal: a killed holder's Lease is taken
     /// over after at most this long.
@@ -38,8 +40,29 @@ impl Default for LeaseTiming {
     }
 }
 
-/// Where the Lease is and who this replica is.
+impl LeaseTiming {
+    /// How long the Lease lasts after its last renewal (default 15 s).
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// How long before expiry the holder renews (default 5 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long one request of the Lease client may take (default 2 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+}
+
+/// Where the Lease is and who this replica is: [`LeaseConfig::new`], then the setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LeaseConfig {
     /// Namespace of the Lease.
     pub namespace: String,
@@ -52,6 +75,36 @@ pub struct LeaseConfig {
     pub create_if_missing: bool,
     /// Duration, renewal and request timeout.
     pub timing: LeaseTiming,
+}
+
+impl LeaseConfig {
+    /// The Lease `namespace/name`, held as `identity`; not created when missing, with the
+    /// default timing.
+    pub fn new(
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Self {
+        LeaseConfig {
+            namespace: namespace.into(),
+            name: name.into(),
+            identity: identity.into(),
+            create_if_missing: false,
+            timing: LeaseTiming::default(),
+        }
+    }
+
+    /// Creates the Lease when it is missing (needs `create` on leases).
+    pub fn create_if_missing(mut self, create: bool) -> Self {
+        self.create_if_missing = create;
+        self
+    }
+
+    /// Duration, renewal and request timeout.
+    pub fn timing(mut self, timing: LeaseTiming) -> Self {
+        self.timing = timing;
+        self
+    }
 }
 
 /// Leader election could not start.

@@ -24,18 +24,13 @@ async fn elect(namespace: &str, identity: &str) -> Election {
     let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
         .await
         .expect("cluster config");
-    let timing = LeaseTiming {
-        duration: Duration::from_secs(4),
-        grace: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(1),
-    };
-    let lease = LeaseConfig {
-        namespace: namespace.into(),
-        name: "elect".into(),
-        identity: identity.into(),
-        create_if_missing: true,
-        timing,
-    };
+    let timing = LeaseTiming::default()
+        .duration(Duration::from_secs(4))
+        .grace(Duration::from_secs(2))
+        .request_timeout(Duration::from_secs(1));
+    let lease = LeaseConfig::new(namespace, "elect", identity)
+        .create_if_missing(true)
+        .timing(timing);
     lease::elect(config, lease).await.expect("election starts")
 }
 

@@ -36,17 +36,13 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
         ns.client.clone(),
         Arc::new(registries),
         Arc::new(Metrics::default()),
-        ControllerConfig {
-            namespace: Some(ns.name.clone()),
-            concurrency: 2,
-            timing: Timing {
-                converging: Duration::from_millis(500),
-                ..Timing::default()
-            },
-            policy: vmop_controller::PolicySource::Fixed(
+        ControllerConfig::default()
+            .namespace(ns.name.clone())
+            .concurrency(2)
+            .timing(Timing::default().converging(Duration::from_millis(500)))
+            .policy(vmop_controller::PolicySource::Fixed(
                 vmop_controller::OperatorPolicy::allow_all(),
-            ),
-        },
+            )),
         async move {
             let _ = stopped.await;
         },

@@ -55,15 +55,11 @@ async fn a_lab_stands_up_its_seats_and_tears_them_down_at_expiry() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let embedded = tokio::spawn(run(
         client.clone(),
-        ControllerConfig {
-            namespace: Some(ns.name.clone()),
-            concurrency: 4,
-            timing: Timing {
-                converging: Duration::from_millis(500),
-                ..Timing::default()
-            },
-            policy: PolicySource::Fixed(policy),
-        },
+        ControllerConfig::default()
+            .namespace(ns.name.clone())
+            .concurrency(4)
+            .timing(Timing::default().converging(Duration::from_millis(500)))
+            .policy(PolicySource::Fixed(policy)),
         Arc::new(Metrics::default()),
         async move {
             let _ = stopped.await;

@@ -69,15 +69,11 @@ async fn run(
         TestEnv::shared().client().await,
         Arc::new(registries()),
         Arc::new(Metrics::default()),
-        ControllerConfig {
-            namespace: Some(namespace.into()),
-            concurrency: 2,
-            timing: Timing {
-                converging: Duration::from_millis(500),
-                ..Timing::default()
-            },
-            policy: PolicySource::Fixed(policy),
-        },
+        ControllerConfig::default()
+            .namespace(namespace)
+            .concurrency(2)
+            .timing(Timing::default().converging(Duration::from_millis(500)))
+            .policy(PolicySource::Fixed(policy)),
         async move {
             let _ = stopped.await;
         },

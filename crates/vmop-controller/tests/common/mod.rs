@@ -66,15 +66,11 @@ impl Operator {
             ns.client.clone(),
             registries,
             metrics.clone(),
-            ControllerConfig {
-                namespace: Some(ns.name.clone()),
-                concurrency: 4,
-                timing: Timing {
-                    converging: Duration::from_millis(500),
-                    ..Timing::default()
-                },
-                policy,
-            },
+            ControllerConfig::default()
+                .namespace(ns.name.clone())
+                .concurrency(4)
+                .timing(Timing::default().converging(Duration::from_millis(500)))
+                .policy(policy),
             async move {
                 let _ = stopped.await;
             },
