@@ -18,7 +18,7 @@ use kube::{
 };
 use tracing::info;
 use vmop_controller::{
-    ControllerConfig, Metrics, PolicySource, Running, controller, lease, plan::policy_scope,
+    ControllerConfig, Metrics, PolicySource, Running, controller, lease, policy_scope,
 };
 use vmop_plugin::Registries;
 

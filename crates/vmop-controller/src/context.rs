@@ -33,11 +33,11 @@ use vmop_api::{
 use vmop_plugin::Registries;
 
 use crate::{
-    events::EventPublisher,
-    index::LabelIndex,
+    cache::index::LabelIndex,
+    cache::packed::PackedStore,
+    desired::policy::{OperatorPolicy, POLICY_KEY},
     metrics::Metrics,
-    packed::PackedStore,
-    policy::{OperatorPolicy, POLICY_KEY},
+    report::events::EventPublisher,
 };
 
 /// Field manager of every object the controller applies.
@@ -327,19 +327,19 @@ pub struct Context {
     /// restored from it).
     pub synced: tokio::sync::watch::Receiver<bool>,
     /// What profiles hold in common: shared policies' users, addresses, node interfaces.
-    pub claims: crate::claims::Claims,
+    pub claims: crate::desired::claims::Claims,
     /// Whether the watches are up (readiness reads it).
-    pub watch_health: Arc<crate::watch_health::WatchHealth>,
+    pub watch_health: Arc<crate::cache::watch_health::WatchHealth>,
     /// The user-data Secrets profiles name, and what reading them last gave.
-    pub(crate) user_data_secrets: Arc<crate::user_data_secrets::UserDataSecrets>,
+    pub(crate) user_data_secrets: Arc<crate::cache::user_data_secrets::UserDataSecrets>,
     /// One gate per shared policy: its deletion and its users' applies never interleave.
-    pub(crate) policy_gates: crate::policy_gate::PolicyGates,
+    pub(crate) policy_gates: crate::converge::policy_gate::PolicyGates,
     /// The namespace watched, or `None` for all: the scope of the shared policies.
     pub namespace: Option<String>,
     /// Last status write per profile (progress-only changes are coalesced).
     pub status_writes: StatusWrites,
     /// Profiles triggered and waiting for a reconcile (the work-queue metrics).
-    pub queue: Arc<crate::queue::WorkQueue>,
+    pub queue: Arc<crate::cache::queue::WorkQueue>,
     /// Whether the MultiNetworkPolicy CRD is installed (found by discovery; until then bridge
     /// networks of isolated profiles are reported as not isolated).
     pub multi_network_policies_installed: Arc<std::sync::atomic::AtomicBool>,

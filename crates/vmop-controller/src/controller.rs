@@ -41,23 +41,23 @@ use vmop_api::{
 use vmop_plugin::{Registries, names::fnv1a, objects::MANAGED_POLICY_LABEL};
 
 use crate::{
-    claims::Claims,
+    cache::index::LabelIndex,
+    cache::packed::{PackedStore, packed_store},
+    cache::profile_triggers::changed_beyond_status,
+    cache::queue::{WorkQueue, controlling_profiles},
+    cache::relist::relisting,
+    cache::seed::restore_claims,
+    cache::trim::{self, strip},
+    cache::user_data_secrets::UserDataSecrets,
+    cache::watch_health::WatchHealth,
     context::{Context, Failures, Indexes, PolicyHandle, Stores, Timing},
-    events::EventPublisher,
-    index::LabelIndex,
+    converge::network::delete_unused_policies,
+    desired::claims::Claims,
+    desired::plan::policy_scope,
+    desired::policy::OperatorPolicy,
     metrics::Metrics,
-    network::delete_unused_policies,
-    packed::{PackedStore, packed_store},
-    plan::policy_scope,
-    policy::OperatorPolicy,
-    profile_triggers::changed_beyond_status,
-    queue::{WorkQueue, controlling_profiles},
     reconcile::{error_policy, reconcile},
-    relist::relisting,
-    seed::restore_claims,
-    trim::{self, strip},
-    user_data_secrets::UserDataSecrets,
-    watch_health::WatchHealth,
+    report::events::EventPublisher,
 };
 
 /// How the controller runs: [`Default`], then the setters, so that a setting added later
@@ -195,7 +195,7 @@ where
 }
 
 /// Like [`cached`], into a [`PackedStore`] (the children of profiles, many of each), with
-/// `trim` applied before packing (see [`crate::trim`]). An event after which the cache
+/// `trim` applied before packing (see [`crate::cache::trim`]). An event after which the cache
 /// serves the same object as before (what changed was trimmed away, or only the
 /// resourceVersion, which nothing reads) triggers nothing: a reconcile would see no
 /// difference.
@@ -844,7 +844,7 @@ pub fn controller(
                 future::ready(())
             }
         });
-    let pools = crate::pool::pool_controller(
+    let pools = crate::pools::pool::pool_controller(
         client.clone(),
         context.clone(),
         config.namespace.clone(),

@@ -1,11 +1,19 @@
 //! The VirtualMachineProfile controller, embeddable in another Rust controller.
 //!
-//! Three managers behind one [`reconcile`](reconcile::reconcile), as in the design:
-//! [`network`] (NADs, shared NMState policies), [`storage`] (claims, DataVolumes) and [`vm`]
-//! (the KubeVirt VirtualMachine), fed by [`plan`] (validation and building through the plugin
-//! registries, pure) and summarized by [`status`] (pure). [`controller()`] wires watch caches
-//! and triggers into a kube-runtime Controller; nothing is global, so an embedder can run
-//! several with their own registries.
+//! One reconcile per profile, as a pipeline (fetch from the caches → plan, pure → apply →
+//! status, pure), in folders that say what each part may touch:
+//!
+//! - `cache/`: the watch caches, what feeds them and the triggers they send;
+//! - `desired/`: what a profile wants ([`plan()`], through the plugin registries, pure), what
+//!   it holds in common with other profiles, the administrator's [`OperatorPolicy`];
+//! - `converge/`: the three managers, networks ([`NetworkOutcome`]), storage
+//!   ([`DiskOutcome`]) and the VM ([`VmOutcome`]), with server-side apply and cleanup;
+//! - `report/`: the status ([`compute`], pure, from what was [`Observed`]) and Events;
+//! - `requests/` (restart, migration) and `pools/` (VirtualMachineProfilePools).
+//!
+//! [`controller()`] wires the caches and triggers into a kube-runtime Controller; nothing is
+//! global, so an embedder can run several with their own registries. The public API is what
+//! this page lists: everything else is private, so refactoring inside breaks nobody.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,53 +34,30 @@
 // What embedders code against: every public item says what it is.
 #![deny(missing_docs)]
 
-pub mod access;
-pub mod apply;
-pub mod backoff;
-pub mod claims;
-pub mod classes;
-pub mod cleanup;
+mod backoff;
+mod cache;
 mod context;
 mod controller;
-pub mod disk_changes;
+mod converge;
+mod desired;
 mod error;
-pub mod events;
-pub mod image_hosts;
-pub mod index;
-pub mod isolation;
 pub mod lease;
 mod metrics;
-pub mod migrate;
-pub mod network;
-pub mod network_policy;
-pub mod packed;
-pub mod plan;
-pub mod policy;
-mod policy_gate;
-pub mod pool;
-pub mod pool_plan;
-mod profile_triggers;
-pub mod queue;
-pub mod reconcile;
-mod relist;
-pub mod request;
-pub mod restart;
-pub mod seed;
-pub mod sizing;
-pub mod status;
-pub mod storage;
-pub mod transitions;
-mod trim;
-mod user_data_secrets;
-pub mod vm;
-pub mod wants;
-mod watch_health;
+mod pools;
+mod reconcile;
+mod report;
+mod requests;
 
+pub use cache::{packed::PackedStore, watch_health::WatchHealth};
 pub use context::{
     Context, FIELD_MANAGER, FINALIZER, Failures, Indexes, PolicyHandle, Stores, Timing,
 };
 pub use controller::{ControllerConfig, PolicySource, Running, controller};
+pub use converge::{network::NetworkOutcome, storage::DiskOutcome, vm::VmOutcome};
+pub use desired::{
+    plan::{Plan, Planned, TemplateExtras, plan, policy_scope},
+    policy::OperatorPolicy,
+};
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};
-pub use policy::OperatorPolicy;
-pub use watch_health::WatchHealth;
+pub use report::status::{Observed, compute};

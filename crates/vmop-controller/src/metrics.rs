@@ -161,8 +161,8 @@ impl Metrics {
     }
 
     /// Counts what a status write says happened.
-    pub fn record(&self, transitions: &[crate::transitions::Transition]) {
-        use crate::transitions::Transition;
+    pub fn record(&self, transitions: &[crate::report::transitions::Transition]) {
+        use crate::report::transitions::Transition;
         for transition in transitions {
             match *transition {
                 Transition::Created => self.profile_event("created"),

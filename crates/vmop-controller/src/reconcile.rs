@@ -36,23 +36,23 @@ use vmop_api::{
 use vmop_plugin::VolumeObject;
 
 use crate::{
-    apply::{ensure, kind_of, owner_reference},
-    claims::ProfileKey,
-    classes::storage_class,
-    cleanup::{Wanted, cleanup, has_unwanted, remove_orphans},
     context::{Context, FIELD_MANAGER, FINALIZER, Timing},
+    converge::apply::{ensure, kind_of, owner_reference},
+    converge::cleanup::{Wanted, cleanup, has_unwanted, remove_orphans},
+    converge::network::{delete_unused_policies, reconcile_networks},
+    converge::network_policy::{ISOLATED, reconcile_isolation},
+    converge::storage::reconcile_disks,
+    converge::vm::{VmOutcome, WAITING_FOR_DEPENDENCIES, pinned_macs, reconcile_vm, user_data},
+    desired::claims::ProfileKey,
+    desired::classes::storage_class,
+    desired::plan::{Planned, TemplateExtras, plan, scope_policies},
+    desired::sizing::{self, Unresolved},
+    desired::wants::wants,
     error::{Error, Result},
-    migrate,
-    network::{delete_unused_policies, reconcile_networks},
-    network_policy::{ISOLATED, reconcile_isolation},
-    plan::{Planned, TemplateExtras, plan, scope_policies},
-    request::{self, Action as RequestAction},
-    restart,
-    sizing::{self, Unresolved},
-    status::{Observed, compute, set_extra_condition},
-    storage::reconcile_disks,
-    vm::{VmOutcome, WAITING_FOR_DEPENDENCIES, pinned_macs, reconcile_vm, user_data},
-    wants::wants,
+    report::status::{Observed, compute, set_extra_condition},
+    requests::migrate,
+    requests::request::{self, Action as RequestAction},
+    requests::restart,
 };
 
 /// Reconciles one profile (the kube-runtime `reconcile` function).
@@ -333,7 +333,10 @@ async fn apply(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action>
         );
     }
     status.resources = Some(resources);
-    status.access = Some(crate::access::access(profile, status.primary_ip.as_deref()));
+    status.access = Some(crate::report::access::access(
+        profile,
+        status.primary_ip.as_deref(),
+    ));
     if let Some(condition) = isolation.condition() {
         set_extra_condition(&mut status, &old, ISOLATED, condition, &now());
     }
@@ -506,11 +509,11 @@ async fn report_blocked(
 const REFUSALS: &[&str] = &[
     CONFLICT,
     APPLY_REJECTED,
-    crate::plan::NOT_ALLOWED,
-    crate::plan::STORAGE_CLASS_NOT_FOUND,
+    crate::desired::plan::NOT_ALLOWED,
+    crate::desired::plan::STORAGE_CLASS_NOT_FOUND,
     sizing::INSTANCETYPE_NOT_FOUND,
     sizing::PREFERENCE_NOT_FOUND,
-    crate::disk_changes::DISK_CHANGE_REFUSED,
+    crate::desired::disk_changes::DISK_CHANGE_REFUSED,
     DELETION_WAITING,
 ];
 
@@ -633,7 +636,7 @@ async fn write_status(
         .and_then(|created| Timestamp::now().duration_since(created.0).try_into().ok())
         .map(|d: Duration| d.as_secs_f64());
     ctx.metrics
-        .record(&crate::transitions::transitions(old, &new, age));
+        .record(&crate::report::transitions::transitions(old, &new, age));
     if old.phase != new.phase {
         let name = |phase: Option<Phase>| phase.map_or_else(|| "None".into(), |p| format!("{p:?}"));
         info!(from = %name(old.phase), to = %name(new.phase), "phase changed");

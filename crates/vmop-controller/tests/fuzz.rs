@@ -27,12 +27,8 @@ use vmop_api::{
     validate::{validate_profile, validate_semantics},
 };
 use vmop_controller::{
-    OperatorPolicy,
-    network::NetworkOutcome,
-    plan::{Planned, TemplateExtras, plan},
-    status::{Observed, compute},
-    storage::DiskOutcome,
-    vm::VmOutcome,
+    DiskOutcome, NetworkOutcome, Observed, OperatorPolicy, Planned, TemplateExtras, VmOutcome,
+    compute, plan,
 };
 use vmop_plugin::{
     ObservedNetwork, ObservedPolicy, ObservedVolume, Registries, StorageClassInfo, TemplateInput,

@@ -14,7 +14,7 @@ use vmop_api::{
     DiskSpec, NetworkSpec, VirtualMachineProfile,
     external::nmstate::NodeNetworkConfigurationPolicy, fixtures::valid_profile,
 };
-use vmop_controller::plan::policy_scope;
+use vmop_controller::policy_scope;
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 use vmop_testenv::{TestEnv, TestNamespace, wait};
 

@@ -9,11 +9,11 @@ use kube::ResourceExt;
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 
 use crate::{
-    claims::ProfileKey,
-    classes::storage_class,
     context::Context,
-    plan::{Planned, TemplateExtras, plan, scope_policies},
-    wants::wants,
+    desired::claims::ProfileKey,
+    desired::classes::storage_class,
+    desired::plan::{Planned, TemplateExtras, plan, scope_policies},
+    desired::wants::wants,
 };
 
 /// Claims what every cached profile's plan holds in common with others, oldest first.

@@ -19,13 +19,13 @@ use vmop_api::{
 };
 
 use crate::{
-    apply::{delete, kind_of},
-    claims::ProfileKey,
+    cache::index::LabelIndex,
+    cache::packed::PackedStore,
     context::Context,
+    converge::apply::{delete, kind_of},
+    converge::network::delete_unused_policies,
+    desired::claims::ProfileKey,
     error::{Error, Result},
-    index::LabelIndex,
-    network::delete_unused_policies,
-    packed::PackedStore,
 };
 
 /// Label on a disk's claim or DataVolume naming the spec disk it serves.
@@ -180,7 +180,8 @@ where
             .collect(),
         Source::Live => {
             let selector = format!("{PROFILE_LABEL}={}", profile.name_any());
-            ctx.metrics.read(crate::apply::kind_of::<K>(), "list");
+            ctx.metrics
+                .read(crate::converge::apply::kind_of::<K>(), "list");
             api.list(&ListParams::default().labels(&selector))
                 .await?
                 .items

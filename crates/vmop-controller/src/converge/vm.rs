@@ -10,13 +10,13 @@ use vmop_api::{VirtualMachineProfile, external::kubevirt::VirtualMachine};
 use vmop_plugin::TemplateInput;
 
 use crate::{
-    apply::{Applied, ensure},
     context::Context,
+    converge::apply::{Applied, ensure},
+    converge::network::NetworkOutcome,
+    converge::storage::DiskOutcome,
+    desired::plan::Plan,
     error::Result,
-    events::child_recreated,
-    network::NetworkOutcome,
-    plan::Plan,
-    storage::DiskOutcome,
+    report::events::child_recreated,
 };
 
 /// What became of the VM in this pass.
@@ -254,5 +254,5 @@ pub async fn reconcile_vm(
 /// Secrets of this profile that exist now (kept while the template cannot say).
 fn existing_secrets(ctx: &Context, profile: &VirtualMachineProfile) -> Vec<String> {
     let stores = &ctx.stores;
-    crate::cleanup::children((&stores.secrets, &stores.index.secrets), profile)
+    crate::converge::cleanup::children((&stores.secrets, &stores.index.secrets), profile)
 }

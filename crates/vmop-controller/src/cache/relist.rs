@@ -16,7 +16,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use crate::watch_health::WatchHealth;
+use crate::cache::watch_health::WatchHealth;
 
 /// kube-runtime's watcher of `api`, with the controller's backoff, started again from a list
 /// after each recovery that `health` announces.

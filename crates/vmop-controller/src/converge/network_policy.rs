@@ -1,4 +1,4 @@
-//! Applies a profile's isolation (see [`crate::isolation`]): its NetworkPolicy, and its
+//! Applies a profile's isolation (see [`crate::desired::isolation`]): its NetworkPolicy, and its
 //! MultiNetworkPolicy where the CRD is installed; deletes either when no longer asked for.
 //! Runs before the VM is applied, so an isolated VM never starts unguarded.
 
@@ -12,12 +12,12 @@ use serde::de::DeserializeOwned;
 use vmop_api::{VirtualMachineProfile, external::multinetworkpolicy::MultiNetworkPolicy};
 
 use crate::{
-    apply::{delete, ensure, owned},
+    cache::packed::PackedStore,
     context::Context,
+    converge::apply::{delete, ensure, owned},
+    converge::network::NetworkOutcome,
+    desired::isolation::{build, policy_name},
     error::Result,
-    isolation::{build, policy_name},
-    network::NetworkOutcome,
-    packed::PackedStore,
 };
 
 /// What the isolation of a profile amounts to now.

@@ -1,7 +1,7 @@
 //! One gate per shared node policy, so that "nobody uses it, delete it" and "a user applies
 //! it" never interleave.
 //!
-//! Without it the last user's cleanup could check [`Claims::in_use`](crate::claims::Claims),
+//! Without it the last user's cleanup could check [`Claims::in_use`](crate::desired::claims::Claims),
 //! a new user could claim the policy and find it in the cache (so skip its apply), and the
 //! delete would then remove a policy that has a user. With it:
 //!

@@ -7,7 +7,7 @@
 //! address?") is a map lookup, never a scan of the profiles. A claim is all or nothing: a
 //! profile whose wants conflict with a holder's changes nothing here and writes nothing.
 //! The first holder keeps what it holds; after a restart the holders are restored in order of
-//! creation (see [`crate::seed`]), so the earlier of two conflicting profiles keeps it.
+//! creation (see [`crate::cache::seed`]), so the earlier of two conflicting profiles keeps it.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},

@@ -1,6 +1,6 @@
 //! StorageManager: applies each disk's claim or DataVolume, owned by the profile and labelled
 //! for the watches whatever the backend set, grows claims where the size grew, refuses what
-//! upstream would refuse (see [`disk_changes`](crate::disk_changes)), and reads readiness,
+//! upstream would refuse (see [`disk_changes`](crate::desired::disk_changes)), and reads readiness,
 //! phase and import progress from the caches.
 
 use k8s_openapi::{
@@ -16,13 +16,13 @@ use vmop_api::{PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile, external::
 use vmop_plugin::{ObservedVolume, Readiness, VolumeAttachment, VolumeObject, VolumeReadiness};
 
 use crate::{
-    apply::{Applied, ensure, kind_of},
-    cleanup::{DISK_LABEL, RETENTION_LABEL},
     context::Context,
-    disk_changes::{DiskChange, decide},
+    converge::apply::{Applied, ensure, kind_of},
+    converge::cleanup::{DISK_LABEL, RETENTION_LABEL},
+    desired::disk_changes::{DiskChange, decide},
+    desired::plan::PlannedDisk,
     error::Result,
-    events::child_recreated,
-    plan::PlannedDisk,
+    report::events::child_recreated,
 };
 
 /// One disk after the manager's pass.

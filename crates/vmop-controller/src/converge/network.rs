@@ -1,5 +1,5 @@
 //! NetworkManager: applies what network plugins want — NADs owned by the profile, shared
-//! cluster-scoped NMState policies whose users are counted in memory ([`crate::claims`]),
+//! cluster-scoped NMState policies whose users are counted in memory ([`crate::desired::claims`]),
 //! nothing written onto the policy per user — and reads each network's readiness from the
 //! caches.
 
@@ -19,11 +19,11 @@ use vmop_api::{
 use vmop_plugin::{NetworkAttachment, ObservedNetwork, ObservedPolicy, Readiness};
 
 use crate::{
-    apply::{Applied, ensure, kind_of},
     context::Context,
+    converge::apply::{Applied, ensure, kind_of},
+    desired::plan::PlannedNetwork,
     error::Result,
-    events::child_recreated,
-    plan::PlannedNetwork,
+    report::events::child_recreated,
 };
 
 /// One network after the manager's pass.
@@ -165,7 +165,7 @@ fn observe(
     ObservedNetwork { nad, policies }
 }
 
-/// Applies a shared policy (its users are counted in [`crate::claims`], not on the object),
+/// Applies a shared policy (its users are counted in [`crate::desired::claims`], not on the object),
 /// holding its gate so that no deletion of it runs meanwhile.
 async fn ensure_shared_policy(
     ctx: &Context,

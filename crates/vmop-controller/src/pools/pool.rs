@@ -25,12 +25,12 @@ use vmop_api::{
 };
 
 use crate::{
-    apply::kind_of,
+    cache::relist::relisting,
     context::Context,
+    converge::apply::kind_of,
     error::{Error, Result},
-    pool_plan::{PoolPlan, member_name, plan_pool},
-    relist::relisting,
-    status::RESTART_REQUIRED,
+    pools::pool_plan::{PoolPlan, member_name, plan_pool},
+    report::status::RESTART_REQUIRED,
 };
 
 /// Field manager of the member profiles a pool writes (the profile controller writes their
@@ -342,7 +342,7 @@ pub fn pool_controller(
         ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
-    // Both watches list again after the API server comes back (see `crate::relist`).
+    // Both watches list again after the API server comes back (see `crate::cache::relist`).
     let (pool_cache, pool_writer) = reflector::store();
     let pool_stream = relisting(pools, watcher::Config::default(), &ctx.watch_health)
         .reflect(pool_writer)

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::{
-    image_hosts::{host_of, restricted_host},
-    policy::OperatorPolicy,
+    desired::image_hosts::{host_of, restricted_host},
+    desired::policy::OperatorPolicy,
 };
 use kube::ResourceExt;
 use vmop_api::{
@@ -247,7 +247,7 @@ pub async fn plan(
     .filter_map(Result::err)
     .flat_map(|errors| errors.0.into_iter().map(|e| e.to_string()))
     .collect();
-    if let Err(refused) = crate::isolation::validate(profile) {
+    if let Err(refused) = crate::desired::isolation::validate(profile) {
         invalid.push(refused);
     }
     let owner = profile_ref(profile);

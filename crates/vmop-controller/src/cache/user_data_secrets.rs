@@ -21,7 +21,7 @@ use kube::{
 };
 use vmop_api::VirtualMachineProfile;
 
-use crate::vm::UserData;
+use crate::converge::vm::UserData;
 
 /// User data longer than this is read again each time, not kept: the bundled template
 /// refuses more than 256 KiB anyway (as cloud providers cap user data near there).

@@ -9,8 +9,8 @@ use serde_json::Value;
 use vmop_api::external::multus::{NetworkAttachmentDefinition, RESOURCE_NAME_ANNOTATION};
 
 use crate::{
-    claims::{WantedAddress, WantedPolicy, Wants},
-    plan::{Plan, PlannedNetwork},
+    desired::claims::{WantedAddress, WantedPolicy, Wants},
+    desired::plan::{Plan, PlannedNetwork},
 };
 
 /// Node interfaces an NMState desired state configures: each interface, the ports of its

@@ -17,7 +17,8 @@ use vmop_api::{
 use vmop_plugin::Readiness;
 
 use crate::{
-    disk_changes::DISK_CHANGE_REFUSED, network::NetworkOutcome, storage::DiskOutcome, vm::VmOutcome,
+    converge::network::NetworkOutcome, converge::storage::DiskOutcome, converge::vm::VmOutcome,
+    desired::disk_changes::DISK_CHANGE_REFUSED,
 };
 
 /// Condition type reporting that KubeVirt needs a restart to apply a change.

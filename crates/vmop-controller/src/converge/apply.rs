@@ -20,8 +20,8 @@ use vmop_api::{VirtualMachineProfile, json::check_subset};
 use vmop_plugin::names::fnv1a;
 
 use crate::{
-    cleanup::RETAINED_FROM_ANNOTATION,
     context::{Context, FIELD_MANAGER},
+    converge::cleanup::RETAINED_FROM_ANNOTATION,
     error::{Error, Result},
 };
 
@@ -74,7 +74,7 @@ pub fn needs_apply(
     let Some(annotations) = cached_annotations else {
         return true;
     };
-    if annotations.contains_key(crate::trim::FOREIGN_CONTENT_MARK) {
+    if annotations.contains_key(crate::cache::trim::FOREIGN_CONTENT_MARK) {
         return true;
     }
     if annotations.get(HASH_ANNOTATION).map(String::as_str) != wanted {

@@ -1,0 +1,13 @@
+//! The watch caches and what feeds them: compact stores, trimming, label indexes, the
+//! triggers a watch event sends, relisting after a failure, the watches' health, and the
+//! claims restored from the caches at start.
+
+pub(crate) mod index;
+pub(crate) mod packed;
+pub(crate) mod profile_triggers;
+pub(crate) mod queue;
+pub(crate) mod relist;
+pub(crate) mod seed;
+pub(crate) mod trim;
+pub(crate) mod user_data_secrets;
+pub(crate) mod watch_health;
