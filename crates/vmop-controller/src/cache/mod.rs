@@ -11,3 +11,4 @@ pub(crate) mod seed;
 pub(crate) mod trim;
 pub(crate) mod user_data_secrets;
 pub(crate) mod watch_health;
+pub(crate) mod watches;
