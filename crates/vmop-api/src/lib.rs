@@ -21,6 +21,7 @@ pub mod messages;
 pub mod pool;
 pub mod profile;
 pub mod quantity;
+pub mod reasons;
 pub mod status;
 pub mod validate;
 

@@ -457,11 +457,11 @@ fn spec_changed(profile: &VirtualMachineProfile, old: &VirtualMachineProfileStat
         .is_some_and(|seen| Some(seen) != profile.metadata.generation)
 }
 
+/// Reason of a profile whose child the API server refused for good (422, 400, 403).
+pub(crate) use vmop_api::reasons::APPLY_REJECTED;
 /// Reason of a profile whose child's name is taken by an object it does not own, or that
 /// asks for an address, MAC or node interface another profile holds.
-pub const CONFLICT: &str = "Conflict";
-/// Reason of a profile whose child the API server refused for good (422, 400, 403).
-pub const APPLY_REJECTED: &str = "ApplyRejected";
+pub(crate) use vmop_api::reasons::CONFLICT;
 
 /// The status reason of an error the profile must show rather than retry quietly.
 fn refusal_reason(error: &Error) -> Option<&'static str> {
@@ -518,7 +518,7 @@ const REFUSALS: &[&str] = &[
 ];
 
 /// Reason of a profile whose deletion waits for something to go.
-pub const DELETION_WAITING: &str = "DeletionWaiting";
+pub(crate) use vmop_api::reasons::DELETION_WAITING;
 
 /// Phase Terminating with Ready=False, reason DeletionWaiting, saying what it waits for, and
 /// an Event when that changes. Best effort: the wait itself is the finalizer's.
@@ -699,7 +699,8 @@ async fn publish_transition(
     }
     let phase = new.phase.map(|p| format!("{p:?}")).unwrap_or_default();
     let (reason, message) = new_ready.unwrap_or_default();
-    let failed = matches!(new.phase, Some(Phase::Failed)) || reason == "InvalidSpec";
+    let failed =
+        matches!(new.phase, Some(Phase::Failed)) || reason == vmop_api::reasons::INVALID_SPEC;
     let settled = matches!(new.phase, Some(Phase::Running | Phase::Stopped));
     let refused = new.conditions.iter().any(|c| {
         c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())

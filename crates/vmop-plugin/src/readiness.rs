@@ -8,7 +8,7 @@ use vmop_api::external::{
 use crate::context::{ObservedNetwork, ObservedPolicy, ObservedVolume, Readiness, VolumeReadiness};
 
 /// Reason of a disk whose claim waits for the VM's pod to be scheduled.
-pub const WAITING_FOR_FIRST_CONSUMER: &str = "WaitingForFirstConsumer";
+pub const WAITING_FOR_FIRST_CONSUMER: &str = vmop_api::reasons::WAITING_FOR_FIRST_CONSUMER;
 
 /// Readiness of a plain claim named `name`: ready when Bound, failed when Lost, waiting for
 /// its consumer when Pending on a WaitForFirstConsumer class (the VM is created and binds

@@ -194,7 +194,7 @@ impl StorageBackend for CdiBackend {
                 Readiness::Failed {
                     reason: cause
                         .and_then(|c| c.reason.clone())
-                        .unwrap_or_else(|| "ImportFailed".into()),
+                        .unwrap_or_else(|| vmop_plugin::vmop_api::reasons::IMPORT_FAILED.into()),
                     message,
                 }
             }

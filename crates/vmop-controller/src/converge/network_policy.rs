@@ -41,7 +41,7 @@ pub enum IsolationOutcome {
 }
 
 /// Condition type saying whether `spec.isolation` guards every network of the VM.
-pub const ISOLATED: &str = "Isolated";
+pub(crate) use vmop_api::reasons::ISOLATED;
 
 impl IsolationOutcome {
     /// The `Isolated` condition: (status, reason, message); none when not asked for.

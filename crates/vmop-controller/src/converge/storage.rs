@@ -63,7 +63,7 @@ fn keep_existing_size(desired: &mut DataVolume, existing: &DataVolume) {
 }
 
 /// Reason and phase of a `Retain` disk whose claim is gone after it held data.
-pub const DISK_LOST: &str = "DiskLost";
+pub(crate) use vmop_api::reasons::DISK_LOST;
 
 /// Whether the profile's status says the disk held data (it was ready), or already reported
 /// it lost: then a missing claim is missing data, not a disk still to be created.

@@ -117,7 +117,7 @@ pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result
     ctx.metrics.read("Secret", "get");
     let Some(secret) = secrets.get_opt(&reference.name).await? else {
         return Ok(Err((
-            "UserDataSecretNotFound".into(),
+            vmop_api::reasons::USER_DATA_SECRET_NOT_FOUND.into(),
             format!(
                 "spec.cloudInit.userDataSecretRef: Secret {namespace}/{} does not exist",
                 reference.name
@@ -129,7 +129,7 @@ pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result
     let read = match data.get("userdata").or_else(|| data.get("userData")) {
         Some(bytes) => Ok(Some(String::from_utf8_lossy(&bytes.0).into_owned())),
         None => Err((
-            "UserDataKeyMissing".into(),
+            vmop_api::reasons::USER_DATA_KEY_MISSING.into(),
             format!(
                 "spec.cloudInit.userDataSecretRef: Secret {namespace}/{} has no userdata key",
                 reference.name
@@ -143,7 +143,7 @@ pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result
 }
 
 /// Reason of a VM not created yet because its networks or disks are not ready.
-pub const WAITING_FOR_DEPENDENCIES: &str = "WaitingForDependencies";
+pub(crate) use vmop_api::reasons::WAITING_FOR_DEPENDENCIES;
 
 /// Builds the VM and applies it when its networks and disks are ready or it already exists.
 pub async fn reconcile_vm(

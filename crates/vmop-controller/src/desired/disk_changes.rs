@@ -12,7 +12,7 @@ use vmop_api::{external::cdi::DataVolume, quantity};
 use vmop_plugin::{DiskConfig, VolumeObject};
 
 /// Reason of a change upstream refuses.
-pub const DISK_CHANGE_REFUSED: &str = "DiskChangeRefused";
+pub(crate) use vmop_api::reasons::DISK_CHANGE_REFUSED;
 
 /// What to do with one disk's desired object.
 #[derive(Debug, Clone, PartialEq, Eq)]

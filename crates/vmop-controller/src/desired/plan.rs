@@ -76,7 +76,7 @@ pub enum Planned {
 
 /// Reason of a profile asking for node networking, another namespace's NAD, a restricted
 /// image host or a clone source the administrator's policy does not allow.
-pub const NOT_ALLOWED: &str = "NotAllowed";
+pub(crate) use vmop_api::reasons::NOT_ALLOWED;
 
 /// What the plan asks for that the administrator's policy does not allow: node
 /// configuration (any network whose plugin builds node policies), a node interface used
@@ -148,7 +148,7 @@ fn check_policy(
 
 /// Reason of a profile whose disk names a StorageClass that does not exist, or names none
 /// where the cluster has no default class.
-pub const STORAGE_CLASS_NOT_FOUND: &str = "StorageClassNotFound";
+pub(crate) use vmop_api::reasons::STORAGE_CLASS_NOT_FOUND;
 
 impl std::fmt::Debug for PlannedNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

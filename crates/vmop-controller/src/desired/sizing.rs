@@ -8,9 +8,9 @@ use vmop_api::{
 };
 
 /// Reason of a profile whose instancetype does not exist.
-pub const INSTANCETYPE_NOT_FOUND: &str = "InstancetypeNotFound";
+pub(crate) use vmop_api::reasons::INSTANCETYPE_NOT_FOUND;
 /// Reason of a profile whose preference does not exist.
-pub const PREFERENCE_NOT_FOUND: &str = "PreferenceNotFound";
+pub(crate) use vmop_api::reasons::PREFERENCE_NOT_FOUND;
 
 /// Why a profile cannot be sized yet: a condition reason and its messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,7 @@ use crate::{
 pub const POOL_FIELD_MANAGER: &str = "vm-operator-pool";
 
 /// Reason of a pool whose member profile the API server refuses.
-pub const MEMBER_REJECTED: &str = "MemberRejected";
+pub(crate) use vmop_api::reasons::MEMBER_REJECTED;
 
 /// Members of `pool` by name: ordinals from 0 up to what the spec or status names, and on
 /// while the next one exists (members are a prefix of the ordinals; scale-down removes the

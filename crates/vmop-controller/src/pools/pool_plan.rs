@@ -15,12 +15,12 @@ use vmop_api::{
 };
 use vmop_plugin::mac::generated_mac;
 
-/// Reason of a pool whose range does not parse.
-pub const RANGE_INVALID: &str = "AddressRangeInvalid";
 /// Reason of a pool asking for more replicas than a range has addresses.
-pub const RANGE_EXHAUSTED: &str = "AddressRangeExhausted";
+pub(crate) use vmop_api::reasons::ADDRESS_RANGE_EXHAUSTED as RANGE_EXHAUSTED;
+/// Reason of a pool whose range does not parse.
+pub(crate) use vmop_api::reasons::ADDRESS_RANGE_INVALID as RANGE_INVALID;
 /// Reason of a pool whose member's name is taken by a profile it does not own.
-pub const NAME_TAKEN: &str = "Conflict";
+pub(crate) use vmop_api::reasons::CONFLICT as NAME_TAKEN;
 
 /// The pool's wishes.
 #[derive(Debug, Clone, Default)]

@@ -57,7 +57,7 @@ impl EventPublisher {
 }
 
 /// Reason of the Event saying that a child which existed was found missing and created again.
-pub const RECREATED: &str = "Recreated";
+pub(crate) use vmop_api::reasons::RECREATED;
 
 /// Says on the profile that its child `kind` `name`, which existed, was gone (deleted by hand,
 /// say) and has been created again. A failure to write the Event is logged, not returned: the
@@ -140,7 +140,7 @@ mod tests {
         };
         let event = Event {
             type_: EventType::Warning,
-            reason: "Conflict".into(),
+            reason: vmop_api::reasons::CONFLICT.into(),
             note: Some("taken".into()),
             action: "Reconcile".into(),
             secondary: None,

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// Condition type reporting that KubeVirt needs a restart to apply a change.
-pub const RESTART_REQUIRED: &str = "RestartRequired";
+pub(crate) use vmop_api::reasons::RESTART_REQUIRED;
 /// The VM's network name for the pod network.
 const POD_NETWORK: &str = "default";
 
@@ -102,7 +102,7 @@ fn vm_verdict(observed: &Observed<'_>) -> (Verdict, Phase) {
     };
     match outcome {
         VmOutcome::Invalid(message) => (
-            Verdict::new(false, "InvalidSpec", message.clone()),
+            Verdict::new(false, vmop_api::reasons::INVALID_SPEC, message.clone()),
             Phase::Pending,
         ),
         VmOutcome::Waiting {
@@ -220,7 +220,7 @@ pub fn compute(
     let mut conditions = Vec::new();
     let refusal = observed
         .invalid
-        .map(|errors| ("InvalidSpec", errors))
+        .map(|errors| (vmop_api::reasons::INVALID_SPEC, errors))
         .or(observed.blocked);
     if let Some((reason, errors)) = refusal {
         let verdict = Verdict::new(false, reason, errors.join("; "));

@@ -1,0 +1,47 @@
+//! Every `reason` vm-operator writes in a condition of a profile or pool, and on its Events:
+//! one list, so that what users match on (`kubectl wait`, alerts, scripts) is spelled once.
+//! The condition types are [`crate::status::ConditionType`].
+
+/// Something the spec alone decides is wrong (the message names the field).
+pub const INVALID_SPEC: &str = "InvalidSpec";
+/// The administrator's policy does not allow what the profile asks for.
+pub const NOT_ALLOWED: &str = "NotAllowed";
+/// A child's name is taken by an object the profile does not own, or the profile asks for an
+/// address, MAC or node interface another profile holds.
+pub const CONFLICT: &str = "Conflict";
+/// The API server refused a child for good (422, 400, 403); the message is its own.
+pub const APPLY_REJECTED: &str = "ApplyRejected";
+/// The VM waits for its networks and disks.
+pub const WAITING_FOR_DEPENDENCIES: &str = "WaitingForDependencies";
+/// A disk waits for its first consumer (a `WaitForFirstConsumer` class).
+pub const WAITING_FOR_FIRST_CONSUMER: &str = "WaitingForFirstConsumer";
+/// The image import of a disk failed.
+pub const IMPORT_FAILED: &str = "ImportFailed";
+/// A disk's claim that held data is gone; it is not created again blank.
+pub const DISK_LOST: &str = "DiskLost";
+/// A change to an existing disk that cannot be made (shrinking, another class, ...).
+pub const DISK_CHANGE_REFUSED: &str = "DiskChangeRefused";
+/// The StorageClass a disk names does not exist.
+pub const STORAGE_CLASS_NOT_FOUND: &str = "StorageClassNotFound";
+/// The instancetype a profile names does not exist.
+pub const INSTANCETYPE_NOT_FOUND: &str = "InstancetypeNotFound";
+/// The preference a profile names does not exist.
+pub const PREFERENCE_NOT_FOUND: &str = "PreferenceNotFound";
+/// The Secret `spec.cloudInit.userDataSecretRef` names does not exist.
+pub const USER_DATA_SECRET_NOT_FOUND: &str = "UserDataSecretNotFound";
+/// That Secret has no `userdata` key.
+pub const USER_DATA_KEY_MISSING: &str = "UserDataKeyMissing";
+/// The change takes effect only after a restart of the VM.
+pub const RESTART_REQUIRED: &str = "RestartRequired";
+/// The profile's networks are isolated as `spec.isolation` asks.
+pub const ISOLATED: &str = "Isolated";
+/// A deletion waits for something to go (the message says what).
+pub const DELETION_WAITING: &str = "DeletionWaiting";
+/// An Event: a child deleted by hand was created again.
+pub const RECREATED: &str = "Recreated";
+/// A pool's member profile was refused by the API server.
+pub const MEMBER_REJECTED: &str = "MemberRejected";
+/// A pool's address range cannot be used.
+pub const ADDRESS_RANGE_INVALID: &str = "AddressRangeInvalid";
+/// A pool's address range has no address left for another member.
+pub const ADDRESS_RANGE_EXHAUSTED: &str = "AddressRangeExhausted";
