@@ -15,6 +15,7 @@
 
 pub mod address_range;
 pub mod external;
+#[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod json;
 pub mod messages;
