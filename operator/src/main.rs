@@ -31,14 +31,7 @@ enum Command {
 
 /// Names every bundled plugin crate, so the linker keeps their `inventory` registrations.
 fn link_bundled_plugins() -> [&'static str; 6] {
-    [
-        vmop_net_bridge::link(),
-        vmop_net_sriov::link(),
-        vmop_storage_huamei::link(),
-        vmop_storage_cdi::link(),
-        vmop_storage_pvc::link(),
-        vmop_template_cloudinit::link(),
-    ]
+    vmop_bundled::link()
 }
 
 /// jemalloc instead of glibc's malloc: see the workspace Cargo.toml. Its options are built in

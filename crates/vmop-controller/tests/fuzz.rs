@@ -63,14 +63,7 @@ fn cases() -> u32 {
 }
 
 fn registries() -> Registries {
-    let _ = (
-        vmop_net_bridge::link(),
-        vmop_net_sriov::link(),
-        vmop_storage_huamei::link(),
-        vmop_storage_cdi::link(),
-        vmop_storage_pvc::link(),
-        vmop_template_cloudinit::link(),
-    );
+    let _ = vmop_bundled::link();
     Registries::from_inventory().expect("plugins register")
 }
 

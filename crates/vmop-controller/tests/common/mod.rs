@@ -27,14 +27,7 @@ pub struct Operator {
 impl Operator {
     pub async fn start(ns: &TestNamespace) -> Operator {
         // Keep the bundled plugins' registrations in this test binary.
-        let _ = (
-            vmop_net_bridge::link(),
-            vmop_net_sriov::link(),
-            vmop_storage_huamei::link(),
-            vmop_storage_cdi::link(),
-            vmop_storage_pvc::link(),
-            vmop_template_cloudinit::link(),
-        );
+        let _ = vmop_bundled::link();
         Self::start_with(ns, Registries::from_inventory().expect("plugins register")).await
     }
 
