@@ -18,7 +18,7 @@ use kube::{
 };
 use tracing::info;
 use vmop_controller::{
-    ControllerConfig, Metrics, PolicySource, Running, controller, lease, policy_scope,
+    AdminPolicySource, ControllerConfig, Metrics, Running, controller, lease, node_policy_scope,
 };
 use vmop_plugin::Registries;
 
@@ -145,7 +145,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     };
     let mut config = ControllerConfig::default()
         .concurrency(args.concurrency)
-        .policy(PolicySource::ConfigMap {
+        .admin_policy(AdminPolicySource::ConfigMap {
             namespace: policy_namespace.to_owned(),
             name: policy_name.to_owned(),
         });
@@ -157,10 +157,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
     if args.leader_election {
         let identity = std::env::var("POD_NAME")
             .unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        let name = args
-            .lease_name
-            .clone()
-            .unwrap_or_else(|| format!("vm-operator-{}", policy_scope(args.namespace.as_deref())));
+        let name = args.lease_name.clone().unwrap_or_else(|| {
+            format!(
+                "vm-operator-{}",
+                node_policy_scope(args.namespace.as_deref())
+            )
+        });
         let config = lease::LeaseConfig::new(args.lease_namespace.clone(), name.clone(), identity);
         let elected = lease::elect(cluster.clone(), config).await?;
         let mut waiting = elected.leadership();

@@ -492,7 +492,7 @@ async fn one_run(run: u64, rng: &mut Rng, kubeconfig: PathBuf) -> u32 {
     assert_eq!(held.len(), 3, "a, p-0 and p-1 (c has none): {held:?}");
 
     // The shared node policy: exactly one, still used by a (b is gone, finalizer and all).
-    let scope = vmop_controller::policy_scope(Some(&ns.name));
+    let scope = vmop_controller::node_policy_scope(Some(&ns.name));
     let policies = Api::<NodeNetworkConfigurationPolicy>::all(ns.client.clone())
         .list(&ListParams::default().labels(&format!("vmoperator.io/managed-policy={scope}")))
         .await

@@ -5,7 +5,7 @@
 //!
 //! - `cache/`: the watch caches, what feeds them and the triggers they send;
 //! - `desired/`: what a profile wants ([`plan()`], through the plugin registries, pure), what
-//!   it holds in common with other profiles, the administrator's [`OperatorPolicy`];
+//!   it holds in common with other profiles, the administrator's [`AdminPolicy`];
 //! - `converge/`: the three managers, networks ([`NetworkOutcome`]), storage
 //!   ([`DiskOutcome`]) and the VM ([`VmOutcome`]), with server-side apply and cleanup;
 //! - `report/`: the status ([`compute`], pure, from what was [`Observed`]) and Events;
@@ -36,11 +36,13 @@
 
 mod backoff;
 mod cache;
+mod config;
 mod context;
 mod controller;
 mod converge;
 mod desired;
 mod error;
+mod error_policy;
 pub mod lease;
 mod metrics;
 mod pools;
@@ -48,16 +50,16 @@ mod reconcile;
 mod report;
 mod requests;
 
+pub use cache::admin_policy::AdminPolicyHandle;
 pub use cache::{packed::PackedStore, watch_health::WatchHealth};
-pub use context::{
-    Context, FIELD_MANAGER, FINALIZER, Failures, Indexes, PolicyHandle, Stores, Timing,
-};
-pub use controller::{ControllerConfig, PolicySource, Running, controller};
+pub use config::{AdminPolicySource, ControllerConfig, Timing};
+pub use context::{Context, FIELD_MANAGER, FINALIZER, Failures, Indexes, Stores};
+pub use controller::{Running, controller};
 pub use converge::{network::NetworkOutcome, storage::DiskOutcome, vm::VmOutcome};
 pub use desired::{
-    plan::{Plan, Planned, TemplateExtras, plan, policy_scope},
-    policy::OperatorPolicy,
+    admin_policy::AdminPolicy,
+    plan::{Plan, Planned, TemplateExtras, node_policy_scope, plan},
 };
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};
-pub use report::status::{Observed, compute};
+pub use report::status::{Converged, Observed, compute};

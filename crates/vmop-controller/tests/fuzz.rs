@@ -27,7 +27,7 @@ use vmop_api::{
     validate::{validate_profile, validate_semantics},
 };
 use vmop_controller::{
-    DiskOutcome, NetworkOutcome, Observed, OperatorPolicy, Planned, TemplateExtras, VmOutcome,
+    AdminPolicy, DiskOutcome, NetworkOutcome, Observed, Planned, TemplateExtras, VmOutcome,
     compute, plan,
 };
 use vmop_plugin::{
@@ -215,7 +215,7 @@ fn through_the_plan(
         registries,
         class,
         extras,
-        &OperatorPolicy::allow_all(),
+        &AdminPolicy::allow_all(),
     ));
     let planned = match planned {
         Planned::Ready(plan) => Ok(plan),
@@ -291,7 +291,7 @@ fn through_the_status(registries: &Registries, children: &Value) {
         registries,
         class,
         TemplateExtras::default(),
-        &OperatorPolicy::allow_all(),
+        &AdminPolicy::allow_all(),
     )) else {
         panic!("the valid profile plans");
     };
@@ -355,6 +355,7 @@ fn through_the_status(registries: &Registries, children: &Value) {
         vm_outcome: Some(&vm_outcome),
         vm: vm.as_ref(),
         vmi: vmi.as_ref(),
+        converged: None,
     };
     let now = Time(Timestamp::from_second(1_800_000_000).expect("a time"));
     let status = compute(

@@ -16,7 +16,7 @@ use vmop_api::{
     DiskSource, DiskSpec, NetworkSpec, Phase, SourceReference, VirtualMachineProfile,
     external::nmstate::NodeNetworkConfigurationPolicy, fixtures::valid_profile,
 };
-use vmop_controller::PolicySource;
+use vmop_controller::AdminPolicySource;
 use vmop_testenv::{TestEnv, TestNamespace};
 
 fn bridged(
@@ -70,7 +70,7 @@ async fn tenants_configure_nodes_only_where_the_administrator_allows_it() {
     let ns = TestEnv::shared().namespace("node-policy").await;
     let operator = Operator::start_with_policy(
         &ns,
-        PolicySource::ConfigMap {
+        AdminPolicySource::ConfigMap {
             namespace: ns.name.clone(),
             name: "vm-operator-policy".into(),
         },
@@ -174,7 +174,7 @@ async fn a_clone_from_another_namespace_needs_the_administrators_consent() {
     let ns = TestEnv::shared().namespace("clone-policy").await;
     let operator = Operator::start_with_policy(
         &ns,
-        PolicySource::Fixed(vmop_controller::OperatorPolicy::default()),
+        AdminPolicySource::Fixed(vmop_controller::AdminPolicy::default()),
     )
     .await;
     let mut profile = valid_profile("copycat");
@@ -213,7 +213,7 @@ async fn another_teams_nad_and_in_cluster_image_hosts_need_the_administrators_co
     let ns = TestEnv::shared().namespace("reach-policy").await;
     let operator = Operator::start_with_policy(
         &ns,
-        PolicySource::Fixed(vmop_controller::OperatorPolicy::default()),
+        AdminPolicySource::Fixed(vmop_controller::AdminPolicy::default()),
     )
     .await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
@@ -282,12 +282,12 @@ async fn another_teams_nad_and_in_cluster_image_hosts_need_the_administrators_co
     operator.stop().await;
 
     // The administrator allows one private registry and the shared network namespace.
-    let policy = vmop_controller::OperatorPolicy::parse(&format!(
+    let policy = vmop_controller::AdminPolicy::parse(&format!(
         "networkAttachments:\n  - namespaces: [{ns}]\n    sourceNamespaces: [finance]\nimageSources:\n  - namespaces: [{ns}]\n    hosts: [\"10.42.0.7\"]\n",
         ns = ns.name
     ))
     .expect("policy parses");
-    let operator = Operator::start_with_policy(&ns, PolicySource::Fixed(policy)).await;
+    let operator = Operator::start_with_policy(&ns, AdminPolicySource::Fixed(policy)).await;
     for name in ["intruder", "pod-ip"] {
         wait_for(
             &profiles,

@@ -14,7 +14,7 @@ use vmop_api::{
     DiskSpec, NetworkSpec, VirtualMachineProfile,
     external::nmstate::NodeNetworkConfigurationPolicy, fixtures::valid_profile,
 };
-use vmop_controller::policy_scope;
+use vmop_controller::node_policy_scope;
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 use vmop_testenv::{TestEnv, TestNamespace, wait};
 
@@ -40,7 +40,7 @@ fn user(name: &str) -> VirtualMachineProfile {
 
 /// The node policies of this test's bridge that exist now (not being deleted).
 async fn live_policies(ns: &TestNamespace) -> Vec<NodeNetworkConfigurationPolicy> {
-    let scope = policy_scope(Some(&ns.name));
+    let scope = node_policy_scope(Some(&ns.name));
     Api::<NodeNetworkConfigurationPolicy>::all(ns.client.clone())
         .list(&ListParams::default())
         .await
@@ -146,7 +146,7 @@ async fn a_shared_policy_exists_exactly_while_it_has_users() {
         gone_all(&profiles, &names).await;
         networks_ready(&profiles, &newcomer[0]).await;
         exactly_one_policy(&ns, &format!("for the newcomer of round {round}")).await;
-        let users = operator.context.claims.policy_users(
+        let users = operator.context.claims.node_policy_users(
             &live_policies(&ns).await[0]
                 .metadata
                 .name

@@ -131,9 +131,11 @@ async fn an_edit_reconciles_exactly_its_profiles_and_a_settled_reconcile_reads_n
         .unwrap_or_else(|e| panic!("{e}"));
     }
     let read_again = operator.metrics.reads_of("Secret", "get") - reads;
+    // One read serves both when the second reconcile finds it cached at the new version;
+    // two reconciles racing each read it once.
     assert!(
-        (2..=4).contains(&read_again),
-        "each profile naming it read it again about once, not {read_again} times"
+        (1..=4).contains(&read_again),
+        "the edited Secret was read again {read_again} times for two profiles"
     );
 
     // Gone: said in the status of those naming it.

@@ -40,8 +40,8 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
             .namespace(ns.name.clone())
             .concurrency(2)
             .timing(Timing::default().converging(Duration::from_millis(500)))
-            .policy(vmop_controller::PolicySource::Fixed(
-                vmop_controller::OperatorPolicy::allow_all(),
+            .admin_policy(vmop_controller::AdminPolicySource::Fixed(
+                vmop_controller::AdminPolicy::allow_all(),
             )),
         async move {
             let _ = stopped.await;

@@ -13,7 +13,7 @@ use kube::{
     api::{ListParams, Patch, PatchParams, PostParams},
     runtime::wait::{await_condition, conditions},
 };
-use vmop_controller::{ControllerConfig, Metrics, OperatorPolicy, PolicySource, Timing};
+use vmop_controller::{AdminPolicy, AdminPolicySource, ControllerConfig, Metrics, Timing};
 use vmop_example_embed_lab::{Lab, LabSpec, SEAT_LABEL, run};
 use vmop_plugin::vmop_api::{
     DiskSpec, NetworkSpec, Phase, VirtualMachineProfile, fixtures::valid_profile,
@@ -47,7 +47,7 @@ async fn a_lab_stands_up_its_seats_and_tears_them_down_at_expiry() {
     .expect("established");
 
     let ns = env.namespace("lab").await;
-    let policy = OperatorPolicy::parse(&format!(
+    let policy = AdminPolicy::parse(&format!(
         "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n",
         ns.name
     ))
@@ -59,7 +59,7 @@ async fn a_lab_stands_up_its_seats_and_tears_them_down_at_expiry() {
             .namespace(ns.name.clone())
             .concurrency(4)
             .timing(Timing::default().converging(Duration::from_millis(500)))
-            .policy(PolicySource::Fixed(policy)),
+            .admin_policy(AdminPolicySource::Fixed(policy)),
         Arc::new(Metrics::default()),
         async move {
             let _ = stopped.await;

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use kube::{Api, ResourceExt, api::PostParams};
 use vmop_controller::{
-    ControllerConfig, Metrics, OperatorPolicy, PolicySource, Timing, controller,
+    AdminPolicy, AdminPolicySource, ControllerConfig, Metrics, Timing, controller,
 };
 use vmop_example_macvlan_network::{MacvlanPlugin, NAME};
 use vmop_plugin::{
@@ -59,7 +59,7 @@ fn ready_reason(p: &VirtualMachineProfile) -> Option<String> {
 
 async fn run(
     namespace: &str,
-    policy: OperatorPolicy,
+    policy: AdminPolicy,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
@@ -73,7 +73,7 @@ async fn run(
             .namespace(namespace)
             .concurrency(2)
             .timing(Timing::default().converging(Duration::from_millis(500)))
-            .policy(PolicySource::Fixed(policy)),
+            .admin_policy(AdminPolicySource::Fixed(policy)),
         async move {
             let _ = stopped.await;
         },
@@ -103,7 +103,7 @@ async fn a_macvlan_profile_runs_through_the_real_controller_and_cleans_up() {
     let nads: Api<NetworkAttachmentDefinition> = ns.api();
 
     // Without the administrator's consent the node NIC is not the tenant's to use.
-    let (stop, task) = run(&ns.name, OperatorPolicy::default()).await;
+    let (stop, task) = run(&ns.name, AdminPolicy::default()).await;
     profiles
         .create(&PostParams::default(), &profile)
         .await
@@ -118,7 +118,7 @@ async fn a_macvlan_profile_runs_through_the_real_controller_and_cleans_up() {
     let _ = stop.send(());
     let _ = task.await;
 
-    let allowed = OperatorPolicy::parse(&format!(
+    let allowed = AdminPolicy::parse(&format!(
         "nodeNetworks:\n  - namespaces: [{}]\n    nodeInterfaces: [eth1]\n",
         ns.name
     ))

@@ -185,103 +185,8 @@ impl VMTemplate for CloudInitTemplate {
             labels: BTreeMap::new(),
         });
 
-        let mut interfaces = vec![Interface {
-            name: POD_NETWORK.into(),
-            masquerade: Some(Empty::default()),
-            mac_address: macs.get(POD_NETWORK).cloned(),
-            ..Interface::default()
-        }];
-        let mut networks = vec![Network {
-            name: POD_NETWORK.into(),
-            pod: Some(Empty::default()),
-            ..Network::default()
-        }];
-        for attachment in &input.networks {
-            let mut interface = Interface {
-                name: attachment.name.clone(),
-                mac_address: macs.get(&attachment.name).cloned(),
-                ..Interface::default()
-            };
-            match &attachment.binding {
-                InterfaceBinding::Bridge => interface.bridge = Some(Empty::default()),
-                InterfaceBinding::Sriov => interface.sriov = Some(Empty::default()),
-                InterfaceBinding::Plugin(plugin) => {
-                    interface.binding = Some(PluginBinding {
-                        name: plugin.clone(),
-                    })
-                }
-            }
-            interfaces.push(interface);
-            networks.push(Network {
-                name: attachment.name.clone(),
-                multus: Some(MultusNetwork {
-                    network_name: attachment.nad.clone(),
-                    ..MultusNetwork::default()
-                }),
-                ..Network::default()
-            });
-        }
-
-        let virtio = || {
-            Some(DiskTarget {
-                bus: Some("virtio".into()),
-                ..DiskTarget::default()
-            })
-        };
-        let default_boot = default_boot_disk(input);
-        let mut disks = Vec::new();
-        let mut volumes = Vec::new();
-        for attachment in &input.volumes {
-            let boot_order = attachment
-                .boot_order
-                .and_then(|o| u32::try_from(o).ok())
-                .or_else(|| (default_boot == Some(attachment.name.as_str())).then_some(1));
-            disks.push(Disk {
-                name: attachment.name.clone(),
-                disk: virtio(),
-                boot_order,
-                ..Disk::default()
-            });
-            let mut volume = Volume {
-                name: attachment.name.clone(),
-                ..Volume::default()
-            };
-            match &attachment.source {
-                VolumeSourceRef::Claim(claim) => {
-                    volume.persistent_volume_claim = Some(ClaimVolumeSource {
-                        claim_name: claim.clone(),
-                        ..ClaimVolumeSource::default()
-                    })
-                }
-                VolumeSourceRef::DataVolume(dv) => {
-                    volume.data_volume = Some(DataVolumeVolumeSource {
-                        name: dv.clone(),
-                        ..DataVolumeVolumeSource::default()
-                    })
-                }
-            }
-            volumes.push(volume);
-        }
-        disks.push(Disk {
-            name: CLOUD_INIT_DISK.into(),
-            disk: virtio(),
-            ..Disk::default()
-        });
-        volumes.push(Volume {
-            name: CLOUD_INIT_DISK.into(),
-            cloud_init_no_cloud: Some(CloudInitNoCloud {
-                secret_ref: Some(LocalObjectReference {
-                    name: secret_name.clone(),
-                }),
-                network_data_secret_ref: Some(LocalObjectReference {
-                    name: secret_name.clone(),
-                }),
-                ..CloudInitNoCloud::default()
-            }),
-            ..Volume::default()
-        });
-
-        let topology = spec.cpu_topology.clone().unwrap_or_default();
+        let (interfaces, networks) = network_devices(input, &macs);
+        let (disks, volumes) = storage_devices(input, &secret_name);
         let mut template_labels = labels.clone();
         let ha_group = profile
             .metadata
@@ -293,35 +198,7 @@ impl VMTemplate for CloudInitTemplate {
             template_labels.insert(HA_GROUP_LABEL.into(), group.clone());
         }
         let instance = VirtualMachineInstanceSpec {
-            domain: DomainSpec {
-                // With an instancetype, KubeVirt refuses a template that sets CPU or memory.
-                // With liveUpdate, KubeVirt may change sockets and guest memory of the running
-                // VM up to maxSockets and maxGuest.
-                cpu: spec.cpu.map(|cores| Cpu {
-                    cores: u32::try_from(cores).ok(),
-                    sockets: topology
-                        .sockets
-                        .or(spec.live_update.as_ref().map(|_| 1))
-                        .and_then(|s| u32::try_from(s).ok()),
-                    threads: topology.threads.and_then(|t| u32::try_from(t).ok()),
-                    max_sockets: spec
-                        .live_update
-                        .as_ref()
-                        .and_then(|l| u32::try_from(l.max_sockets).ok()),
-                    ..Cpu::default()
-                }),
-                memory: spec.memory.clone().map(|guest| Memory {
-                    guest: Some(guest),
-                    max_guest: spec.live_update.as_ref().map(|l| l.max_memory.clone()),
-                    ..Memory::default()
-                }),
-                devices: Devices {
-                    disks,
-                    interfaces,
-                    ..Devices::default()
-                },
-                ..DomainSpec::default()
-            },
+            domain: domain(spec, disks, interfaces),
             networks,
             volumes,
             affinity: scheduling::affinity(input)?,
@@ -360,30 +237,193 @@ impl VMTemplate for CloudInitTemplate {
             },
             status: None,
         };
-        let secret = Secret {
-            metadata: ObjectMeta {
-                name: Some(secret_name),
-                namespace: Some(namespace),
-                labels: Some(labels),
-                ..ObjectMeta::default()
-            },
-            type_: Some("Opaque".into()),
-            data: Some(BTreeMap::from([
-                (
-                    "userdata".to_owned(),
-                    ByteString(cloud_config::user_data(input)?.into_bytes()),
-                ),
-                (
-                    "networkdata".to_owned(),
-                    ByteString(cloud_config::network_data(input, &macs)?.into_bytes()),
-                ),
-            ])),
-            ..Secret::default()
-        };
+        let secret = user_data_secret(input, &macs, secret_name, namespace, labels)?;
         Ok(DesiredVm {
             vm,
             secrets: vec![secret],
             macs,
         })
     }
+}
+
+/// The pod network (masquerade) and one Multus network per attachment, each interface with
+/// its plugin's binding and its MAC.
+fn network_devices(
+    input: &TemplateInput,
+    macs: &BTreeMap<String, String>,
+) -> (Vec<Interface>, Vec<Network>) {
+    let mut interfaces = vec![Interface {
+        name: POD_NETWORK.into(),
+        masquerade: Some(Empty::default()),
+        mac_address: macs.get(POD_NETWORK).cloned(),
+        ..Interface::default()
+    }];
+    let mut networks = vec![Network {
+        name: POD_NETWORK.into(),
+        pod: Some(Empty::default()),
+        ..Network::default()
+    }];
+    for attachment in &input.networks {
+        let mut interface = Interface {
+            name: attachment.name.clone(),
+            mac_address: macs.get(&attachment.name).cloned(),
+            ..Interface::default()
+        };
+        match &attachment.binding {
+            InterfaceBinding::Bridge => interface.bridge = Some(Empty::default()),
+            InterfaceBinding::Sriov => interface.sriov = Some(Empty::default()),
+            InterfaceBinding::Plugin(plugin) => {
+                interface.binding = Some(PluginBinding {
+                    name: plugin.clone(),
+                })
+            }
+        }
+        interfaces.push(interface);
+        networks.push(Network {
+            name: attachment.name.clone(),
+            multus: Some(MultusNetwork {
+                network_name: attachment.nad.clone(),
+                ..MultusNetwork::default()
+            }),
+            ..Network::default()
+        });
+    }
+
+    (interfaces, networks)
+}
+
+/// One virtio disk per volume in spec order (the boot disk first, unless orders are given),
+/// then the cloud-init NoCloud disk reading the Secret `secret_name`.
+fn storage_devices(input: &TemplateInput, secret_name: &str) -> (Vec<Disk>, Vec<Volume>) {
+    let virtio = || {
+        Some(DiskTarget {
+            bus: Some("virtio".into()),
+            ..DiskTarget::default()
+        })
+    };
+    let default_boot = default_boot_disk(input);
+    let mut disks = Vec::new();
+    let mut volumes = Vec::new();
+    for attachment in &input.volumes {
+        let boot_order = attachment
+            .boot_order
+            .and_then(|o| u32::try_from(o).ok())
+            .or_else(|| (default_boot == Some(attachment.name.as_str())).then_some(1));
+        disks.push(Disk {
+            name: attachment.name.clone(),
+            disk: virtio(),
+            boot_order,
+            ..Disk::default()
+        });
+        let mut volume = Volume {
+            name: attachment.name.clone(),
+            ..Volume::default()
+        };
+        match &attachment.source {
+            VolumeSourceRef::Claim(claim) => {
+                volume.persistent_volume_claim = Some(ClaimVolumeSource {
+                    claim_name: claim.clone(),
+                    ..ClaimVolumeSource::default()
+                })
+            }
+            VolumeSourceRef::DataVolume(dv) => {
+                volume.data_volume = Some(DataVolumeVolumeSource {
+                    name: dv.clone(),
+                    ..DataVolumeVolumeSource::default()
+                })
+            }
+        }
+        volumes.push(volume);
+    }
+    disks.push(Disk {
+        name: CLOUD_INIT_DISK.into(),
+        disk: virtio(),
+        ..Disk::default()
+    });
+    volumes.push(Volume {
+        name: CLOUD_INIT_DISK.into(),
+        cloud_init_no_cloud: Some(CloudInitNoCloud {
+            secret_ref: Some(LocalObjectReference {
+                name: secret_name.to_owned(),
+            }),
+            network_data_secret_ref: Some(LocalObjectReference {
+                name: secret_name.to_owned(),
+            }),
+            ..CloudInitNoCloud::default()
+        }),
+        ..Volume::default()
+    });
+
+    (disks, volumes)
+}
+
+/// CPU, memory and devices. With an instancetype, KubeVirt refuses a template that sets CPU
+/// or memory; with liveUpdate, KubeVirt may change sockets and guest memory of the running VM
+/// up to maxSockets and maxGuest.
+fn domain(
+    spec: &vmop_plugin::vmop_api::VirtualMachineProfileSpec,
+    disks: Vec<Disk>,
+    interfaces: Vec<Interface>,
+) -> DomainSpec {
+    let topology = spec.cpu_topology.clone().unwrap_or_default();
+    DomainSpec {
+        // With an instancetype, KubeVirt refuses a template that sets CPU or memory.
+        // With liveUpdate, KubeVirt may change sockets and guest memory of the running
+        // VM up to maxSockets and maxGuest.
+        cpu: spec.cpu.map(|cores| Cpu {
+            cores: u32::try_from(cores).ok(),
+            sockets: topology
+                .sockets
+                .or(spec.live_update.as_ref().map(|_| 1))
+                .and_then(|s| u32::try_from(s).ok()),
+            threads: topology.threads.and_then(|t| u32::try_from(t).ok()),
+            max_sockets: spec
+                .live_update
+                .as_ref()
+                .and_then(|l| u32::try_from(l.max_sockets).ok()),
+            ..Cpu::default()
+        }),
+        memory: spec.memory.clone().map(|guest| Memory {
+            guest: Some(guest),
+            max_guest: spec.live_update.as_ref().map(|l| l.max_memory.clone()),
+            ..Memory::default()
+        }),
+        devices: Devices {
+            disks,
+            interfaces,
+            ..Devices::default()
+        },
+        ..DomainSpec::default()
+    }
+}
+
+/// The Secret with the guest's user data and network data (KubeVirt caps inline data at
+/// 2048 bytes).
+fn user_data_secret(
+    input: &TemplateInput,
+    macs: &BTreeMap<String, String>,
+    name: String,
+    namespace: String,
+    labels: BTreeMap<String, String>,
+) -> Result<Secret, PluginError> {
+    Ok(Secret {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(namespace),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([
+            (
+                "userdata".to_owned(),
+                ByteString(cloud_config::user_data(input)?.into_bytes()),
+            ),
+            (
+                "networkdata".to_owned(),
+                ByteString(cloud_config::network_data(input, macs)?.into_bytes()),
+            ),
+        ])),
+        ..Secret::default()
+    })
 }

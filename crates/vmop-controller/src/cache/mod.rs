@@ -2,12 +2,14 @@
 //! triggers a watch event sends, relisting after a failure, the watches' health, and the
 //! claims restored from the caches at start.
 
+pub(crate) mod admin_policy;
 pub(crate) mod index;
 pub(crate) mod packed;
 pub(crate) mod profile_triggers;
 pub(crate) mod queue;
 pub(crate) mod relist;
 pub(crate) mod seed;
+pub(crate) mod stores;
 pub(crate) mod trim;
 pub(crate) mod user_data_secrets;
 pub(crate) mod watch_health;

@@ -12,7 +12,7 @@ use crate::{
     context::Context,
     desired::claims::ProfileKey,
     desired::classes::storage_class,
-    desired::plan::{Planned, TemplateExtras, plan, scope_policies},
+    desired::plan::{Planned, TemplateExtras, plan, scope_node_policies},
     desired::wants::wants,
 };
 
@@ -29,7 +29,7 @@ pub async fn restore_claims(ctx: &Context) {
             .then_with(|| a.namespace().cmp(&b.namespace()))
             .then_with(|| a.name_any().cmp(&b.name_any()))
     });
-    let policy = ctx.policy.current();
+    let policy = ctx.admin_policy.current();
     let classes = |name: Option<&str>| storage_class(&ctx.stores.storage_classes, name);
     let mut listed: BTreeSet<String> = BTreeSet::new();
     for profile in &profiles {
@@ -51,17 +51,17 @@ pub async fn restore_claims(ctx: &Context) {
         else {
             continue;
         };
-        scope_policies(&mut planned, ctx.namespace.as_deref());
+        scope_node_policies(&mut planned, ctx.namespace.as_deref());
         let _ = ctx
             .claims
             .claim(&ProfileKey::of(profile), wants(&planned), |_| true);
     }
     let unclaimed: Vec<String> = ctx
         .stores
-        .policies
+        .node_policies
         .state()
         .iter()
-        // The cache holds this operator's scope only (see `plan::policy_scope`).
+        // The cache holds this operator's scope only (see `plan::node_policy_scope`).
         .filter(|p| p.labels().contains_key(MANAGED_POLICY_LABEL))
         .map(|p| p.name_any())
         .filter(|name| !listed.contains(name) && !ctx.claims.in_use(name))

@@ -19,7 +19,6 @@ use vmop_plugin::names::fnv1a;
 use crate::cache::{
     index::LabelIndex,
     packed::{PackedStore, packed_store},
-    queue::controlling_profiles,
     relist::relisting,
     trim::strip,
     watch_health::WatchHealth,
@@ -243,18 +242,6 @@ pub(crate) fn readiness_fingerprint(
 
 /// Notes profiles as triggered in the work queue.
 pub(crate) type Enqueue = Arc<dyn Fn(&[ObjectRef<VirtualMachineProfile>]) + Send + Sync>;
-
-/// Children as kube-runtime's `owns` sees them, their controlling profiles noted as queued.
-pub(crate) fn queued_owners<K: Resource + 'static>(
-    stream: impl Stream<Item = Result<K, watcher::Error>> + Send,
-    enqueue: Enqueue,
-) -> impl Stream<Item = Result<K, watcher::Error>> + Send {
-    stream.inspect(move |child| {
-        if let Ok(child) = child {
-            enqueue(&controlling_profiles(child));
-        }
-    })
-}
 
 /// Logs watch failures (RBAC denials above all), which the backoff otherwise retries silently.
 pub(crate) fn logged<K: Resource<DynamicType = ()>>(

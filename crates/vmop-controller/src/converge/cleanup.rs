@@ -23,7 +23,7 @@ use crate::{
     cache::packed::PackedStore,
     context::Context,
     converge::apply::{delete, kind_of},
-    converge::network::delete_unused_policies,
+    converge::network::delete_unused_node_policies,
     desired::claims::ProfileKey,
     error::{Error, Result},
 };
@@ -309,7 +309,7 @@ pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<(
     }
     remove_orphans(ctx, profile, &Wanted::default(), Some(&[])).await?;
     ctx.claims.release(&ProfileKey::of(profile));
-    delete_unused_policies(ctx).await?;
+    delete_unused_node_policies(ctx).await?;
     Ok(())
 }
 

@@ -5,6 +5,6 @@ pub(crate) mod apply;
 pub(crate) mod cleanup;
 pub(crate) mod network;
 pub(crate) mod network_policy;
-pub(crate) mod policy_gate;
+pub(crate) mod node_policy_gate;
 pub(crate) mod storage;
 pub(crate) mod vm;

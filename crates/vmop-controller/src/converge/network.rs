@@ -145,7 +145,7 @@ fn observe(
             ObservedPolicy {
                 policy: ctx
                     .stores
-                    .policies
+                    .node_policies
                     .get(&ObjectRef::new(&name))
                     .map(|p| (*p).clone()),
                 enactments: ctx
@@ -173,8 +173,8 @@ async fn ensure_shared_policy(
 ) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
     let name = policy.name_any();
-    let mut gate = ctx.policy_gates.enter(&name).await;
-    let cached = ctx.stores.policies.get(&ObjectRef::new(&name));
+    let mut gate = ctx.node_policy_gates.enter(&name).await;
+    let cached = ctx.stores.node_policies.get(&ObjectRef::new(&name));
     let cached_uid = cached.as_ref().and_then(|p| p.metadata.uid.clone());
     gate.observed(cached_uid.as_deref());
     // A copy this operator deleted, still in a cache that has not seen the deletion, is gone.
@@ -196,17 +196,17 @@ async fn ensure_shared_policy(
 }
 
 /// Deletes the shared policies nobody uses any more. Each is checked and deleted under its
-/// gate (`policy_gate.rs`), with the cached copy's UID as precondition, so a profile that
+/// gate (`node_policy_gate.rs`), with the cached copy's UID as precondition, so a profile that
 /// claims it meanwhile applies it after the delete, and a copy this operator has not seen
 /// is never deleted.
-pub async fn delete_unused_policies(ctx: &Context) -> Result<()> {
+pub async fn delete_unused_node_policies(ctx: &Context) -> Result<()> {
     let api: Api<NodeNetworkConfigurationPolicy> = Api::all(ctx.client.clone());
     for name in ctx.claims.unused() {
-        let mut gate = ctx.policy_gates.enter(&name).await;
+        let mut gate = ctx.node_policy_gates.enter(&name).await;
         if ctx.claims.in_use(&name) {
             continue;
         }
-        let cached = ctx.stores.policies.get(&ObjectRef::new(&name));
+        let cached = ctx.stores.node_policies.get(&ObjectRef::new(&name));
         let uid = cached.as_ref().and_then(|p| p.metadata.uid.clone());
         if gate.deleted(uid.as_deref()) {
             ctx.claims.deleted(&name);

@@ -40,9 +40,6 @@ pub enum IsolationOutcome {
     },
 }
 
-/// Condition type saying whether `spec.isolation` guards every network of the VM.
-pub(crate) use vmop_api::reasons::ISOLATED;
-
 impl IsolationOutcome {
     /// The `Isolated` condition: (status, reason, message); none when not asked for.
     pub fn condition(&self) -> Option<(bool, &'static str, String)> {

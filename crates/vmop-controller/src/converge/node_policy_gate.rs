@@ -46,11 +46,11 @@ impl Gate {
 /// The gates, by policy name. An entry lives while someone holds it or it keeps a
 /// tombstone, so the map is as large as the policies being applied or deleted right now.
 #[derive(Debug, Default)]
-pub(crate) struct PolicyGates(Mutex<HashMap<String, Arc<AsyncMutex<Gate>>>>);
+pub(crate) struct NodePolicyGates(Mutex<HashMap<String, Arc<AsyncMutex<Gate>>>>);
 
 /// A held gate; dropping it lets the next user or deleter in.
 pub(crate) struct HeldGate<'a> {
-    gates: &'a PolicyGates,
+    gates: &'a NodePolicyGates,
     name: String,
     guard: OwnedMutexGuard<Gate>,
 }
@@ -84,7 +84,7 @@ impl Drop for HeldGate<'_> {
     }
 }
 
-impl PolicyGates {
+impl NodePolicyGates {
     /// Waits for the gate of `name` and holds it.
     pub(crate) async fn enter(&self, name: &str) -> HeldGate<'_> {
         let gate = self
@@ -116,7 +116,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_holder_waits_for_the_first() {
-        let gates = Arc::new(PolicyGates::default());
+        let gates = Arc::new(NodePolicyGates::default());
         let first = gates.enter("vmop-br1").await;
         let waiting = {
             let gates = gates.clone();
@@ -136,7 +136,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tombstone_outlives_the_holder_until_the_cache_catches_up() {
-        let gates = PolicyGates::default();
+        let gates = NodePolicyGates::default();
         {
             let mut held = gates.enter("vmop-br1").await;
             held.mark_deleted(Some("uid-1".into()));
@@ -156,7 +156,7 @@ mod tests {
 
     #[tokio::test]
     async fn different_policies_do_not_wait_for_each_other() {
-        let gates = PolicyGates::default();
+        let gates = NodePolicyGates::default();
         let _a = gates.enter("vmop-a").await;
         let entered = tokio::time::timeout(Duration::from_secs(5), gates.enter("vmop-b")).await;
         assert!(entered.is_ok());

@@ -98,6 +98,47 @@ fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
     }
 }
 
+/// How a disk's claim or DataVolume is applied: owned by the profile, labelled with it, the
+/// disk and the retention, and adopting a retained volume only on request.
+struct Volume<'a> {
+    owner: Option<OwnerReference>,
+    /// (profile, disk, retention).
+    labels: (&'a str, &'a str, &'a str),
+    adopt_from: Option<&'a str>,
+}
+
+impl Volume<'_> {
+    async fn ensure<K>(
+        &self,
+        ctx: &Context,
+        api: &Api<K>,
+        mut object: K,
+        cached: Option<&K>,
+    ) -> Result<Applied>
+    where
+        K: kube::Resource<DynamicType = ()>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let (profile, disk, retention) = self.labels;
+        stamp_labels(object.meta_mut(), profile, disk, retention);
+        let json = cached.and_then(|c| serde_json::to_value(c).ok());
+        let metadata = cached.map(|c| c.meta());
+        ensure(
+            ctx,
+            api,
+            object,
+            self.owner.clone(),
+            metadata,
+            json,
+            self.adopt_from,
+        )
+        .await
+    }
+}
+
 /// Applies every disk's object and reports readiness, in spec order.
 pub async fn reconcile_disks(
     ctx: &Context,
@@ -141,60 +182,28 @@ pub async fn reconcile_disks(
             continue;
         }
         if refused_change.is_none() {
-            match &disk.desired.object {
+            let volume = Volume {
+                owner: owner.clone(),
+                labels: (&profile_name, &disk.config.disk.name, retention),
+                adopt_from: adopt_from.as_deref(),
+            };
+            let (done, kind) = match &disk.desired.object {
                 VolumeObject::Claim(claim) => {
-                    let mut claim = (**claim).clone();
-                    stamp_labels(
-                        &mut claim.metadata,
-                        &profile_name,
-                        &disk.config.disk.name,
-                        retention,
-                    );
-                    let json = cached_claim
-                        .as_ref()
-                        .and_then(|c| serde_json::to_value(&**c).ok());
-                    let done = ensure(
-                        ctx,
-                        &claims,
-                        claim,
-                        owner.clone(),
-                        cached_claim.as_ref().map(|c| &c.metadata),
-                        json,
-                        adopt_from.as_deref(),
-                    )
-                    .await?;
-                    if done == Applied::Created && had_data {
-                        child_recreated(ctx, profile, "PersistentVolumeClaim", &name).await;
-                    }
+                    let object = (**claim).clone();
+                    let done = volume.ensure(ctx, &claims, object, cached_claim.as_deref());
+                    (done.await?, "PersistentVolumeClaim")
                 }
                 VolumeObject::DataVolume(dv) => {
-                    let mut dv = (**dv).clone();
+                    let mut object = (**dv).clone();
                     if let Some(existing) = &cached_dv {
-                        keep_existing_size(&mut dv, existing);
+                        keep_existing_size(&mut object, existing);
                     }
-                    stamp_labels(
-                        &mut dv.metadata,
-                        &profile_name,
-                        &disk.config.disk.name,
-                        retention,
-                    );
-                    let json = cached_dv
-                        .as_ref()
-                        .and_then(|d| serde_json::to_value(&**d).ok());
-                    let done = ensure(
-                        ctx,
-                        &data_volumes,
-                        dv,
-                        owner.clone(),
-                        cached_dv.as_ref().map(|d| &d.metadata),
-                        json,
-                        adopt_from.as_deref(),
-                    )
-                    .await?;
-                    if done == Applied::Created && had_data {
-                        child_recreated(ctx, profile, "DataVolume", &name).await;
-                    }
+                    let done = volume.ensure(ctx, &data_volumes, object, cached_dv.as_deref());
+                    (done.await?, "DataVolume")
                 }
+            };
+            if done == Applied::Created && had_data {
+                child_recreated(ctx, profile, kind, &name).await;
             }
         }
         if let DiskChange::ExpandClaim { claim, size } = &change {

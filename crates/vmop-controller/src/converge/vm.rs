@@ -207,27 +207,7 @@ pub async fn reconcile_vm(
 
     // The status names the VM once it was applied: its children existed.
     let vm_existed = profile.status.as_ref().is_some_and(|s| s.vm_name.is_some());
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-    for secret in desired.secrets {
-        let cached = ctx
-            .stores
-            .secrets
-            .get(&ObjectRef::new(&secret.name_any()).within(&namespace));
-        let name = secret.name_any();
-        let done = ensure(
-            ctx,
-            &secrets,
-            secret,
-            owner.clone(),
-            cached.as_ref().map(|s| &s.metadata),
-            None,
-            None,
-        )
-        .await?;
-        if done == Applied::Created && vm_existed {
-            child_recreated(ctx, profile, "Secret", &name).await;
-        }
-    }
+    apply_secrets(ctx, profile, owner.clone(), desired.secrets, vm_existed).await?;
     let vms: Api<VirtualMachine> = Api::namespaced(ctx.client.clone(), &namespace);
     let cached_json = cached_vm
         .as_ref()
@@ -249,6 +229,32 @@ pub async fn reconcile_vm(
         macs: desired.macs,
         secrets: secret_names,
     })
+}
+
+/// Applies the VM's Secrets (its cloud-init user data); one recreated after the VM existed
+/// was deleted by hand, and is said so in an Event.
+async fn apply_secrets(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    owner: Option<OwnerReference>,
+    desired: Vec<Secret>,
+    vm_existed: bool,
+) -> Result<()> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    for secret in desired {
+        let name = secret.name_any();
+        let cached = ctx
+            .stores
+            .secrets
+            .get(&ObjectRef::new(&name).within(&namespace));
+        let metadata = cached.as_ref().map(|s| &s.metadata);
+        let done = ensure(ctx, &secrets, secret, owner.clone(), metadata, None, None).await?;
+        if done == Applied::Created && vm_existed {
+            child_recreated(ctx, profile, "Secret", &name).await;
+        }
+    }
+    Ok(())
 }
 
 /// Secrets of this profile that exist now (kept while the template cannot say).

@@ -32,7 +32,7 @@ const ANY: &str = "*";
 /// The operator-wide policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OperatorPolicy {
+pub struct AdminPolicy {
     /// Node networking profiles may ask for.
     #[serde(default)]
     pub node_networks: Vec<NodeNetworkRule>,
@@ -102,11 +102,11 @@ fn vlan_listed(list: &[String], vlan: i32) -> bool {
     })
 }
 
-impl OperatorPolicy {
+impl AdminPolicy {
     /// Everything allowed everywhere: for tests and single-tenant embedders.
     pub fn allow_all() -> Self {
         let any = || vec![ANY.to_owned()];
-        OperatorPolicy {
+        AdminPolicy {
             node_networks: vec![NodeNetworkRule {
                 namespaces: any(),
                 node_interfaces: any(),
@@ -275,7 +275,7 @@ clones:
 
     #[test]
     fn nothing_is_allowed_by_default() {
-        let none = OperatorPolicy::default();
+        let none = AdminPolicy::default();
         let error = none
             .check_node_network("team-a", 0, &bridge(Some("eth1"), "br-mgmt", Some(100)))
             .expect_err("denied");
@@ -295,7 +295,7 @@ clones:
 
     #[test]
     fn network_attachments_and_image_hosts_are_allowed_as_listed() {
-        let policy = OperatorPolicy::parse(
+        let policy = AdminPolicy::parse(
             "networkAttachments:\n  - namespaces: [team-a]\n    sourceNamespaces: [shared-nets]\nimageSources:\n  - namespaces: [\"*\"]\n    hosts: [Registry.Internal, \"10.0.0.5\"]\n",
         )
         .expect("parses");
@@ -306,14 +306,14 @@ clones:
         assert!(policy.allows_image_host("team-b", "10.0.0.5"));
         assert!(!policy.allows_image_host("team-b", "169.254.169.254"));
         assert!(
-            OperatorPolicy::parse("imageSource: []").is_err(),
+            AdminPolicy::parse("imageSource: []").is_err(),
             "a typo is an error, not a silent deny or allow"
         );
     }
 
     #[test]
     fn a_rule_allows_exactly_what_it_lists_for_its_namespaces() {
-        let policy = OperatorPolicy::parse(POLICY).expect("parses");
+        let policy = AdminPolicy::parse(POLICY).expect("parses");
         assert_eq!(
             policy.check_node_network("team-a", 0, &bridge(Some("eth1"), "br-mgmt", Some(150))),
             Ok(())
@@ -354,8 +354,8 @@ clones:
 
     #[test]
     fn a_typo_is_an_error_not_a_silent_deny_or_allow() {
-        let error = OperatorPolicy::parse("nodeNetwork: []").expect_err("typo");
+        let error = AdminPolicy::parse("nodeNetwork: []").expect_err("typo");
         assert!(error.contains("unknown field"), "{error}");
-        assert_eq!(OperatorPolicy::parse(""), Ok(OperatorPolicy::default()));
+        assert_eq!(AdminPolicy::parse(""), Ok(AdminPolicy::default()));
     }
 }

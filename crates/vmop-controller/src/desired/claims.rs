@@ -321,7 +321,7 @@ impl Claims {
     }
 
     /// Profiles using a shared policy.
-    pub fn policy_users(&self, policy: &str) -> Vec<ObjectRef<VirtualMachineProfile>> {
+    pub fn node_policy_users(&self, policy: &str) -> Vec<ObjectRef<VirtualMachineProfile>> {
         self.lock()
             .policies
             .get(policy)
@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(claims.claim(&key("a"), shared(), ALIVE), Ok(vec![]));
         assert_eq!(claims.claim(&key("b"), shared(), ALIVE), Ok(vec![]));
         assert_eq!(
-            claims.policy_users("vmop-br1"),
+            claims.node_policy_users("vmop-br1"),
             vec![key("a").object_ref(), key("b").object_ref()]
         );
         assert!(claims.release(&key("a")).is_empty());
@@ -419,7 +419,7 @@ mod tests {
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].holder, key("a"));
         assert!(conflicts[0].to_string().contains("node interface ens1f0"));
-        assert!(claims.policy_users("vmop-sriov-16").is_empty());
+        assert!(claims.node_policy_users("vmop-sriov-16").is_empty());
         assert!(claims.policies_of(&key("b")).is_empty());
     }
 

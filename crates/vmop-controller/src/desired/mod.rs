@@ -2,12 +2,12 @@
 //! policy: the plan through the plugin registries, what it holds in common with other profiles
 //! (claims), sizing, storage classes, what may change of a disk, image hosts, isolation.
 
+pub(crate) mod admin_policy;
 pub(crate) mod claims;
 pub(crate) mod classes;
 pub(crate) mod disk_changes;
 pub(crate) mod image_hosts;
 pub(crate) mod isolation;
 pub(crate) mod plan;
-pub(crate) mod policy;
 pub(crate) mod sizing;
 pub(crate) mod wants;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::{
+    desired::admin_policy::AdminPolicy,
     desired::image_hosts::{host_of, restricted_host},
-    desired::policy::OperatorPolicy,
 };
 use kube::ResourceExt;
 use vmop_api::{
@@ -83,11 +83,7 @@ pub(crate) use vmop_api::reasons::NOT_ALLOWED;
 /// directly (a third-party plugin such as macvlan that configures nothing on the node still
 /// puts the VM on that NIC's network), NADs of other namespaces, images from restricted hosts
 /// (loopback, link-local, private, in-cluster), and clones from other namespaces.
-fn check_policy(
-    profile: &VirtualMachineProfile,
-    plan: &Plan,
-    policy: &OperatorPolicy,
-) -> Vec<String> {
+fn check_policy(profile: &VirtualMachineProfile, plan: &Plan, policy: &AdminPolicy) -> Vec<String> {
     let namespace = profile.namespace().unwrap_or_default();
     let mut refused: Vec<String> = plan
         .networks
@@ -229,6 +225,11 @@ fn choose_backend<'r>(
     )
 }
 
+/// A network whose plugin validated it, to be built.
+type ValidNetwork = (NetworkConfig, String, Arc<dyn NetworkPlugin>);
+/// A disk whose backend validated it, to be built.
+type ValidDisk = (DiskConfig, String, Arc<dyn StorageBackend>);
+
 /// Validates the profile against the CRD's rules and every plugin's, then builds the desired
 /// objects. `classes` looks up a StorageClass by name, or the cluster's default class for
 /// `None`.
@@ -237,7 +238,7 @@ pub async fn plan(
     registries: &Registries,
     classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
     template_extras: TemplateExtras,
-    policy: &OperatorPolicy,
+    policy: &AdminPolicy,
 ) -> Planned {
     let mut invalid: Vec<String> = [
         validate_profile(&profile.name_any(), &profile.spec),
@@ -250,71 +251,9 @@ pub async fn plan(
     if let Err(refused) = crate::desired::isolation::validate(profile) {
         invalid.push(refused);
     }
-    let owner = profile_ref(profile);
-    let spec = &profile.spec;
-
-    let mut networks = Vec::new();
-    for (index, network) in spec.networks.iter().enumerate() {
-        let name = VirtualMachineProfileSpec::network_type(network);
-        let Some(plugin) = registries.networks.get(name) else {
-            let path = format!("spec.networks[{index}].type");
-            invalid.push(unknown(
-                "network plugin",
-                path,
-                name,
-                &registries.networks.names(),
-            ));
-            continue;
-        };
-        let config = NetworkConfig {
-            profile: owner.clone(),
-            index,
-            network: network.clone(),
-        };
-        match plugin.validate(&config) {
-            Ok(()) => networks.push((config, name.to_owned(), plugin)),
-            Err(e) => invalid.push(e.to_string()),
-        }
-    }
-
-    let mut disks = Vec::new();
-    let mut missing_classes = Vec::new();
-    for (index, disk) in spec.disks.iter().enumerate() {
-        let class = classes(disk.storage_class_name.as_deref());
-        if class.is_none() {
-            let path = format!("spec.disks[{index}].storageClassName");
-            missing_classes.push(match &disk.storage_class_name {
-                Some(name) => format!("{path}: StorageClass {name} does not exist"),
-                None => format!(
-                    "{path}: not set, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class)"
-                ),
-            });
-        }
-        let (name, backend) = choose_backend(disk, class.as_ref(), registries);
-        let Some(backend) = backend else {
-            let path = format!("spec.disks[{index}].backend");
-            invalid.push(unknown(
-                "storage backend",
-                path,
-                &name,
-                &registries.storage.names(),
-            ));
-            continue;
-        };
-        let config = DiskConfig {
-            profile: owner.clone(),
-            index,
-            disk: disk.clone(),
-            high_availability: spec.high_availability,
-            storage_class: class,
-        };
-        match backend.validate(&config) {
-            Ok(()) => disks.push((config, name, backend)),
-            Err(e) => invalid.push(e.to_string()),
-        }
-    }
-
-    let template_name = spec.template_name().to_owned();
+    let networks = validate_networks(profile, registries, &mut invalid);
+    let (disks, missing_classes) = validate_disks(profile, registries, classes, &mut invalid);
+    let template_name = profile.spec.template_name().to_owned();
     let template = registries.templates.get(&template_name);
     if template.is_none() {
         invalid.push(unknown(
@@ -333,7 +272,111 @@ pub async fn plan(
             messages: missing_classes,
         };
     }
+    let plan = match build(networks, disks, template_name, template).await {
+        Ok(plan) => plan,
+        Err(invalid) => return Planned::Invalid(invalid),
+    };
+    let not_allowed = check_policy(profile, &plan, policy);
+    if !not_allowed.is_empty() {
+        return Planned::Blocked {
+            reason: NOT_ALLOWED.into(),
+            messages: not_allowed,
+        };
+    }
+    // The template validates here too, with what the networks and disks will attach: a spec
+    // it refuses creates nothing.
+    if let Err(e) = plan
+        .template
+        .validate(&template_input(profile, &plan, template_extras))
+    {
+        return Planned::Invalid(vec![e.to_string()]);
+    }
+    Planned::Ready(Box::new(plan))
+}
 
+/// Each network with its plugin, once the plugin validated it; an unknown type or a
+/// refusal is noted in `invalid`.
+fn validate_networks(
+    profile: &VirtualMachineProfile,
+    registries: &Registries,
+    invalid: &mut Vec<String>,
+) -> Vec<ValidNetwork> {
+    let owner = profile_ref(profile);
+    let mut networks = Vec::new();
+    for (index, network) in profile.spec.networks.iter().enumerate() {
+        let name = VirtualMachineProfileSpec::network_type(network);
+        let Some(plugin) = registries.networks.get(name) else {
+            let path = format!("spec.networks[{index}].type");
+            let registered = registries.networks.names();
+            invalid.push(unknown("network plugin", path, name, &registered));
+            continue;
+        };
+        let config = NetworkConfig {
+            profile: owner.clone(),
+            index,
+            network: network.clone(),
+        };
+        match plugin.validate(&config) {
+            Ok(()) => networks.push((config, name.to_owned(), plugin)),
+            Err(e) => invalid.push(e.to_string()),
+        }
+    }
+    networks
+}
+
+/// Each disk with its backend and class, once the backend validated it, and the classes
+/// that do not exist (the profile waits for them).
+fn validate_disks(
+    profile: &VirtualMachineProfile,
+    registries: &Registries,
+    classes: impl Fn(Option<&str>) -> Option<StorageClassInfo>,
+    invalid: &mut Vec<String>,
+) -> (Vec<ValidDisk>, Vec<String>) {
+    let owner = profile_ref(profile);
+    let spec = &profile.spec;
+    let mut disks = Vec::new();
+    let mut missing_classes = Vec::new();
+    for (index, disk) in spec.disks.iter().enumerate() {
+        let class = classes(disk.storage_class_name.as_deref());
+        if class.is_none() {
+            let path = format!("spec.disks[{index}].storageClassName");
+            missing_classes.push(match &disk.storage_class_name {
+                Some(name) => format!("{path}: StorageClass {name} does not exist"),
+                None => format!(
+                    "{path}: not set, and the cluster has no default StorageClass (annotation storageclass.kubernetes.io/is-default-class)"
+                ),
+            });
+        }
+        let (name, backend) = choose_backend(disk, class.as_ref(), registries);
+        let Some(backend) = backend else {
+            let path = format!("spec.disks[{index}].backend");
+            let registered = registries.storage.names();
+            invalid.push(unknown("storage backend", path, &name, &registered));
+            continue;
+        };
+        let config = DiskConfig {
+            profile: owner.clone(),
+            index,
+            disk: disk.clone(),
+            high_availability: spec.high_availability,
+            storage_class: class,
+        };
+        match backend.validate(&config) {
+            Ok(()) => disks.push((config, name, backend)),
+            Err(e) => invalid.push(e.to_string()),
+        }
+    }
+    (disks, missing_classes)
+}
+
+/// What each plugin builds, or every error they gave.
+async fn build(
+    networks: Vec<ValidNetwork>,
+    disks: Vec<ValidDisk>,
+    template_name: String,
+    template: Arc<dyn VMTemplate>,
+) -> Result<Plan, Vec<String>> {
+    let mut invalid = Vec::new();
     let mut plan = Plan {
         networks: Vec::new(),
         disks: Vec::new(),
@@ -362,19 +405,20 @@ pub async fn plan(
             Err(e) => invalid.push(e.to_string()),
         }
     }
-    if !invalid.is_empty() {
-        return Planned::Invalid(invalid);
+    if invalid.is_empty() {
+        Ok(plan)
+    } else {
+        Err(invalid)
     }
-    let not_allowed = check_policy(profile, &plan, policy);
-    if !not_allowed.is_empty() {
-        return Planned::Blocked {
-            reason: NOT_ALLOWED.into(),
-            messages: not_allowed,
-        };
-    }
-    // The template validates here too, with what the networks and disks will attach: a spec
-    // it refuses creates nothing.
-    let input = TemplateInput {
+}
+
+/// What the template sees: the profile and what its networks and disks attach.
+fn template_input(
+    profile: &VirtualMachineProfile,
+    plan: &Plan,
+    extras: TemplateExtras,
+) -> TemplateInput {
+    TemplateInput {
         profile: profile.clone(),
         networks: plan
             .networks
@@ -386,26 +430,22 @@ pub async fn plan(
             .iter()
             .map(|d| d.desired.attachment.clone())
             .collect(),
-        macs: template_extras.macs,
-        user_data: template_extras.user_data,
-    };
-    if let Err(e) = plan.template.validate(&input) {
-        return Planned::Invalid(vec![e.to_string()]);
+        macs: extras.macs,
+        user_data: extras.user_data,
     }
-    Planned::Ready(Box::new(plan))
 }
 
 /// The label value, and name suffix, of the shared policies of an operator watching
 /// `namespace` (`None`: all namespaces). Operators of different scopes never share a policy
 /// object, since each counts its users only among the profiles it watches.
-pub fn policy_scope(namespace: Option<&str>) -> String {
+pub fn node_policy_scope(namespace: Option<&str>) -> String {
     namespace.map_or_else(|| "cluster".to_owned(), |ns| format!("ns-{ns}"))
 }
 
 /// Labels the plan's shared policies with the operator's scope and, for a namespaced
 /// operator, makes their names its own.
-pub fn scope_policies(plan: &mut Plan, namespace: Option<&str>) {
-    let scope = policy_scope(namespace);
+pub fn scope_node_policies(plan: &mut Plan, namespace: Option<&str>) {
+    let scope = node_policy_scope(namespace);
     for network in &mut plan.networks {
         for policy in &mut network.desired.policies {
             if namespace.is_some() {
@@ -497,7 +537,7 @@ mod tests {
             &registries(network, storage),
             any_class,
             TemplateExtras::default(),
-            &OperatorPolicy::allow_all(),
+            &AdminPolicy::allow_all(),
         )
         .await
         else {
@@ -520,7 +560,7 @@ mod tests {
             &registries(MockNetworkPlugin::new(), storage),
             any_class,
             TemplateExtras::default(),
-            &OperatorPolicy::allow_all(),
+            &AdminPolicy::allow_all(),
         )
         .await
         else {
@@ -547,7 +587,7 @@ mod tests {
             &registries(network, storage),
             any_class,
             TemplateExtras::default(),
-            &OperatorPolicy::allow_all(),
+            &AdminPolicy::allow_all(),
         )
         .await
         else {
@@ -623,7 +663,7 @@ mod tests {
             &registries(network, storage),
             only_named,
             TemplateExtras::default(),
-            &OperatorPolicy::allow_all(),
+            &AdminPolicy::allow_all(),
         )
         .await
         else {

@@ -92,6 +92,38 @@ pub fn resolve(
     }
 }
 
+/// [`resolve`] with the instancetypes and preferences of the watch caches.
+pub(crate) fn from_caches(
+    stores: &crate::context::Stores,
+    profile: &vmop_api::VirtualMachineProfile,
+) -> Result<Resources, Unresolved> {
+    use kube::{ResourceExt, runtime::reflector::ObjectRef};
+    let namespace = profile.namespace().unwrap_or_default();
+    resolve(
+        &profile.spec,
+        |kind, name| match kind {
+            InstancetypeKind::VirtualMachineClusterInstancetype => stores
+                .cluster_instancetypes
+                .get(&ObjectRef::new(name))
+                .map(|i| i.spec.spec.clone()),
+            InstancetypeKind::VirtualMachineInstancetype => stores
+                .instancetypes
+                .get(&ObjectRef::new(name).within(&namespace))
+                .map(|i| i.spec.spec.clone()),
+        },
+        |kind, name| match kind {
+            PreferenceKind::VirtualMachineClusterPreference => stores
+                .cluster_preferences
+                .get(&ObjectRef::new(name))
+                .is_some(),
+            PreferenceKind::VirtualMachinePreference => stores
+                .preferences
+                .get(&ObjectRef::new(name).within(&namespace))
+                .is_some(),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use vmop_api::{

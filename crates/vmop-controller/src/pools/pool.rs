@@ -209,6 +209,60 @@ fn pool_status(
     }
 }
 
+/// Applies one member profile; `Some(message)` when the profile's own admission rules
+/// (derived names, for one) refuse it, with the API server's words for the pool's status.
+async fn apply_member(
+    ctx: &Context,
+    profiles: &Api<VirtualMachineProfile>,
+    desired: &VirtualMachineProfile,
+) -> Result<Option<String>> {
+    let name = desired.name_any();
+    let mut body = serde_json::to_value(desired).map_err(|source| Error::Serialize {
+        what: "pool member",
+        source,
+    })?;
+    body["apiVersion"] = json!("vmoperator.io/v1alpha1");
+    body["kind"] = json!("VirtualMachineProfile");
+    if let Some(map) = body.as_object_mut() {
+        map.remove("status");
+    }
+    let params = PatchParams::apply(POOL_FIELD_MANAGER).force();
+    match profiles.patch(&name, &params, &Patch::Apply(&body)).await {
+        Ok(_) => {
+            ctx.metrics
+                .wrote(kind_of::<VirtualMachineProfile>(), "apply");
+            Ok(None)
+        }
+        Err(kube::Error::Api(status)) if matches!(status.code, 400 | 403 | 422) => {
+            Ok(Some(format!("profile {name}: {}", status.message)))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Deletes one member, only the very object seen (its UID), whatever became of it since.
+async fn delete_member(
+    ctx: &Context,
+    profiles: &Api<VirtualMachineProfile>,
+    member: &VirtualMachineProfile,
+) -> Result<()> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: member.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match profiles.delete(&member.name_any(), &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(error) => return Err(error.into()),
+    }
+    ctx.metrics
+        .wrote(kind_of::<VirtualMachineProfile>(), "delete");
+    Ok(())
+}
+
 /// Reconciles one pool.
 pub async fn reconcile_pool(
     pool: Arc<VirtualMachineProfilePool>,
@@ -234,60 +288,18 @@ pub async fn reconcile_pool(
     let profiles: Api<VirtualMachineProfile> = Api::namespaced(ctx.client.clone(), &namespace);
     for desired in &plan.desired.clone() {
         let name = desired.name_any();
-        if existing
-            .get(&name)
-            .is_some_and(|current| up_to_date(current, desired))
-        {
+        let current = existing.get(&name);
+        if current.is_some_and(|current| up_to_date(current, desired)) {
             continue;
         }
-        let mut body = serde_json::to_value(desired).map_err(|source| Error::Serialize {
-            what: "pool member",
-            source,
-        })?;
-        body["apiVersion"] = json!("vmoperator.io/v1alpha1");
-        body["kind"] = json!("VirtualMachineProfile");
-        if let Some(map) = body.as_object_mut() {
-            map.remove("status");
-        }
-        match profiles
-            .patch(
-                &name,
-                &PatchParams::apply(POOL_FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await
-        {
-            Ok(_) => ctx
-                .metrics
-                .wrote(kind_of::<VirtualMachineProfile>(), "apply"),
-            // The profile's own admission rules (derived names, for one) refuse the member:
-            // say so in the pool's status, with the API server's words.
-            Err(kube::Error::Api(status)) if matches!(status.code, 400 | 403 | 422) => {
-                plan.problems.push((
-                    MEMBER_REJECTED,
-                    format!("profile {name}: {}", status.message),
-                ));
-            }
-            Err(error) => return Err(error.into()),
+        if let Some(refused) = apply_member(&ctx, &profiles, desired).await? {
+            plan.problems.push((MEMBER_REJECTED, refused));
         }
     }
     if let Some(name) = &plan.delete
         && let Some(member) = existing.get(name)
     {
-        let params = DeleteParams {
-            preconditions: Some(Preconditions {
-                uid: member.uid(),
-                resource_version: None,
-            }),
-            ..DeleteParams::background()
-        };
-        match profiles.delete(name, &params).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(error) => return Err(error.into()),
-        }
-        ctx.metrics
-            .wrote(kind_of::<VirtualMachineProfile>(), "delete");
+        delete_member(&ctx, &profiles, member).await?;
     }
     let status = pool_status(&pool, &plan, &existing);
     let settled = status

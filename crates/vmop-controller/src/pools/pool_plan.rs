@@ -60,6 +60,103 @@ fn owned_by(profile: &VirtualMachineProfile, owner: &OwnerReference) -> bool {
         .any(|o| o.uid == owner.uid && o.controller == Some(true))
 }
 
+/// Sets the member's address and MAC on each network a range serves (and the range's
+/// gateway); what it was given, for the pool's status.
+fn address(
+    pool: &VirtualMachineProfilePool,
+    ranges: &[(String, usize, AddressRange)],
+    ordinal: i32,
+    spec: &mut vmop_api::VirtualMachineProfileSpec,
+) -> Vec<MemberAddress> {
+    let (name, namespace) = (pool.name_any(), pool.namespace().unwrap_or_default());
+    let mut addresses = Vec::new();
+    for (network, _, range) in ranges {
+        let Some(ip) = range.nth(u64::try_from(ordinal).unwrap_or_default()) else {
+            continue;
+        };
+        let mac = member_mac(&namespace, &name, network, ordinal);
+        let gateway = pool
+            .spec
+            .addresses
+            .iter()
+            .find(|a| &a.network == network)
+            .and_then(|a| a.gateway.clone());
+        if let Some(entry) = spec.networks.iter_mut().find(|n| &n.name == network) {
+            entry.ip_address = Some(ip.clone());
+            entry.mac_address = Some(mac.clone());
+            if gateway.is_some() {
+                entry.gateway = gateway;
+            }
+        }
+        addresses.push(MemberAddress {
+            network: network.clone(),
+            ip_address: ip,
+            mac_address: mac,
+        });
+    }
+    addresses
+}
+
+/// The member profile of `ordinal`: the template's labels and annotations, the pool's and
+/// ordinal's labels, owned by the pool.
+fn member_profile(
+    pool: &VirtualMachineProfilePool,
+    owner: &OwnerReference,
+    ordinal: i32,
+    spec: vmop_api::VirtualMachineProfileSpec,
+) -> VirtualMachineProfile {
+    let name = pool.name_any();
+    let template = pool.spec.template.metadata.clone().unwrap_or_default();
+    let mut labels = template.labels;
+    labels.insert(POOL_LABEL.into(), name.clone());
+    labels.insert(ORDINAL_LABEL.into(), ordinal.to_string());
+    VirtualMachineProfile {
+        metadata: ObjectMeta {
+            name: Some(member_name(&name, ordinal)),
+            namespace: pool.namespace(),
+            labels: Some(labels),
+            annotations: (!template.annotations.is_empty()).then_some(template.annotations),
+            owner_references: Some(vec![owner.clone()]),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+/// Members beyond the wanted count (or beyond what the ranges can address): shown as
+/// Terminating, and the highest ordinal deleted first, one at a time, waiting while one is
+/// being deleted.
+fn plan_surplus(
+    plan: &mut PoolPlan,
+    existing: &BTreeMap<String, VirtualMachineProfile>,
+    owner: &OwnerReference,
+    name: &str,
+    capacity: i32,
+) {
+    let mut surplus: Vec<(i32, &VirtualMachineProfile)> = existing
+        .values()
+        .filter(|p| owned_by(p, owner))
+        .filter_map(|p| ordinal_of(p, name).map(|o| (o, p)))
+        .filter(|(o, _)| *o >= capacity)
+        .collect();
+    surplus.sort_by_key(|(o, _)| std::cmp::Reverse(*o));
+    for (ordinal, profile) in &surplus {
+        plan.members.push(PoolMember {
+            ordinal: *ordinal,
+            name: profile.name_any(),
+            phase: Some("Terminating".into()),
+            addresses: Vec::new(),
+        });
+    }
+    let deleting = surplus
+        .iter()
+        .any(|(_, p)| p.metadata.deletion_timestamp.is_some());
+    if !deleting {
+        plan.delete = surplus.first().map(|(_, p)| p.name_any());
+    }
+}
+
 /// Plans `pool` given `existing`: every profile named like one of its members (owned or not).
 pub fn plan_pool(
     pool: &VirtualMachineProfilePool,
@@ -104,31 +201,7 @@ pub fn plan_pool(
     for ordinal in 0..capacity {
         let member = member_name(&name, ordinal);
         let mut spec = pool.spec.template.spec.clone();
-        let mut addresses = Vec::new();
-        for (network, _, range) in &ranges {
-            let Some(ip) = range.nth(u64::try_from(ordinal).unwrap_or_default()) else {
-                continue;
-            };
-            let mac = member_mac(&namespace, &name, network, ordinal);
-            let gateway = pool
-                .spec
-                .addresses
-                .iter()
-                .find(|a| &a.network == network)
-                .and_then(|a| a.gateway.clone());
-            if let Some(entry) = spec.networks.iter_mut().find(|n| &n.name == network) {
-                entry.ip_address = Some(ip.clone());
-                entry.mac_address = Some(mac.clone());
-                if gateway.is_some() {
-                    entry.gateway = gateway;
-                }
-            }
-            addresses.push(MemberAddress {
-                network: network.clone(),
-                ip_address: ip,
-                mac_address: mac,
-            });
-        }
+        let addresses = address(pool, &ranges, ordinal, &mut spec);
         let current = existing.get(&member);
         if current.is_some_and(|p| !owned_by(p, &owner)) {
             plan.problems.push((
@@ -136,22 +209,8 @@ pub fn plan_pool(
                 format!("profile {namespace}/{member} exists and is not this pool's: ordinal {ordinal} is not created"),
             ));
         } else {
-            let template = pool.spec.template.metadata.clone().unwrap_or_default();
-            let mut labels = template.labels;
-            labels.insert(POOL_LABEL.into(), name.clone());
-            labels.insert(ORDINAL_LABEL.into(), ordinal.to_string());
-            plan.desired.push(VirtualMachineProfile {
-                metadata: ObjectMeta {
-                    name: Some(member.clone()),
-                    namespace: Some(namespace.clone()),
-                    labels: Some(labels),
-                    annotations: (!template.annotations.is_empty()).then_some(template.annotations),
-                    owner_references: Some(vec![owner.clone()]),
-                    ..ObjectMeta::default()
-                },
-                spec,
-                status: None,
-            });
+            plan.desired
+                .push(member_profile(pool, &owner, ordinal, spec));
         }
         plan.members.push(PoolMember {
             ordinal,
@@ -164,29 +223,7 @@ pub fn plan_pool(
         });
     }
 
-    // Members beyond the wanted count (or beyond what the ranges can address): remove the
-    // highest ordinal first, one at a time, waiting while one is being deleted.
-    let mut surplus: Vec<(i32, &VirtualMachineProfile)> = existing
-        .values()
-        .filter(|p| owned_by(p, &owner))
-        .filter_map(|p| ordinal_of(p, &name).map(|o| (o, p)))
-        .filter(|(o, _)| *o >= capacity)
-        .collect();
-    surplus.sort_by_key(|(o, _)| std::cmp::Reverse(*o));
-    for (ordinal, profile) in &surplus {
-        plan.members.push(PoolMember {
-            ordinal: *ordinal,
-            name: profile.name_any(),
-            phase: Some("Terminating".into()),
-            addresses: Vec::new(),
-        });
-    }
-    let deleting = surplus
-        .iter()
-        .any(|(_, p)| p.metadata.deletion_timestamp.is_some());
-    if !deleting {
-        plan.delete = surplus.first().map(|(_, p)| p.name_any());
-    }
+    plan_surplus(&mut plan, existing, &owner, &name, capacity);
     plan.members.sort_by_key(|m| m.ordinal);
     plan
 }

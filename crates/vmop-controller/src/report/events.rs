@@ -122,6 +122,14 @@ fn build(
     }
 }
 
+/// `text` cut to at most `max` characters (an Event's note has a limit), with an ellipsis.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

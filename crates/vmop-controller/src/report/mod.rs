@@ -5,3 +5,5 @@ pub(crate) mod access;
 pub(crate) mod events;
 pub(crate) mod status;
 pub(crate) mod transitions;
+pub(crate) mod verdict;
+pub(crate) mod write;

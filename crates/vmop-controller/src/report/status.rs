@@ -8,23 +8,33 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use vmop_api::{
-    ConditionType, DiskStatus, NetworkStatus, Phase, RunStrategy, VirtualMachineProfileStatus,
+    ConditionType, DiskStatus, NetworkStatus, Phase, RequestStatus, Resources, RunStrategy,
+    VirtualMachineProfile, VirtualMachineProfileStatus,
     external::{
         find_condition,
-        kubevirt::{VirtualMachine, VirtualMachineInstance, printable_status as ps, vm_condition},
+        kubevirt::{
+            LIVE_MIGRATABLE_CONDITION, VirtualMachine, VirtualMachineInstance, VmiInterfaceStatus,
+            vm_condition,
+        },
     },
 };
-use vmop_plugin::Readiness;
 
 use crate::{
-    converge::network::NetworkOutcome, converge::storage::DiskOutcome, converge::vm::VmOutcome,
+    converge::network::NetworkOutcome,
+    converge::storage::DiskOutcome,
+    converge::vm::VmOutcome,
     desired::disk_changes::DISK_CHANGE_REFUSED,
+    report::verdict::{
+        Verdict, live_migratable, readiness_message, set_condition, summarize, vm_verdict,
+    },
 };
 
 /// Condition type reporting that KubeVirt needs a restart to apply a change.
 pub(crate) use vmop_api::reasons::RESTART_REQUIRED;
 /// The VM's network name for the pod network.
 const POD_NETWORK: &str = "default";
+/// Condition type of a profile's isolation.
+use vmop_api::reasons::ISOLATED;
 
 /// Everything status is computed from.
 #[derive(Debug)]
@@ -47,167 +57,48 @@ pub struct Observed<'a> {
     pub vm: Option<&'a VirtualMachine>,
     /// Its instance, when it exists.
     pub vmi: Option<&'a VirtualMachineInstance>,
+    /// What a pass that got as far as the VM resolved and recorded; `None` keeps what the
+    /// last status said.
+    pub converged: Option<Converged<'a>>,
 }
 
-struct Verdict {
-    ok: bool,
-    reason: String,
-    message: String,
-}
-
-impl Verdict {
-    fn new(ok: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Verdict {
-            ok,
-            reason: reason.into(),
-            message: message.into(),
+impl<'a> Observed<'a> {
+    /// What a profile that stops before its children has to show: an invalid spec
+    /// (`invalid`) or a refusal with its reason (`blocked`); networks, disks and the VM are
+    /// not looked at.
+    pub fn stopped(
+        profile: &VirtualMachineProfile,
+        invalid: Option<&'a [String]>,
+        blocked: Option<(&'a str, &'a [String])>,
+    ) -> Self {
+        Observed {
+            generation: profile.metadata.generation,
+            run_strategy: profile.spec.run_strategy,
+            invalid,
+            blocked,
+            networks: &[],
+            disks: &[],
+            vm_outcome: None,
+            vm: None,
+            vmi: None,
+            converged: None,
         }
     }
 }
 
-fn summarize<'a>(
-    items: impl Iterator<Item = (&'a str, &'a Readiness)>,
-    all_ready: &str,
-) -> (Verdict, bool) {
-    let mut waiting = Vec::new();
-    for (name, readiness) in items {
-        match readiness {
-            Readiness::Ready => {}
-            Readiness::Failed { reason, message } => {
-                return (
-                    Verdict::new(false, reason.clone(), format!("{name}: {message}")),
-                    true,
-                );
-            }
-            Readiness::InProgress { message, .. } => waiting.push(format!("{name}: {message}")),
-        }
-    }
-    if waiting.is_empty() {
-        (Verdict::new(true, all_ready, ""), false)
-    } else {
-        (
-            Verdict::new(false, "Progressing", waiting.join("; ")),
-            false,
-        )
-    }
-}
-
-/// The VM's verdict and the phase it implies.
-fn vm_verdict(observed: &Observed<'_>) -> (Verdict, Phase) {
-    let Some(outcome) = observed.vm_outcome else {
-        return (
-            Verdict::new(false, "NotCreated", "the VM is not created yet"),
-            Phase::Provisioning,
-        );
-    };
-    match outcome {
-        VmOutcome::Invalid(message) => (
-            Verdict::new(false, vmop_api::reasons::INVALID_SPEC, message.clone()),
-            Phase::Pending,
-        ),
-        VmOutcome::Waiting {
-            reason, message, ..
-        } => (
-            Verdict::new(false, reason.clone(), message.clone()),
-            Phase::Provisioning,
-        ),
-        VmOutcome::Applied { .. } => {
-            let status = observed.vm.and_then(|vm| vm.status.as_ref());
-            let printable = status
-                .and_then(|s| s.printable_status.as_deref())
-                .unwrap_or("");
-            let ready_message = status
-                .and_then(|s| find_condition(&s.conditions, vm_condition::READY))
-                .and_then(|c| c.message.clone())
-                .or_else(|| {
-                    status
-                        .and_then(|s| find_condition(&s.conditions, vm_condition::FAILURE))
-                        .and_then(|c| c.message.clone())
-                })
-                .unwrap_or_default();
-            let migrating = observed
-                .vmi
-                .and_then(|vmi| vmi.status.as_ref())
-                .and_then(|s| s.migration_state.as_ref())
-                .is_some_and(|m| m.get("completed").and_then(|c| c.as_bool()) != Some(true));
-            match printable {
-                ps::RUNNING if migrating => {
-                    (Verdict::new(true, ps::MIGRATING, ""), Phase::Migrating)
-                }
-                ps::RUNNING => (Verdict::new(true, ps::RUNNING, ""), Phase::Running),
-                ps::MIGRATING => (Verdict::new(true, ps::MIGRATING, ""), Phase::Migrating),
-                ps::STOPPED | ps::STOPPING | ps::PAUSED => {
-                    let halted = observed.run_strategy == RunStrategy::Halted;
-                    (
-                        Verdict::new(halted, printable, ready_message),
-                        Phase::Stopped,
-                    )
-                }
-                ps::ERROR_UNSCHEDULABLE
-                | ps::ERR_IMAGE_PULL
-                | ps::IMAGE_PULL_BACK_OFF
-                | ps::ERROR_PVC_NOT_FOUND
-                | ps::DATA_VOLUME_ERROR
-                | ps::CRASH_LOOP_BACK_OFF
-                | ps::UNKNOWN => (Verdict::new(false, printable, ready_message), Phase::Failed),
-                ps::TERMINATING => (
-                    Verdict::new(false, printable, ready_message),
-                    Phase::Terminating,
-                ),
-                "" => (
-                    Verdict::new(false, "Starting", "waiting for KubeVirt"),
-                    Phase::Starting,
-                ),
-                other => (Verdict::new(false, other, ready_message), Phase::Starting),
-            }
-        }
-    }
-}
-
-/// Sets a condition, keeping its transition time when its status did not change.
-fn set_condition(
-    conditions: &mut Vec<Condition>,
-    old: &[Condition],
-    type_: &str,
-    verdict: &Verdict,
-    generation: Option<i64>,
-    now: &Time,
-) {
-    let status = if verdict.ok { "True" } else { "False" };
-    let last_transition_time = old
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-    conditions.push(Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: verdict.reason.clone(),
-        message: verdict.message.clone(),
-        observed_generation: generation,
-        last_transition_time,
-    });
-}
-
-/// Sets one condition decided outside [`compute`] (such as `Isolated`), keeping its
-/// transition time while its status stays the same.
-pub fn set_extra_condition(
-    status: &mut VirtualMachineProfileStatus,
-    old: &VirtualMachineProfileStatus,
-    type_: &str,
-    (ok, reason, message): (bool, &str, String),
-    now: &Time,
-) {
-    status.conditions.retain(|c| c.type_ != type_);
-    let verdict = Verdict::new(ok, reason, message);
-    let generation = status.observed_generation;
-    set_condition(
-        &mut status.conditions,
-        &old.conditions,
-        type_,
-        &verdict,
-        generation,
-        now,
-    );
+/// What a pass that reached the VM adds to status besides its children's state.
+#[derive(Debug, Clone)]
+pub struct Converged<'a> {
+    /// The profile (the access hints name it).
+    pub profile: &'a VirtualMachineProfile,
+    /// CPU and memory, from the spec or from the instancetype.
+    pub resources: Resources,
+    /// The restart request as this pass left it.
+    pub restart: Option<RequestStatus>,
+    /// The migration request as this pass left it.
+    pub migration: Option<RequestStatus>,
+    /// The `Isolated` condition (ok, reason, message), when isolation is asked for.
+    pub isolation: Option<(bool, &'static str, String)>,
 }
 
 /// The status a profile should have.
@@ -216,163 +107,15 @@ pub fn compute(
     observed: &Observed<'_>,
     now: Time,
 ) -> VirtualMachineProfileStatus {
-    let generation = observed.generation;
-    let mut conditions = Vec::new();
     let refusal = observed
         .invalid
         .map(|errors| (vmop_api::reasons::INVALID_SPEC, errors))
         .or(observed.blocked);
     if let Some((reason, errors)) = refusal {
-        let verdict = Verdict::new(false, reason, errors.join("; "));
-        for type_ in [
-            ConditionType::NetworksReady,
-            ConditionType::StorageReady,
-            ConditionType::VmReady,
-            ConditionType::Ready,
-        ] {
-            set_condition(
-                &mut conditions,
-                &old.conditions,
-                type_.as_str(),
-                &verdict,
-                generation,
-                &now,
-            );
-        }
-        return VirtualMachineProfileStatus {
-            phase: Some(Phase::Pending),
-            observed_generation: generation,
-            conditions,
-            // Keep what was known, above all the pinned MACs: nothing is lost.
-            networks: old.networks.clone(),
-            disks: old.disks.clone(),
-            node_name: old.node_name.clone(),
-            primary_ip: old.primary_ip.clone(),
-            vm_name: old.vm_name.clone(),
-            resources: old.resources.clone(),
-            access: old.access.clone(),
-            restart: old.restart.clone(),
-            migration: old.migration.clone(),
-        };
+        return refused(old, observed.generation, reason, errors, &now);
     }
-
-    let (networks_verdict, network_failed) = summarize(
-        observed
-            .networks
-            .iter()
-            .map(|n| (n.name.as_str(), &n.readiness)),
-        "AllNetworksReady",
-    );
-    let (storage_verdict, storage_failed) = summarize(
-        observed
-            .disks
-            .iter()
-            .map(|d| (d.name.as_str(), &d.readiness.readiness)),
-        "AllDisksReady",
-    );
-    // A refused change leaves the disk as it is (and the VM running on it), but is not
-    // Ready: the spec asks for something that will not happen.
-    let storage_verdict = match observed
-        .disks
-        .iter()
-        .find_map(|d| d.refused_change.as_ref())
-    {
-        Some(message) if !storage_failed => {
-            Verdict::new(false, DISK_CHANGE_REFUSED, message.clone())
-        }
-        _ => storage_verdict,
-    };
-    let (vm_verdict, vm_phase) = vm_verdict(observed);
-    let spec_invalid = matches!(observed.vm_outcome, Some(VmOutcome::Invalid(_)));
-    // The VM exists but waits for disks still being bound or imported: Provisioning, with
-    // the disks' progress in status, until the data plane catches up.
-    let disks_pending = observed
-        .disks
-        .iter()
-        .any(|d| !d.readiness.readiness.is_ready());
-    let phase = if network_failed || storage_failed {
-        Phase::Failed
-    } else if vm_phase == Phase::Starting && disks_pending {
-        Phase::Provisioning
-    } else {
-        vm_phase
-    };
-    let ready = if networks_verdict.ok && storage_verdict.ok && vm_verdict.ok {
-        Verdict::new(true, "Ready", "")
-    } else {
-        let first = [&networks_verdict, &storage_verdict, &vm_verdict]
-            .into_iter()
-            .find(|v| !v.ok)
-            .map(|v| Verdict::new(false, v.reason.clone(), v.message.clone()));
-        first.unwrap_or_else(|| Verdict::new(false, "NotReady", ""))
-    };
-    set_condition(
-        &mut conditions,
-        &old.conditions,
-        ConditionType::NetworksReady.as_str(),
-        &networks_verdict,
-        generation,
-        &now,
-    );
-    set_condition(
-        &mut conditions,
-        &old.conditions,
-        ConditionType::StorageReady.as_str(),
-        &storage_verdict,
-        generation,
-        &now,
-    );
-    set_condition(
-        &mut conditions,
-        &old.conditions,
-        ConditionType::VmReady.as_str(),
-        &vm_verdict,
-        generation,
-        &now,
-    );
-    set_condition(
-        &mut conditions,
-        &old.conditions,
-        ConditionType::Ready.as_str(),
-        &ready,
-        generation,
-        &now,
-    );
-    let restart = observed
-        .vm
-        .and_then(|vm| vm.status.as_ref())
-        .and_then(|s| find_condition(&s.conditions, vm_condition::RESTART_REQUIRED))
-        .filter(|c| c.is_true());
-    if let Some(restart) = restart {
-        // Say what happens and how to make it happen now.
-        let verdict = Verdict::new(
-            true,
-            RESTART_REQUIRED,
-            format!(
-                "{}; KubeVirt applies the change when the VM restarts. To restart now: kubectl annotate --overwrite vmprofile <name> {}=\"$(date -Is)\"",
-                restart
-                    .message
-                    .as_deref()
-                    .unwrap_or("a change needs a restart"),
-                vmop_api::RESTART_ANNOTATION
-            ),
-        );
-        set_condition(
-            &mut conditions,
-            &old.conditions,
-            RESTART_REQUIRED,
-            &verdict,
-            generation,
-            &now,
-        );
-    }
-
-    let macs = observed
-        .vm_outcome
-        .and_then(VmOutcome::macs)
-        .cloned()
-        .unwrap_or_default();
-    let interfaces: BTreeMap<&str, &vmop_api::external::kubevirt::VmiInterfaceStatus> = observed
+    let (conditions, phase) = conditions(old, observed, &now);
+    let interfaces: BTreeMap<&str, &VmiInterfaceStatus> = observed
         .vmi
         .and_then(|vmi| vmi.status.as_ref())
         .map(|s| {
@@ -382,7 +125,203 @@ pub fn compute(
                 .collect()
         })
         .unwrap_or_default();
-    let networks: Vec<NetworkStatus> = observed
+    let networks = network_statuses(observed, &interfaces);
+    let primary_ip = networks
+        .iter()
+        .find_map(|n| n.ip_addresses.first().cloned())
+        .or_else(|| {
+            interfaces
+                .get(POD_NETWORK)
+                .and_then(|i| i.ip_address.clone())
+        });
+    let vm_applied = matches!(observed.vm_outcome, Some(VmOutcome::Applied { .. }));
+    let converged = observed.converged.as_ref();
+    VirtualMachineProfileStatus {
+        phase: Some(phase),
+        observed_generation: observed.generation,
+        conditions,
+        networks,
+        disks: disk_statuses(observed),
+        node_name: observed
+            .vmi
+            .and_then(|vmi| vmi.status.as_ref())
+            .and_then(|s| s.node_name.clone()),
+        vm_name: vm_applied
+            .then(|| observed.vm.and_then(|vm| vm.metadata.name.clone()))
+            .flatten(),
+        resources: converged.map_or_else(|| old.resources.clone(), |c| Some(c.resources.clone())),
+        access: converged.map_or_else(
+            || old.access.clone(),
+            |c| {
+                Some(crate::report::access::access(
+                    c.profile,
+                    primary_ip.as_deref(),
+                ))
+            },
+        ),
+        restart: converged.map_or_else(|| old.restart.clone(), |c| c.restart.clone()),
+        migration: converged.map_or_else(|| old.migration.clone(), |c| c.migration.clone()),
+        primary_ip,
+    }
+}
+
+/// The status of a profile stopped before its children: every condition False with
+/// `reason`; what was known is kept, above all the pinned MACs, so nothing is lost.
+fn refused(
+    old: &VirtualMachineProfileStatus,
+    generation: Option<i64>,
+    reason: &str,
+    errors: &[String],
+    now: &Time,
+) -> VirtualMachineProfileStatus {
+    let verdict = Verdict::new(false, reason, errors.join("; "));
+    let mut conditions = Vec::new();
+    for type_ in [
+        ConditionType::NetworksReady,
+        ConditionType::StorageReady,
+        ConditionType::VmReady,
+        ConditionType::Ready,
+    ] {
+        set_condition(
+            &mut conditions,
+            &old.conditions,
+            type_.as_str(),
+            &verdict,
+            generation,
+            now,
+        );
+    }
+    VirtualMachineProfileStatus {
+        phase: Some(Phase::Pending),
+        observed_generation: generation,
+        conditions,
+        ..old.clone()
+    }
+}
+
+/// The verdicts of networks, storage and the VM, and the phase they make.
+fn verdicts(observed: &Observed<'_>) -> ([Verdict; 3], Phase) {
+    let (networks, network_failed) = summarize(
+        observed
+            .networks
+            .iter()
+            .map(|n| (n.name.as_str(), &n.readiness)),
+        "AllNetworksReady",
+    );
+    let (storage, storage_failed) = summarize(
+        observed
+            .disks
+            .iter()
+            .map(|d| (d.name.as_str(), &d.readiness.readiness)),
+        "AllDisksReady",
+    );
+    // A refused change leaves the disk as it is (and the VM running on it), but is not
+    // Ready: the spec asks for something that will not happen.
+    let refused_change = observed
+        .disks
+        .iter()
+        .find_map(|d| d.refused_change.as_ref());
+    let storage = match refused_change {
+        Some(message) if !storage_failed => {
+            Verdict::new(false, DISK_CHANGE_REFUSED, message.clone())
+        }
+        _ => storage,
+    };
+    let (vm, vm_phase) = vm_verdict(observed);
+    // The VM exists but waits for disks still being bound or imported: Provisioning, with
+    // the disks' progress in status, until the data plane catches up.
+    let disks_pending = observed
+        .disks
+        .iter()
+        .any(|d| !d.readiness.readiness.is_ready());
+    let phase = if matches!(observed.vm_outcome, Some(VmOutcome::Invalid(_))) {
+        Phase::Pending
+    } else if network_failed || storage_failed {
+        Phase::Failed
+    } else if vm_phase == Phase::Starting && disks_pending {
+        Phase::Provisioning
+    } else {
+        vm_phase
+    };
+    ([networks, storage, vm], phase)
+}
+
+/// Every condition: the parts', Ready (the first part not ready decides), and those that
+/// KubeVirt and the pass report (RestartRequired, LiveMigratable, Isolated).
+fn conditions(
+    old: &VirtualMachineProfileStatus,
+    observed: &Observed<'_>,
+    now: &Time,
+) -> (Vec<Condition>, Phase) {
+    let (parts, phase) = verdicts(observed);
+    let ready = match parts.iter().find(|v| !v.ok) {
+        None => Verdict::new(true, "Ready", ""),
+        Some(first) => Verdict::new(false, first.reason.clone(), first.message.clone()),
+    };
+    let [networks, storage, vm] = parts;
+    let mut verdicts = vec![
+        (ConditionType::NetworksReady.as_str(), networks),
+        (ConditionType::StorageReady.as_str(), storage),
+        (ConditionType::VmReady.as_str(), vm),
+        (ConditionType::Ready.as_str(), ready),
+    ];
+    verdicts.extend(restart_required(observed.vm).map(|v| (RESTART_REQUIRED, v)));
+    if observed.converged.is_some() {
+        let migratable = observed.vmi.and_then(live_migratable);
+        verdicts.extend(migratable.map(|v| (LIVE_MIGRATABLE_CONDITION, v)));
+    }
+    let isolation = observed
+        .converged
+        .as_ref()
+        .and_then(|c| c.isolation.clone());
+    verdicts.extend(
+        isolation.map(|(ok, reason, message)| (ISOLATED, Verdict::new(ok, reason, message))),
+    );
+    let mut conditions = Vec::new();
+    for (type_, verdict) in &verdicts {
+        set_condition(
+            &mut conditions,
+            &old.conditions,
+            type_,
+            verdict,
+            observed.generation,
+            now,
+        );
+    }
+    (conditions, phase)
+}
+
+/// KubeVirt's RestartRequired, saying what happens and how to make it happen now.
+fn restart_required(vm: Option<&VirtualMachine>) -> Option<Verdict> {
+    let restart = vm
+        .and_then(|vm| vm.status.as_ref())
+        .and_then(|s| find_condition(&s.conditions, vm_condition::RESTART_REQUIRED))
+        .filter(|c| c.is_true())?;
+    Some(Verdict::new(
+        true,
+        RESTART_REQUIRED,
+        format!(
+            "{}; KubeVirt applies the change when the VM restarts. To restart now: kubectl annotate --overwrite vmprofile <name> {}=\"$(date -Is)\"",
+            restart
+                .message
+                .as_deref()
+                .unwrap_or("a change needs a restart"),
+            vmop_api::RESTART_ANNOTATION
+        ),
+    ))
+}
+
+/// Each network as planned, with its pinned MAC and what the instance reports of it.
+fn network_statuses(
+    observed: &Observed<'_>,
+    interfaces: &BTreeMap<&str, &VmiInterfaceStatus>,
+) -> Vec<NetworkStatus> {
+    let macs = observed
+        .vm_outcome
+        .and_then(VmOutcome::macs)
+        .cloned()
+        .unwrap_or_default();
+    observed
         .networks
         .iter()
         .map(|n| {
@@ -402,8 +341,12 @@ pub fn compute(
                 info_source: interface.and_then(|i| i.info_source.clone()),
             }
         })
-        .collect();
-    let disks: Vec<DiskStatus> = observed
+        .collect()
+}
+
+/// Each disk with its claim, phase and import progress.
+fn disk_statuses(observed: &Observed<'_>) -> Vec<DiskStatus> {
+    observed
         .disks
         .iter()
         .map(|d| DiskStatus {
@@ -417,46 +360,7 @@ pub fn compute(
             ready: d.readiness.readiness.is_ready(),
             message: readiness_message(&d.readiness.readiness),
         })
-        .collect();
-    let primary_ip = networks
-        .iter()
-        .find_map(|n| n.ip_addresses.first().cloned())
-        .or_else(|| {
-            interfaces
-                .get(POD_NETWORK)
-                .and_then(|i| i.ip_address.clone())
-        });
-    let vm_applied = matches!(observed.vm_outcome, Some(VmOutcome::Applied { .. }));
-
-    VirtualMachineProfileStatus {
-        phase: Some(if spec_invalid { Phase::Pending } else { phase }),
-        observed_generation: generation,
-        conditions,
-        networks,
-        disks,
-        node_name: observed
-            .vmi
-            .and_then(|vmi| vmi.status.as_ref())
-            .and_then(|s| s.node_name.clone()),
-        primary_ip,
-        vm_name: vm_applied
-            .then(|| observed.vm.and_then(|vm| vm.metadata.name.clone()))
-            .flatten(),
-        // The plan resolves these; the reconcile sets them.
-        resources: old.resources.clone(),
-        access: old.access.clone(),
-        restart: old.restart.clone(),
-        migration: old.migration.clone(),
-    }
-}
-
-fn readiness_message(readiness: &Readiness) -> Option<String> {
-    match readiness {
-        Readiness::Ready => None,
-        Readiness::InProgress { message, .. } | Readiness::Failed { message, .. } => {
-            Some(message.clone())
-        }
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -465,7 +369,8 @@ mod tests {
     use serde_json::json;
     use vmop_api::external::kubevirt::{VirtualMachineStatus, VmiInterfaceStatus};
     use vmop_plugin::{
-        InterfaceBinding, NetworkAttachment, VolumeAttachment, VolumeReadiness, VolumeSourceRef,
+        InterfaceBinding, NetworkAttachment, Readiness, VolumeAttachment, VolumeReadiness,
+        VolumeSourceRef,
     };
 
     use super::*;
@@ -541,6 +446,7 @@ mod tests {
             vm_outcome: Some(outcome),
             vm,
             vmi,
+            converged: None,
         }
     }
 
@@ -797,6 +703,7 @@ mod tests {
             vm_outcome: None,
             vm: None,
             vmi: None,
+            converged: None,
         };
         let status = compute(&old, &seen, at(1));
         assert_eq!(status.phase, Some(Phase::Pending));
@@ -865,5 +772,68 @@ mod tests {
             )
         );
         assert_eq!(reason(&status, "Ready").1, DISK_CHANGE_REFUSED);
+    }
+
+    #[test]
+    fn a_converged_pass_sets_its_resources_access_requests_and_isolation_and_keeps_them_otherwise()
+    {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        let vm = vm("Running", json!([]));
+        let mut vmi = VirtualMachineInstance::new("web", Default::default());
+        vmi.status = serde_json::from_value(json!({
+            "conditions": [{"type": "LiveMigratable", "status": "False", "reason": "DisksNotLiveMigratable", "message": "PVC system is not shared"}],
+            "interfaces": [{"name": "mgmt", "ipAddress": "10.0.0.7", "ipAddresses": ["10.0.0.7"]}]
+        }))
+        .expect("vmi status");
+        let profile = vmop_api::fixtures::valid_profile("web");
+        let restart = vmop_api::RequestStatus {
+            request: "2026-12-01T10:00:00Z".into(),
+            message: "asked KubeVirt to restart the VM".into(),
+            ..Default::default()
+        };
+        let mut seen = observed(&networks, &disks, &outcome, Some(&vm), Some(&vmi));
+        seen.converged = Some(Converged {
+            profile: &profile,
+            resources: Resources {
+                vcpus: 2,
+                memory: "4Gi".into(),
+                instancetype: None,
+            },
+            restart: Some(restart.clone()),
+            migration: None,
+            isolation: Some((false, "NotIsolated", "bridge mgmt is not covered".into())),
+        });
+        let status = compute(&Default::default(), &seen, at(1));
+        assert_eq!(status.resources.as_ref().map(|r| r.vcpus), Some(2));
+        assert_eq!(status.restart, Some(restart));
+        let access = status.access.clone().expect("access hints");
+        assert!(access.console.starts_with("virtctl console"), "{access:?}");
+        assert_eq!(
+            reason(&status, LIVE_MIGRATABLE_CONDITION),
+            (
+                "False".into(),
+                "DisksNotLiveMigratable".into(),
+                "PVC system is not shared".into()
+            )
+        );
+        assert_eq!(reason(&status, ISOLATED).1, "NotIsolated");
+
+        // A pass that stops before the VM keeps them all as they were.
+        let later = compute(
+            &status,
+            &observed(&networks, &disks, &outcome, Some(&vm), None),
+            at(2),
+        );
+        assert_eq!(later.resources, status.resources);
+        assert_eq!(later.access, status.access);
+        assert_eq!(later.restart, status.restart);
+        assert!(
+            later
+                .conditions
+                .iter()
+                .all(|c| c.type_ != ISOLATED && c.type_ != LIVE_MIGRATABLE_CONDITION)
+        );
     }
 }

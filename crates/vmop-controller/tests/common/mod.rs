@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use tokio::{sync::oneshot, task::JoinHandle};
 use vmop_api::{Phase, VirtualMachineProfile};
 use vmop_controller::{
-    Context, ControllerConfig, Metrics, OperatorPolicy, PolicySource, Timing, controller,
+    AdminPolicy, AdminPolicySource, Context, ControllerConfig, Metrics, Timing, controller,
 };
 use vmop_plugin::Registries;
 use vmop_testenv::{TestNamespace, wait};
@@ -36,13 +36,13 @@ impl Operator {
         Self::start_configured(
             ns,
             registries,
-            PolicySource::Fixed(OperatorPolicy::allow_all()),
+            AdminPolicySource::Fixed(AdminPolicy::allow_all()),
         )
         .await
     }
 
     /// An operator with the bundled plugins under this administrator's policy.
-    pub async fn start_with_policy(ns: &TestNamespace, policy: PolicySource) -> Operator {
+    pub async fn start_with_policy(ns: &TestNamespace, policy: AdminPolicySource) -> Operator {
         let registries = Registries::from_inventory().expect("plugins register");
         Self::start_configured(ns, registries, policy).await
     }
@@ -50,7 +50,7 @@ impl Operator {
     async fn start_configured(
         ns: &TestNamespace,
         registries: Registries,
-        policy: PolicySource,
+        policy: AdminPolicySource,
     ) -> Operator {
         let registries = Arc::new(registries);
         let metrics = Arc::new(Metrics::default());
@@ -63,7 +63,7 @@ impl Operator {
                 .namespace(ns.name.clone())
                 .concurrency(4)
                 .timing(Timing::default().converging(Duration::from_millis(500)))
-                .policy(policy),
+                .admin_policy(policy),
             async move {
                 let _ = stopped.await;
             },

@@ -1,0 +1,271 @@
+//! Writing status: at most once per reconcile, only when it changed, details (import
+//! progress and the like) coalesced; and the Events that mark a phase reached, a refusal or
+//! a request's step.
+
+use std::time::Duration;
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::{
+        events::{Event, EventType},
+        reflector::ObjectRef,
+    },
+};
+use serde_json::json;
+use tracing::{info, warn};
+use vmop_api::{
+    Phase, VirtualMachineProfile, VirtualMachineProfileStatus,
+    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING},
+};
+
+use crate::{
+    context::{Context, FIELD_MANAGER},
+    converge::apply::kind_of,
+    desired::sizing,
+    error::Result,
+    report::events::truncate,
+    requests::request::{self, Action as RequestAction},
+};
+
+/// Ready reasons that are worth an Event (a Warning) when they appear.
+const REFUSALS: &[&str] = &[
+    CONFLICT,
+    APPLY_REJECTED,
+    crate::desired::plan::NOT_ALLOWED,
+    crate::desired::plan::STORAGE_CLASS_NOT_FOUND,
+    sizing::INSTANCETYPE_NOT_FOUND,
+    sizing::PREFERENCE_NOT_FOUND,
+    crate::desired::disk_changes::DISK_CHANGE_REFUSED,
+    DELETION_WAITING,
+];
+
+/// Shortest time between two status writes that change only details.
+pub const DETAIL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whether `new` differs from `old` only in details (import progress, disk and network
+/// details, condition messages): not in phase, generation, or any condition's status or
+/// reason. Such changes are coalesced; the others are written at once.
+fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
+    let outline = |status: &VirtualMachineProfileStatus| {
+        let mut conditions: Vec<(String, String, String)> = status
+            .conditions
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect();
+        conditions.sort();
+        // A request's progress is never a mere detail.
+        let requests = (status.restart.clone(), status.migration.clone());
+        (
+            status.phase,
+            status.observed_generation,
+            conditions,
+            requests,
+        )
+    };
+    outline(old) == outline(new)
+}
+
+pub(crate) fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Whether a status change waits: details only, and the last write was less than
+/// [`DETAIL_INTERVAL`] ago. It is written by a later look (see [`look_again`]).
+pub(crate) fn deferred(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) -> bool {
+    new != old
+        && details_only(old, new)
+        && ctx
+            .status_writes
+            .recent(&ObjectRef::from(profile), DETAIL_INTERVAL)
+}
+
+/// Writes status when it changed (one write per reconcile at most), and records an Event
+/// when the phase or the Ready reason changed.
+pub(crate) async fn write_status(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: VirtualMachineProfileStatus,
+) -> Result<()> {
+    if &new == old {
+        return Ok(());
+    }
+    let key = ObjectRef::from(profile);
+    if deferred(ctx, profile, old, &new) {
+        return Ok(());
+    }
+    let api: Api<VirtualMachineProfile> =
+        Api::namespaced(ctx.client.clone(), &profile.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "vmoperator.io/v1alpha1",
+        "kind": "VirtualMachineProfile",
+        "status": new,
+    });
+    api.patch_status(
+        &profile.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics
+        .wrote(kind_of::<VirtualMachineProfile>(), "status");
+    ctx.status_writes.wrote(&key);
+    let age = profile
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .and_then(|created| Timestamp::now().duration_since(created.0).try_into().ok())
+        .map(|d: Duration| d.as_secs_f64());
+    ctx.metrics
+        .record(&crate::report::transitions::transitions(old, &new, age));
+    if old.phase != new.phase {
+        let name = |phase: Option<Phase>| phase.map_or_else(|| "None".into(), |p| format!("{p:?}"));
+        info!(from = %name(old.phase), to = %name(new.phase), "phase changed");
+    }
+    publish_transition(ctx, profile, old, &new).await;
+    publish_requests(ctx, profile, old, &new).await;
+    Ok(())
+}
+
+/// One Event per step of a restart or migration request.
+async fn publish_requests(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) {
+    let steps = [
+        (RequestAction::Restart, &old.restart, &new.restart),
+        (RequestAction::Migration, &old.migration, &new.migration),
+    ];
+    for (action, old, new) in steps {
+        let Some((warning, reason, note)) = request::event(action, old.as_ref(), new.as_ref())
+        else {
+            continue;
+        };
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note),
+            action: format!("{action:?}"),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+            warn!(%error, "publishing an event failed");
+        }
+    }
+}
+
+async fn publish_transition(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) {
+    let ready = |s: &VirtualMachineProfileStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let (old_ready, new_ready) = (ready(old), ready(new));
+    if old.phase == new.phase
+        && old_ready.as_ref().map(|r| &r.0) == new_ready.as_ref().map(|r| &r.0)
+    {
+        return;
+    }
+    let phase = new.phase.map(|p| format!("{p:?}")).unwrap_or_default();
+    let (reason, message) = new_ready.unwrap_or_default();
+    let failed =
+        matches!(new.phase, Some(Phase::Failed)) || reason == vmop_api::reasons::INVALID_SPEC;
+    let settled = matches!(new.phase, Some(Phase::Running | Phase::Stopped));
+    let refused = new.conditions.iter().any(|c| {
+        c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())
+    });
+    // Events cost a write each: the way to a settled phase (Provisioning, Starting) is in
+    // status; events mark arrivals, failures and refusals.
+    if !(failed || settled || refused) {
+        return;
+    }
+    let event = Event {
+        type_: if failed || refused {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: if failed || refused {
+            reason.clone()
+        } else {
+            phase.clone()
+        },
+        note: Some(truncate(
+            &if message.is_empty() {
+                format!("phase {phase}")
+            } else {
+                format!("phase {phase}: {message}")
+            },
+            1000,
+        )),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &profile.object_ref(&())).await {
+        warn!(%error, "publishing an event failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    use vmop_api::DiskStatus;
+
+    use super::*;
+
+    fn importing(progress: &str, phase: Phase) -> VirtualMachineProfileStatus {
+        VirtualMachineProfileStatus {
+            phase: Some(phase),
+            disks: vec![DiskStatus {
+                name: "system".into(),
+                progress: Some(progress.into()),
+                message: Some(format!("ImportInProgress {progress}")),
+                ..DiskStatus::default()
+            }],
+            conditions: vec![Condition {
+                type_: "StorageReady".into(),
+                status: "False".into(),
+                reason: "ImportInProgress".into(),
+                message: format!("system: {progress}"),
+                last_transition_time: Time(Timestamp::UNIX_EPOCH),
+                observed_generation: None,
+            }],
+            ..VirtualMachineProfileStatus::default()
+        }
+    }
+
+    #[test]
+    fn details_are_coalesced_and_phases_and_reasons_are_not() {
+        let at_10 = importing("10.00%", Phase::Provisioning);
+        assert!(details_only(
+            &at_10,
+            &importing("45.00%", Phase::Provisioning)
+        ));
+        assert!(!details_only(&at_10, &importing("45.00%", Phase::Starting)));
+        let mut failed = importing("45.00%", Phase::Provisioning);
+        failed.conditions[0].reason = "ImportFailed".into();
+        assert!(!details_only(&at_10, &failed));
+        let mut ready = importing("100.00%", Phase::Provisioning);
+        ready.conditions[0].status = "True".into();
+        assert!(!details_only(&at_10, &ready));
+    }
+}
