@@ -106,29 +106,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     // and holding the reconcile's slot meanwhile. The controller's own backoff (per profile,
     // jittered) retries instead, frees the slot, and says so in metrics and logs. The Lease
     // keeps kube's retries: a renewal should try hard before leadership is given up.
-    let mut controller_config = cluster.clone();
-    controller_config.default_retry = false;
-    let client = Client::try_from(controller_config)?;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    if crds
-        .get_opt(CRD_NAME)
-        .await
-        .context("looking up the CRD")?
-        .is_none()
-    {
-        bail!(
-            "the VirtualMachineProfile CRD is not installed: run `vm-operator crd | kubectl apply -f -`"
-        );
-    }
-    let registries = Arc::new(Registries::from_inventory()?);
-    for (name, _) in registries
-        .networks
-        .entries()
-        .chain(registries.storage.entries())
-        .chain(registries.templates.entries())
-    {
-        info!(plugin = name, "plugin registered");
-    }
+    let mut client_config = cluster.clone();
+    client_config.default_retry = false;
+    let client = Client::try_from(client_config)?;
+    require_crd(&client).await?;
+    let registries = registries()?;
 
     let metrics = Arc::new(Metrics::default());
     let mut registry = prometheus_client::registry::Registry::default();
@@ -137,21 +119,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let server = http::serve(args.listen, Arc::new(registry), ready.clone()).await?;
     info!(address = %args.listen, "serving /livez, /readyz, /metrics");
 
-    let Some((policy_namespace, policy_name)) = args.policy_configmap.split_once('/') else {
-        bail!(
-            "--policy-configmap must be <namespace>/<name>, not {:?}",
-            args.policy_configmap
-        );
-    };
-    let mut config = ControllerConfig::default()
-        .concurrency(args.concurrency)
-        .admin_policy(AdminPolicySource::ConfigMap {
-            namespace: policy_namespace.to_owned(),
-            name: policy_name.to_owned(),
-        });
-    if let Some(namespace) = &args.namespace {
-        config = config.namespace(namespace.clone());
-    }
+    let config = controller_config(&args)?;
     let mut leadership = None;
     let mut election = None;
     if args.leader_election {
@@ -199,22 +167,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
     };
     let running = controller(client.clone(), registries, metrics, config, stop);
-    let context = running.context.clone();
-    tokio::spawn(async move {
-        // Ready means every watch has synced and none is down, not merely that the process
-        // is up.
-        if !Running::ready(&context).await {
-            return;
-        }
-        info!("watch caches synced: ready");
-        let mut watches = context.watch_health.subscribe();
-        loop {
-            ready.store(*watches.borrow_and_update(), Ordering::Relaxed);
-            if watches.changed().await.is_err() {
-                return;
-            }
-        }
-    });
+    tokio::spawn(report_readiness(running.context.clone(), ready));
     running.run().await;
     server.abort();
     if lost_lease.load(Ordering::Relaxed) {
@@ -229,6 +182,71 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Refuses to start without the profile CRD, saying how to install it.
+async fn require_crd(client: &Client) -> Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    if crds
+        .get_opt(CRD_NAME)
+        .await
+        .context("looking up the CRD")?
+        .is_none()
+    {
+        bail!(
+            "the VirtualMachineProfile CRD is not installed: run `vm-operator crd | kubectl apply -f -`"
+        );
+    }
+    Ok(())
+}
+
+/// The plugins linked into this binary, each logged.
+fn registries() -> Result<Arc<Registries>> {
+    let registries = Arc::new(Registries::from_inventory()?);
+    for (name, _) in registries
+        .networks
+        .entries()
+        .chain(registries.storage.entries())
+        .chain(registries.templates.entries())
+    {
+        info!(plugin = name, "plugin registered");
+    }
+    Ok(registries)
+}
+
+/// The controller's settings from the command line.
+fn controller_config(args: &RunArgs) -> Result<ControllerConfig> {
+    let Some((policy_namespace, policy_name)) = args.policy_configmap.split_once('/') else {
+        bail!(
+            "--policy-configmap must be <namespace>/<name>, not {:?}",
+            args.policy_configmap
+        );
+    };
+    let config = ControllerConfig::default()
+        .concurrency(args.concurrency)
+        .admin_policy(AdminPolicySource::ConfigMap {
+            namespace: policy_namespace.to_owned(),
+            name: policy_name.to_owned(),
+        });
+    Ok(match &args.namespace {
+        Some(namespace) => config.namespace(namespace.clone()),
+        None => config,
+    })
+}
+
+/// Ready means every watch has synced and none is down, not merely that the process is up.
+async fn report_readiness(context: Arc<vmop_controller::Context>, ready: Arc<AtomicBool>) {
+    if !Running::ready(&context).await {
+        return;
+    }
+    info!("watch caches synced: ready");
+    let mut watches = context.watch_health.subscribe();
+    loop {
+        ready.store(*watches.borrow_and_update(), Ordering::Relaxed);
+        if watches.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn hostname() -> String {

@@ -47,7 +47,7 @@ use vmop_testenv::{ControlPlane, bootstrap, tools};
 use self::{
     audit::AuditLog,
     process::Operator,
-    report::{Memory, Report},
+    report::{Convergence, Memory, Report},
     running::RunningTimes,
 };
 
@@ -186,19 +186,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     ])?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let client: Client = control_plane.client().await?;
-        bootstrap(&client).await?;
-        let _sims = process::Sims::start(
-            &sims_binary,
-            control_plane.kubeconfig(),
-            &work.join("vmop-sims.log"),
-        )?;
-        create_namespace(&client, NAMESPACE).await?;
-        create_namespace(&client, FLOOR_NAMESPACE).await?;
-        let kubeconfig =
-            identity::operator_kubeconfig(&client, control_plane.kubeconfig(), &work).await?;
+        let (client, _sims, kubeconfig) = prepare(&control_plane, &sims_binary, &work).await?;
 
-        // The floor first, on an idle API server.
+        // The floors first, on an idle API server.
         let floor_writes = profiles * floor::WRITES_PER_PROFILE;
         let floor = floor::measure(&client, FLOOR_NAMESPACE, floor_writes, concurrency).await?;
         println!(
@@ -208,156 +198,39 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         let binder_floor = if args.memory {
             None
         } else {
-            let bound = binder_floor::measure(
-                &client,
-                FLOOR_NAMESPACE,
-                STORAGE_CLASS,
-                profiles,
-                concurrency,
-                Duration::from_secs(args.timeout),
-            )
-            .await?;
-            println!(
-                "binder floor: {profiles} claims bound in {:.1} s",
-                bound.as_secs_f64()
-            );
-            Some(bound)
+            Some(measure_binder_floor(&client, &args, profiles).await?)
         };
-
-        let operator = Operator::start(
-            &binary,
-            &kubeconfig,
-            NAMESPACE,
-            args.concurrency,
-            &args.operator_log,
-            &work.join("vm-operator.log"),
-        )?;
-        until(
-            "the operator to be ready",
-            Duration::from_secs(120),
-            || async { Ok(operator.ready()) },
-        )
-        .await?;
+        let operator = start_operator(&binary, &kubeconfig, &args, &work).await?;
         let mut audit = AuditLog::new(audit_path.clone());
         let start_up = audit.since_last(identity::OPERATOR_USER)?;
 
         let api: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
         let times = Arc::new(RunningTimes::default());
         tokio::spawn(running::watch(api.clone(), times.clone()));
-        let started = Instant::now();
         let started_at = vmop_api::k8s_openapi::jiff::Timestamp::now();
-        let cpu_before = operator.cpu_seconds()?;
-        let machine_before = machine_cpu::Snapshot::take()?;
-        let mut memory = Memory::default();
-        let created = {
-            let times = times.clone();
-            stream::iter(0..profiles)
-                .map(|i| {
-                    let (api, times) = (api.clone(), times.clone());
-                    async move {
-                        let p = profile(i);
-                        times.created(&format!("vm-{i:05}"));
-                        api.create(&PostParams::default(), &p).await.map(|_| ())
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .try_collect::<()>()
-                .await?;
-            started.elapsed()
-        };
-        println!(
-            "created {profiles} profiles in {:.1} s",
-            created.as_secs_f64()
-        );
-        let timeout = Duration::from_secs(args.timeout);
-        let sample = std::sync::Mutex::new(None);
-        until("every profile Running", timeout, || async {
-            let running = times.running();
-            let mut sample = sample
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if args.memory && sample.is_none() && running >= MEMORY_SAMPLE_AT {
-                *sample = Some((MEMORY_SAMPLE_AT, operator.rss()?));
-            }
-            Ok(running >= profiles)
-        })
-        .await?;
-        memory.at_sample = sample
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let converged = started.elapsed();
-        let cpu_converge = operator.cpu_seconds()? - cpu_before;
-        let machine_cpu = machine_before.until(&machine_cpu::Snapshot::take()?);
-        memory.at_end = Some((profiles, operator.rss()?));
-        let reconciles = operator.reconciles()?;
+        let run = create_until_running(&api, &times, &operator, &args, profiles).await?;
         // The status writes of the last profiles land right after they show Running.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let creation = audit.since_last(identity::OPERATOR_USER)?;
-        println!("all Running after {:.1} s", converged.as_secs_f64());
+        println!("all Running after {:.1} s", run.converged.as_secs_f64());
 
         tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
         let idle = audit.since_last(identity::OPERATOR_USER)?;
-        let children = if args.memory {
-            None
+        let timeout = Duration::from_secs(args.timeout);
+        let (children, deletion) = if args.memory {
+            (None, None)
         } else {
-            Some(world_floor::capture(&client, NAMESPACE, WORLD_NAMESPACE).await?)
-        };
-
-        let deletion = if args.memory {
-            None
-        } else {
-            let started = Instant::now();
-            stream::iter(0..profiles)
-                .map(|i| {
-                    let api = api.clone();
-                    async move {
-                        api.delete(&format!("vm-{i:05}"), &DeleteParams::default())
-                            .await
-                            .map(|_| ())
-                    }
-                })
-                .buffer_unordered(concurrency)
-                .try_collect::<()>()
-                .await?;
-            let ns = |c: &Client| c.clone();
-            let (nads, dvs, vms) = (
-                Api::<NetworkAttachmentDefinition>::namespaced(ns(&client), NAMESPACE),
-                Api::<DataVolume>::namespaced(ns(&client), NAMESPACE),
-                Api::<VirtualMachine>::namespaced(ns(&client), NAMESPACE),
-            );
-            until("every profile and child gone", timeout, || async {
-                Ok(empty(&api).await?
-                    && empty(&nads).await?
-                    && empty(&dvs).await?
-                    && empty(&vms).await?)
-            })
-            .await?;
-            Some((
-                started.elapsed(),
-                audit.since_last(identity::OPERATOR_USER)?.operator,
-            ))
+            let children = world_floor::capture(&client, NAMESPACE, WORLD_NAMESPACE).await?;
+            let took = delete_all(&client, &api, profiles, concurrency, timeout).await?;
+            let writes = audit.since_last(identity::OPERATOR_USER)?.operator;
+            (Some(children), Some((took, writes)))
         };
 
         // Last, on a cluster idle again: the same children without the operator.
         let world_floor = match children {
             None => None,
             Some(children) => {
-                let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
-                let volumes: Api<PersistentVolume> = Api::all(client.clone());
-                until("the run's claims and volumes gone", timeout, || async {
-                    Ok(empty(&claims).await? && empty(&volumes).await?)
-                })
-                .await?;
-                create_namespace(&client, WORLD_NAMESPACE).await?;
-                let objects = children.count();
-                let took = children
-                    .measure(&client, WORLD_NAMESPACE, concurrency, timeout)
-                    .await?;
-                println!(
-                    "world floor: {objects} children created directly, every VM Running in {:.1} s",
-                    took.as_secs_f64()
-                );
-                Some((objects, took))
+                Some(measure_world_floor(&client, children, concurrency, timeout).await?)
             }
         };
 
@@ -368,10 +241,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             floor_writes,
             binder_floor,
             world_floor,
-            created,
-            converged,
             latencies: times.latencies(),
-            reconciles,
             start_up: start_up.operator,
             creation_others: creation.others,
             last_claim_bound: creation
@@ -381,11 +251,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             idle: idle.operator,
             idle_seconds: args.idle_seconds,
             deletion,
-            cpu_converge,
-            machine_cpu,
             cpu_total: operator.cpu_seconds()?,
             peak_rss: operator.peak_rss()?,
-            memory,
+            run,
         });
         report.print();
         let path = report.write(&root)?;
@@ -402,4 +270,195 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Creates the profiles, `concurrency` at a time, and waits until every one is Running
+/// (sampling the operator's memory on the way in memory mode).
+async fn create_until_running(
+    api: &Api<VirtualMachineProfile>,
+    times: &Arc<RunningTimes>,
+    operator: &Operator,
+    args: &BenchArgs,
+    profiles: usize,
+) -> Result<Convergence> {
+    let concurrency = usize::from(args.concurrency);
+    let started = Instant::now();
+    let cpu_before = operator.cpu_seconds()?;
+    let machine_before = machine_cpu::Snapshot::take()?;
+    let mut memory = Memory::default();
+    let created = {
+        let times = times.clone();
+        stream::iter(0..profiles)
+            .map(|i| {
+                let (api, times) = (api.clone(), times.clone());
+                async move {
+                    let p = profile(i);
+                    times.created(&format!("vm-{i:05}"));
+                    api.create(&PostParams::default(), &p).await.map(|_| ())
+                }
+            })
+            .buffer_unordered(concurrency)
+            .try_collect::<()>()
+            .await?;
+        started.elapsed()
+    };
+    println!(
+        "created {profiles} profiles in {:.1} s",
+        created.as_secs_f64()
+    );
+    let timeout = Duration::from_secs(args.timeout);
+    let sample = std::sync::Mutex::new(None);
+    until("every profile Running", timeout, || async {
+        let running = times.running();
+        let mut sample = sample
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if args.memory && sample.is_none() && running >= MEMORY_SAMPLE_AT {
+            *sample = Some((MEMORY_SAMPLE_AT, operator.rss()?));
+        }
+        Ok(running >= profiles)
+    })
+    .await?;
+    memory.at_sample = sample
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let converged = started.elapsed();
+    let cpu_converge = operator.cpu_seconds()? - cpu_before;
+    let machine_cpu = machine_before.until(&machine_cpu::Snapshot::take()?);
+    memory.at_end = Some((profiles, operator.rss()?));
+    let reconciles = operator.reconciles()?;
+    Ok(Convergence {
+        created,
+        converged,
+        cpu_converge,
+        machine_cpu,
+        reconciles,
+        memory,
+    })
+}
+
+/// The cluster made ready for a run: CRDs and simulators, the namespaces, and a kubeconfig
+/// for the operator's own identity (bound to the shipped RBAC).
+async fn prepare(
+    control_plane: &ControlPlane,
+    sims_binary: &std::path::Path,
+    work: &std::path::Path,
+) -> Result<(Client, process::Sims, std::path::PathBuf)> {
+    let client: Client = control_plane.client().await?;
+    bootstrap(&client).await?;
+    let sims = process::Sims::start(
+        sims_binary,
+        control_plane.kubeconfig(),
+        &work.join("vmop-sims.log"),
+    )?;
+    create_namespace(&client, NAMESPACE).await?;
+    create_namespace(&client, FLOOR_NAMESPACE).await?;
+    let kubeconfig =
+        identity::operator_kubeconfig(&client, control_plane.kubeconfig(), work).await?;
+    Ok((client, sims, kubeconfig))
+}
+
+/// The operator binary under test, once it says it is ready.
+async fn start_operator(
+    binary: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    args: &BenchArgs,
+    work: &std::path::Path,
+) -> Result<Operator> {
+    let operator = Operator::start(
+        binary,
+        kubeconfig,
+        NAMESPACE,
+        args.concurrency,
+        &args.operator_log,
+        &work.join("vm-operator.log"),
+    )?;
+    until(
+        "the operator to be ready",
+        Duration::from_secs(120),
+        || async { Ok(operator.ready()) },
+    )
+    .await?;
+    Ok(operator)
+}
+
+/// How long the volume binder takes to bind as many claims, without the operator.
+async fn measure_binder_floor(
+    client: &Client,
+    args: &BenchArgs,
+    profiles: usize,
+) -> Result<Duration> {
+    let bound = binder_floor::measure(
+        client,
+        FLOOR_NAMESPACE,
+        STORAGE_CLASS,
+        profiles,
+        usize::from(args.concurrency),
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
+    println!(
+        "binder floor: {profiles} claims bound in {:.1} s",
+        bound.as_secs_f64()
+    );
+    Ok(bound)
+}
+
+/// Deletes every profile and waits until they and their children are gone.
+async fn delete_all(
+    client: &Client,
+    api: &Api<VirtualMachineProfile>,
+    profiles: usize,
+    concurrency: usize,
+    timeout: Duration,
+) -> Result<Duration> {
+    let started = Instant::now();
+    stream::iter(0..profiles)
+        .map(|i| {
+            let api = api.clone();
+            async move {
+                api.delete(&format!("vm-{i:05}"), &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<()>()
+        .await?;
+    let (nads, dvs, vms) = (
+        Api::<NetworkAttachmentDefinition>::namespaced(client.clone(), NAMESPACE),
+        Api::<DataVolume>::namespaced(client.clone(), NAMESPACE),
+        Api::<VirtualMachine>::namespaced(client.clone(), NAMESPACE),
+    );
+    until("every profile and child gone", timeout, || async {
+        Ok(empty(api).await? && empty(&nads).await? && empty(&dvs).await? && empty(&vms).await?)
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+/// The world's floor: the same children created directly, on a cluster idle again, until
+/// every VM is Running; (objects, time).
+async fn measure_world_floor(
+    client: &Client,
+    children: world_floor::Children,
+    concurrency: usize,
+    timeout: Duration,
+) -> Result<(usize, Duration)> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    until("the run's claims and volumes gone", timeout, || async {
+        Ok(empty(&claims).await? && empty(&volumes).await?)
+    })
+    .await?;
+    create_namespace(client, WORLD_NAMESPACE).await?;
+    let objects = children.count();
+    let took = children
+        .measure(client, WORLD_NAMESPACE, concurrency, timeout)
+        .await?;
+    println!(
+        "world floor: {objects} children created directly, every VM Running in {:.1} s",
+        took.as_secs_f64()
+    );
+    Ok((objects, took))
 }

@@ -26,10 +26,9 @@ pub struct Inputs {
     /// The operator's children created directly, and how long until every VM ran (see
     /// `world_floor`).
     pub world_floor: Option<(usize, Duration)>,
-    pub created: Duration,
-    pub converged: Duration,
+    /// From the first profile created to the last one Running.
+    pub run: Convergence,
     pub latencies: Vec<Duration>,
-    pub reconciles: u64,
     pub start_up: Counts,
     pub creation: Counts,
     /// Everybody else's requests while the profiles converged, by user.
@@ -40,11 +39,19 @@ pub struct Inputs {
     pub idle: Counts,
     pub idle_seconds: u64,
     pub deletion: Option<(Duration, Counts)>,
+    pub cpu_total: f64,
+    pub peak_rss: u64,
+}
+
+/// What the operator did from the first profile created to the last one Running.
+#[derive(Debug)]
+pub struct Convergence {
+    pub created: Duration,
+    pub converged: Duration,
+    pub reconciles: u64,
     pub cpu_converge: f64,
     /// Every process's CPU while the profiles converged, by its part in the run.
     pub machine_cpu: super::machine_cpu::Usage,
-    pub cpu_total: f64,
-    pub peak_rss: u64,
     pub memory: Memory,
 }
 
@@ -87,7 +94,7 @@ impl Report {
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
             .unwrap_or_default();
-        let rss_at: Vec<Value> = [i.memory.at_sample, i.memory.at_end]
+        let rss_at: Vec<Value> = [i.run.memory.at_sample, i.run.memory.at_end]
             .iter()
             .flatten()
             .map(|(count, bytes)| json!({"running": count, "rss_mib": mib(*bytes)}))
@@ -111,18 +118,18 @@ impl Report {
                 "seconds": took.as_secs_f64(),
             })),
             "ratio_to_world_floor": i.world_floor
-                .map(|(_, took)| i.converged.as_secs_f64() / took.as_secs_f64()),
+                .map(|(_, took)| i.run.converged.as_secs_f64() / took.as_secs_f64()),
             "ratio_to_binder_floor": i.binder_floor
-                .map(|bound| i.converged.as_secs_f64() / bound.as_secs_f64()),
-            "created_seconds": i.created.as_secs_f64(),
-            "all_running_seconds": i.converged.as_secs_f64(),
+                .map(|bound| i.run.converged.as_secs_f64() / bound.as_secs_f64()),
+            "created_seconds": i.run.created.as_secs_f64(),
+            "all_running_seconds": i.run.converged.as_secs_f64(),
             "last_claim_bound_seconds": i.last_claim_bound,
-            "ratio_to_floor": i.converged.as_secs_f64() / i.floor.as_secs_f64(),
+            "ratio_to_floor": i.run.converged.as_secs_f64() / i.floor.as_secs_f64(),
             "create_to_running_seconds": {
                 "p50": percentile(&i.latencies, 0.5),
                 "p99": percentile(&i.latencies, 0.99),
             },
-            "reconciles_per_profile": i.reconciles as f64 / n,
+            "reconciles_per_profile": i.run.reconciles as f64 / n,
             "writes_per_profile": writes as f64 / n,
             "reads_per_profile": reads as f64 / n,
             "requests_per_profile": per_profile(&i.creation, n),
@@ -134,14 +141,14 @@ impl Report {
                 "requests_per_profile": per_profile(counts, n),
             })),
             "cpu_while_converging": {
-                "cpu_seconds_available": i.converged.as_secs_f64() * nproc as f64,
-                "machine_busy": (i.machine_cpu.busy * 1000.0).round() / 1000.0,
-                "cpu_seconds_by_part": i.machine_cpu.by_part.iter()
+                "cpu_seconds_available": i.run.converged.as_secs_f64() * nproc as f64,
+                "machine_busy": (i.run.machine_cpu.busy * 1000.0).round() / 1000.0,
+                "cpu_seconds_by_part": i.run.machine_cpu.by_part.iter()
                     .map(|(part, seconds)| ((*part).to_owned(), json!((seconds * 10.0).round() / 10.0)))
                     .collect::<serde_json::Map<_, _>>(),
             },
             "operator": {
-                "cpu_seconds_to_converge": i.cpu_converge,
+                "cpu_seconds_to_converge": i.run.cpu_converge,
                 "cpu_seconds_total": i.cpu_total,
                 "peak_rss_mib": mib(i.peak_rss),
                 "rss_mib_at": rss_at,
