@@ -1,28 +1,48 @@
-//! Golden-file assertions for plugin tests (feature `testing`).
+//! Test support for plugin crates (feature `testing`): golden files as insta snapshots, the
+//! YAML they hold, and the configs plugins are given.
 
-use std::{fs, path::Path};
+use std::path::Path;
 
-/// Compares `actual` with the file at `path`. With `UPDATE_GOLDEN=1` in the environment the
-/// file is (re)written instead, for review in the diff.
-pub fn assert_golden(path: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        }
-        fs::write(path, actual).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        return;
+/// Compares `actual` with the golden file `<dir>/<case>.snap`, an [insta] snapshot whose
+/// body is the YAML as rendered. A difference fails the test and leaves `<case>.snap.new`
+/// beside it; `INSTA_UPDATE=always` (or `cargo insta review`) accepts it, for review in the
+/// diff.
+pub fn assert_golden(dir: &Path, case: &str, actual: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(case, actual));
+}
+
+/// The profile `name` in namespace `prod` (no labels), as plugins see it.
+pub fn profile_ref(name: &str) -> crate::ProfileRef {
+    crate::ProfileRef {
+        name: name.into(),
+        namespace: "prod".into(),
+        labels: std::collections::BTreeMap::new(),
     }
-    let expected = fs::read_to_string(path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
-            path.display()
-        )
-    });
-    if expected != actual {
-        panic!(
-            "{} differs from the output (run with UPDATE_GOLDEN=1 to accept it):\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        );
+}
+
+/// What a network plugin is given for `network`, the first network of profile `profile`
+/// (in `prod`).
+pub fn network_config(profile: &str, network: vmop_api::NetworkSpec) -> crate::NetworkConfig {
+    crate::NetworkConfig {
+        profile: profile_ref(profile),
+        index: 0,
+        network,
+    }
+}
+
+/// What a storage backend is given for `disk`, the second disk of profile `web` (in `prod`),
+/// with no high availability and no class; set those with struct update syntax.
+pub fn disk_config(disk: vmop_api::DiskSpec) -> crate::DiskConfig {
+    crate::DiskConfig {
+        profile: profile_ref("web"),
+        index: 1,
+        disk,
+        high_availability: false,
+        storage_class: None,
     }
 }
 

@@ -21,6 +21,7 @@ mod control_plane;
 mod error;
 pub mod kubeconform;
 pub mod manifests;
+pub mod plugin_outputs;
 mod shared;
 pub mod sim;
 mod subset;
@@ -34,5 +35,4 @@ pub use cluster::{
 pub use control_plane::{ControlPlane, DATASTORE_ENV, Datastore, client_for};
 pub use error::TestEnvError;
 pub use shared::{TestEnv, TestNamespace};
-pub use subset::create_unchanged;
-pub use vmop_api::json::check_subset;
+pub use subset::{create_unchanged, first_change};

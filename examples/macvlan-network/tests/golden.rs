@@ -1,18 +1,15 @@
 //! Golden YAML of the macvlan plugin's output over a table of networks (errors included), and
 //! every NAD it builds created on the real API server (upstream Multus schema) unchanged.
 
-use std::{collections::BTreeMap, path::Path};
+use std::path::Path;
 
-use kube::Api;
 use vmop_example_macvlan_network::MacvlanPlugin;
 use vmop_plugin::{
-    NetworkConfig, NetworkPlugin, ProfileRef,
-    testing::{assert_golden, render_network},
-    vmop_api::{
-        IpamSpec, NetworkSpec, external::multus::NetworkAttachmentDefinition, profile::IpamType,
-    },
+    NetworkConfig, NetworkPlugin,
+    testing::{assert_golden, network_config, render_network},
+    vmop_api::{IpamSpec, NetworkSpec, profile::IpamType},
 };
-use vmop_testenv::{TestEnv, create_unchanged};
+use vmop_testenv::{TestEnv, plugin_outputs};
 
 fn network(name: &str) -> NetworkSpec {
     NetworkSpec {
@@ -70,15 +67,7 @@ fn cases() -> Vec<(&'static str, NetworkSpec)> {
 }
 
 fn config(network: NetworkSpec) -> NetworkConfig {
-    NetworkConfig {
-        profile: ProfileRef {
-            name: "web".into(),
-            namespace: "prod".into(),
-            labels: BTreeMap::new(),
-        },
-        index: 0,
-        network,
-    }
+    network_config("web", network)
 }
 
 #[tokio::test]
@@ -87,24 +76,25 @@ async fn output_matches_the_golden_files() {
     for (case, network) in cases() {
         let result = MacvlanPlugin.build(&config(network)).await;
         assert_eq!(case.starts_with("error-"), result.is_err(), "{case}");
-        assert_golden(&dir.join(format!("{case}.yaml")), &render_network(&result));
+        assert_golden(&dir, case, &render_network(&result));
     }
 }
 
 #[tokio::test]
 async fn every_nad_it_builds_is_accepted_by_the_api_server_unchanged() {
     let ns = TestEnv::shared().namespace("macvlan-golden").await;
-    let nads: Api<NetworkAttachmentDefinition> = ns.api();
+    let mut outputs = Vec::new();
     for (case, network) in cases()
         .into_iter()
         .filter(|(c, _)| !c.starts_with("error-"))
     {
-        let mut built = MacvlanPlugin.build(&config(network)).await.expect(case);
-        let mut nad = built.nad.take().expect("a NAD");
-        nad.metadata.namespace = Some(ns.name.clone());
-        nad.metadata.name = Some(format!("web--{case}"));
-        create_unchanged(&nads, &nad)
-            .await
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let built = MacvlanPlugin.build(&config(network)).await.expect(case);
+        assert!(built.nad.is_some(), "{case}: a NAD");
+        outputs.push((format!("web--{case}"), built));
     }
+    let expected = outputs.len();
+    assert_eq!(
+        plugin_outputs::networks_accepted(&ns, outputs).await,
+        expected
+    );
 }

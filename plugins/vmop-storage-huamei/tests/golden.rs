@@ -3,17 +3,13 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use kube::Api;
 use vmop_plugin::{
-    DiskConfig, ProfileRef, StorageBackend, StorageClassInfo, VolumeObject,
-    testing::{assert_golden, render_volume},
-    vmop_api::{
-        DiskSource, DiskSpec, VolumeMode, k8s_openapi::api::core::v1::PersistentVolumeClaim,
-        profile::AccessMode,
-    },
+    DiskConfig, StorageBackend, StorageClassInfo, VolumeObject,
+    testing::{assert_golden, disk_config, render_volume},
+    vmop_api::{DiskSource, DiskSpec, VolumeMode, profile::AccessMode},
 };
 use vmop_storage_huamei::HuameiBackend;
-use vmop_testenv::{TestEnv, create_unchanged};
+use vmop_testenv::{TestEnv, plugin_outputs};
 
 fn class(name: &str, provisioner: &str, block: bool) -> StorageClassInfo {
     StorageClassInfo {
@@ -158,15 +154,9 @@ fn config(
     storage_class: Option<StorageClassInfo>,
 ) -> DiskConfig {
     DiskConfig {
-        profile: ProfileRef {
-            name: "web".into(),
-            namespace: "prod".into(),
-            labels: BTreeMap::new(),
-        },
-        index: 1,
-        disk,
         high_availability,
         storage_class,
+        ..disk_config(disk)
     }
 }
 
@@ -176,25 +166,22 @@ async fn output_matches_the_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     for (case, disk, ha, class) in cases() {
         let result = HuameiBackend.build(&config(disk, ha, class)).await;
-        assert_golden(&dir.join(format!("{case}.yaml")), &render_volume(&result));
+        assert_golden(&dir, case, &render_volume(&result));
     }
 }
 
 #[tokio::test]
 async fn generated_claims_are_accepted_by_the_api_server_unchanged() {
     let ns = TestEnv::shared().namespace("huamei").await;
-    let claims: Api<PersistentVolumeClaim> = ns.api();
+    let mut outputs = Vec::new();
     for (case, disk, ha, class) in cases() {
-        let Ok(desired) = HuameiBackend.build(&config(disk, ha, class)).await else {
-            continue;
-        };
-        let VolumeObject::Claim(mut claim) = desired.object else {
-            panic!("{case}: huamei-csi builds claims");
-        };
-        claim.metadata.namespace = Some(ns.name.clone());
-        claim.metadata.name = Some(case.to_owned());
-        create_unchanged(&claims, &claim)
-            .await
-            .unwrap_or_else(|e| panic!("{case}: claim {e}"));
+        if let Ok(desired) = HuameiBackend.build(&config(disk, ha, class)).await {
+            assert!(
+                matches!(desired.object, VolumeObject::Claim(_)),
+                "{case}: huamei-csi builds claims"
+            );
+            outputs.push((case.to_owned(), desired));
+        }
     }
+    assert!(plugin_outputs::volumes_accepted(&ns, outputs).await >= 5);
 }

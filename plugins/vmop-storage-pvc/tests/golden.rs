@@ -1,14 +1,13 @@
 //! Golden YAML of the generic `pvc` backend over a table of disks, its readiness rules, and
 //! every claim it builds created on the real API server with strict field validation.
 
-use std::{collections::BTreeMap, path::Path};
+use std::path::Path;
 
-use kube::Api;
 use vmop_plugin::{
     DiskConfig, ObservedVolume, ProfileRef, Readiness, StorageBackend, StorageClassInfo,
     VolumeObject,
     readiness::WAITING_FOR_FIRST_CONSUMER,
-    testing::{assert_golden, render_volume},
+    testing::{assert_golden, disk_config, profile_ref, render_volume},
     vmop_api::{
         DiskSource, DiskSpec, VolumeMode,
         k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimStatus},
@@ -16,7 +15,7 @@ use vmop_plugin::{
     },
 };
 use vmop_storage_pvc::PvcBackend;
-use vmop_testenv::{TestEnv, create_unchanged};
+use vmop_testenv::{TestEnv, plugin_outputs};
 
 fn local_path() -> StorageClassInfo {
     StorageClassInfo {
@@ -98,14 +97,12 @@ fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
 fn config(disk: DiskSpec, high_availability: bool) -> DiskConfig {
     DiskConfig {
         profile: ProfileRef {
-            name: "k3s-vm".into(),
             namespace: "team-a".into(),
-            labels: BTreeMap::new(),
+            ..profile_ref("k3s-vm")
         },
-        index: 1,
-        disk,
         high_availability,
         storage_class: Some(local_path()),
+        ..disk_config(disk)
     }
 }
 
@@ -114,7 +111,7 @@ async fn output_matches_the_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     for (case, disk, ha) in cases() {
         let result = PvcBackend.build(&config(disk, ha)).await;
-        assert_golden(&dir.join(format!("{case}.yaml")), &render_volume(&result));
+        assert_golden(&dir, case, &render_volume(&result));
     }
 }
 
@@ -170,21 +167,15 @@ async fn a_pending_claim_on_a_wait_for_first_consumer_class_lets_the_vm_be_creat
 #[tokio::test]
 async fn generated_claims_are_accepted_by_the_api_server_unchanged() {
     let ns = TestEnv::shared().namespace("pvc-backend").await;
-    let claims: Api<PersistentVolumeClaim> = ns.api();
-    let mut created = 0;
+    let mut outputs = Vec::new();
     for (case, disk, ha) in cases() {
-        let Ok(desired) = PvcBackend.build(&config(disk, ha)).await else {
-            continue;
-        };
-        let VolumeObject::Claim(mut claim) = desired.object else {
-            panic!("{case}: the pvc backend builds claims");
-        };
-        claim.metadata.namespace = Some(ns.name.clone());
-        claim.metadata.name = Some(case.to_owned());
-        create_unchanged(&claims, &claim)
-            .await
-            .unwrap_or_else(|e| panic!("{case}: claim {e}"));
-        created += 1;
+        if let Ok(desired) = PvcBackend.build(&config(disk, ha)).await {
+            assert!(
+                matches!(desired.object, VolumeObject::Claim(_)),
+                "{case}: the pvc backend builds claims"
+            );
+            outputs.push((case.to_owned(), desired));
+        }
     }
-    assert_eq!(created, 5);
+    assert_eq!(plugin_outputs::volumes_accepted(&ns, outputs).await, 5);
 }

@@ -246,7 +246,7 @@ async fn output_matches_the_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     for (case, input) in cases() {
         let result = CloudInitTemplate.build(&input).await;
-        assert_golden(&dir.join(format!("{case}.yaml")), &render_vm(&result));
+        assert_golden(&dir, case, &render_vm(&result));
     }
 }
 
