@@ -18,8 +18,8 @@ use kube::{
     Api, Client,
     api::{ListParams, PostParams, VersionMatch},
 };
-use vmop_api::{Phase, VirtualMachineProfile, fixtures::valid_profile};
-use vmop_testenv::{ControlPlane, bootstrap, client_for, sim, wait};
+use vmop_api::{Phase, VirtualMachineProfile};
+use vmop_testenv::{ControlPlane, bootstrap, client_for, profiles::blank_disk_profile, sim, wait};
 
 const NAMESPACE: &str = "faults";
 
@@ -78,19 +78,13 @@ impl Drop for World {
     }
 }
 
-fn small(name: &str) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
-    p.spec.networks.clear();
-    p.spec.disks.truncate(1);
-    p.spec.disks[0].storage_class_name = Some("longhorn".into());
-    p.spec.disks[0].image = None;
-    p
-}
-
 async fn create(profiles: &Api<VirtualMachineProfile>, names: &[String]) {
     for name in names {
         profiles
-            .create(&PostParams::default(), &small(name))
+            .create(
+                &PostParams::default(),
+                &blank_disk_profile(name, "system", "longhorn"),
+            )
             .await
             .expect("create a profile");
     }

@@ -36,9 +36,9 @@ use vmop_api::{
         multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
         nmstate::NodeNetworkConfigurationPolicy,
     },
-    fixtures::{invalid_cases, semantic_cases, valid_profile},
+    fixtures::{invalid_cases, semantic_cases},
 };
-use vmop_testenv::{TestEnv, TestNamespace, wait};
+use vmop_testenv::{TestEnv, TestNamespace, profiles::blank_disk_profile, wait};
 
 const POLICY: &str = "hostile-test-policy";
 const PROFILE_LABEL: &str = "vmoperator.io/profile";
@@ -57,21 +57,8 @@ fn policy_yaml(namespace: &str, interfaces: &str, bridges: &str, pfs: &str) -> S
     )
 }
 
-/// A small valid profile: one blank disk on an expandable class, cloud-init with a key.
-fn small(name: &str) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
-    p.spec.networks.clear();
-    p.spec.disks = vec![DiskSpec {
-        name: "data".into(),
-        size: "1Gi".into(),
-        storage_class_name: Some("longhorn".into()),
-        ..DiskSpec::default()
-    }];
-    p
-}
-
 fn with_network(name: &str, network: NetworkSpec) -> VirtualMachineProfile {
-    let mut p = small(name);
+    let mut p = blank_disk_profile(name, "data", "longhorn");
     p.spec.networks = vec![network];
     p
 }
@@ -206,7 +193,7 @@ fn refusals() -> Vec<Refusal> {
         // Storage classes that do not exist.
         refusal(
             {
-                let mut p = small("no-class");
+                let mut p = blank_disk_profile("no-class", "data", "longhorn");
                 p.spec.disks[0].storage_class_name = Some("gold-nvme".into());
                 p
             },
@@ -215,7 +202,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("no-class-2");
+                let mut p = blank_disk_profile("no-class-2", "data", "longhorn");
                 p.spec.disks.push(DiskSpec {
                     name: "logs".into(),
                     size: "1Gi".into(),
@@ -241,7 +228,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("unknown-backend");
+                let mut p = blank_disk_profile("unknown-backend", "data", "longhorn");
                 p.spec.disks[0].backend = Some("zfs".into());
                 p
             },
@@ -250,7 +237,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("unknown-template");
+                let mut p = blank_disk_profile("unknown-template", "data", "longhorn");
                 p.spec.template = Some("ignition".into());
                 p
             },
@@ -343,7 +330,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("cloudinit-disk");
+                let mut p = blank_disk_profile("cloudinit-disk", "data", "longhorn");
                 p.spec.disks[0].name = "cloudinitdisk".into();
                 p
             },
@@ -352,7 +339,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("huamei-elsewhere");
+                let mut p = blank_disk_profile("huamei-elsewhere", "data", "longhorn");
                 p.spec.disks[0].backend = Some("huamei-csi".into());
                 p
             },
@@ -362,7 +349,7 @@ fn refusals() -> Vec<Refusal> {
         // User data the operator will not parse.
         refusal(
             {
-                let mut p = small("bomb");
+                let mut p = blank_disk_profile("bomb", "data", "longhorn");
                 user_data(&mut p, "bomb-data");
                 p
             },
@@ -371,7 +358,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("broken-yaml");
+                let mut p = blank_disk_profile("broken-yaml", "data", "longhorn");
                 user_data(&mut p, "broken-data");
                 p
             },
@@ -380,7 +367,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("huge-data");
+                let mut p = blank_disk_profile("huge-data", "data", "longhorn");
                 user_data(&mut p, "huge-data");
                 p
             },
@@ -389,7 +376,7 @@ fn refusals() -> Vec<Refusal> {
         ),
         refusal(
             {
-                let mut p = small("deep-data");
+                let mut p = blank_disk_profile("deep-data", "data", "longhorn");
                 user_data(&mut p, "deep-data");
                 p
             },
@@ -422,7 +409,7 @@ fn refusals() -> Vec<Refusal> {
             },
         ),
     ] {
-        let mut p = small(name);
+        let mut p = blank_disk_profile(name, "data", "longhorn");
         p.spec.disks[0].source = Some(source);
         cases.push(refusal(p, "NotAllowed", field));
     }
@@ -445,7 +432,11 @@ fn refusals() -> Vec<Refusal> {
         ),
     ];
     for (name, object, message) in owned {
-        let mut case = refusal(small(name), "Conflict", message);
+        let mut case = refusal(
+            blank_disk_profile(name, "data", "longhorn"),
+            "Conflict",
+            message,
+        );
         case.before.push(object);
         cases.push(case);
     }
@@ -462,7 +453,7 @@ fn refusals() -> Vec<Refusal> {
     for (i, case) in semantic_cases().into_iter().enumerate() {
         let mut p = case.profile;
         p.metadata.name = Some(format!("semantic-{i}"));
-        p.spec.disks = small("x").spec.disks;
+        p.spec.disks = blank_disk_profile("x", "data", "longhorn").spec.disks;
         cases.push(Refusal {
             profile: p,
             reason: "InvalidSpec",
@@ -661,12 +652,9 @@ async fn wait_running(
     name: &str,
     operator: &OperatorProcess,
 ) -> VirtualMachineProfile {
-    wait::until(&format!("{name} to run"), WAIT, || async {
-        let p = profiles.get_opt(name).await.ok().flatten()?;
-        (p.status.as_ref()?.phase == Some(Phase::Running)).then_some(p)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()))
+    wait::wait_for_phase(profiles, name, Phase::Running, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()))
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -138,12 +138,10 @@ async fn hostile_user_data_is_refused_within_bounds(
         "{}",
         refused.message
     );
-    wait::until("the other tenant's profile to run", WAIT, || async {
-        let p = profiles.get_opt("calm-vm").await.ok().flatten()?;
-        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", show_log()));
+    wait::wait_for_phase(&profiles, "calm-vm", Phase::Running, WAIT)
+        .await
+        .map(|_| ())
+        .unwrap_or_else(|e| panic!("{e}\n{}", show_log()));
     let peak = peak_rss(pid);
     assert!(
         peak < 100 * 1024 * 1024,
@@ -284,17 +282,15 @@ async fn the_binary_runs_under_the_namespaced_install() {
         .create(&PostParams::default(), &valid_profile("web-vm-01"))
         .await
         .expect("profile");
-    wait::until("the profile to run", WAIT, || async {
-        let p = profiles.get_opt("web-vm-01").await.ok().flatten()?;
-        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| {
-        panic!(
-            "{e}: not Running under the namespaced install\n{}",
-            operator.log()
-        )
-    });
+    wait::wait_for_phase(&profiles, "web-vm-01", Phase::Running, WAIT)
+        .await
+        .map(|_| ())
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}: not Running under the namespaced install\n{}",
+                operator.log()
+            )
+        });
 }
 
 async fn lease() -> Option<k8s_openapi::api::coordination::v1::LeaseSpec> {
@@ -366,11 +362,9 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
                 .create(&PostParams::default(), &small(name))
                 .await
                 .expect("profile");
-            wait::until(&format!("{name} to run"), WAIT, || async {
-                let p = profiles.get_opt(name).await.ok().flatten()?;
-                (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
-            })
-            .await
+            wait::wait_for_phase(&profiles, name, Phase::Running, WAIT)
+                .await
+                .map(|_| ())
         }
     };
 

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Operator, condition, phase, wait_for, wait_gone};
+use common::{Operator, blank_disk_profile, condition, phase, wait_for, wait_gone};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim};
 use kube::{
     Api,
@@ -14,9 +14,8 @@ use kube::{
 };
 use serde_json::json;
 use vmop_api::{
-    DiskSpec, NetworkSpec, Phase, VirtualMachineProfile,
+    NetworkSpec, Phase, VirtualMachineProfile,
     external::{cdi::DataVolume, kubevirt::VirtualMachine},
-    fixtures::valid_profile,
 };
 use vmop_plugin::{
     DesiredNetwork, NetworkConfig, NetworkPlugin, ObservedNetwork, PluginError, Readiness,
@@ -86,23 +85,11 @@ fn registries_with_broken_network() -> Registries {
     r
 }
 
-fn small(name: &str) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
-    p.spec.networks.clear();
-    p.spec.disks = vec![DiskSpec {
-        name: "data".into(),
-        size: "1Gi".into(),
-        storage_class_name: Some("longhorn".into()),
-        ..DiskSpec::default()
-    }];
-    p
-}
-
 #[tokio::test]
 async fn a_child_the_api_server_refuses_is_named_in_status_with_the_servers_message() {
     let ns = TestEnv::shared().namespace("visible-422").await;
     let operator = Operator::start_with(&ns, registries_with_broken_network()).await;
-    let mut profile = small("refused");
+    let mut profile = blank_disk_profile("refused", "data", "longhorn");
     profile.spec.networks = vec![NetworkSpec {
         name: "lan".into(),
         type_: Some("broken".into()),
@@ -138,7 +125,7 @@ async fn a_child_the_api_server_refuses_is_named_in_status_with_the_servers_mess
 async fn a_spec_the_template_refuses_creates_nothing() {
     let ns = TestEnv::shared().namespace("visible-template").await;
     let operator = Operator::start(&ns).await;
-    let mut profile = small("clash");
+    let mut profile = blank_disk_profile("clash", "data", "longhorn");
     // The template names its own cloud-init disk "cloudinitdisk": a spec disk of that name
     // cannot be built.
     profile.spec.disks[0].name = "cloudinitdisk".into();
@@ -181,7 +168,10 @@ async fn a_deletion_that_waits_says_what_for_and_finishes_when_it_can() {
     let operator = Operator::start(&ns).await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
     profiles
-        .create(&PostParams::default(), &small("stuck"))
+        .create(
+            &PostParams::default(),
+            &blank_disk_profile("stuck", "data", "longhorn"),
+        )
         .await
         .expect("profile");
     wait_for(&profiles, "stuck", "the profile to run", |p| {

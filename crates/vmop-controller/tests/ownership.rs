@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Operator, condition, phase, wait_for};
+use common::{Operator, blank_disk_profile, condition, phase, wait_for};
 use k8s_openapi::{
     ByteString,
     api::core::v1::{
@@ -21,25 +21,10 @@ use kube::{
 };
 use serde_json::json;
 use vmop_api::{
-    CloudInitSpec, DiskSpec, NetworkSpec, Phase, RetentionPolicy, SecretReference,
-    VirtualMachineProfile,
+    CloudInitSpec, NetworkSpec, Phase, RetentionPolicy, SecretReference, VirtualMachineProfile,
     external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
-    fixtures::valid_profile,
 };
 use vmop_testenv::{TestEnv, TestNamespace};
-
-/// A profile on the pod network with one blank disk on an Immediate class.
-fn small(name: &str, disk: &str) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
-    p.spec.networks.clear();
-    p.spec.disks = vec![DiskSpec {
-        name: disk.into(),
-        size: "1Gi".into(),
-        storage_class_name: Some("longhorn".into()),
-        ..DiskSpec::default()
-    }];
-    p
-}
 
 async fn create(ns: &TestNamespace, profile: &VirtualMachineProfile) -> Api<VirtualMachineProfile> {
     let api: Api<VirtualMachineProfile> = ns.api();
@@ -100,7 +85,7 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
         .await
         .expect("the user's claim");
     let operator = Operator::start(&ns).await;
-    let profiles = create(&ns, &small("db", "data")).await;
+    let profiles = create(&ns, &blank_disk_profile("db", "data", "longhorn")).await;
     let message = conflict_message(&profiles, "db").await;
     assert_eq!(
         message,
@@ -146,7 +131,7 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
         .await
         .expect("the user's NAD");
     let operator = Operator::start(&ns).await;
-    let mut shop = small("shop", "data");
+    let mut shop = blank_disk_profile("shop", "data", "longhorn");
     shop.spec.networks = vec![NetworkSpec {
         name: "lan".into(),
         bridge: Some("br-lan".into()),
@@ -182,7 +167,7 @@ async fn a_users_nad_and_secret_with_derived_names_are_not_overwritten() {
         .create(&PostParams::default(), &user_secret)
         .await
         .expect("the user's Secret");
-    let mut cafe = small("cafe", "data");
+    let mut cafe = blank_disk_profile("cafe", "data", "longhorn");
     cafe.spec.cloud_init = Some(CloudInitSpec {
         user_data_secret_ref: Some(SecretReference {
             name: "cafe--cloudinit".into(),
@@ -208,9 +193,12 @@ async fn profiles_whose_names_joined_by_a_dash_would_collide_get_children_of_the
     let ns = TestEnv::shared().namespace("own-pair").await;
     let operator = Operator::start(&ns).await;
     // "pc-a" + "b-c" and "pc-a-b" + "c" joined by '-' would both be pc-a-b-c.
-    let profiles = create(&ns, &small("pc-a", "b-c")).await;
+    let profiles = create(&ns, &blank_disk_profile("pc-a", "b-c", "longhorn")).await;
     profiles
-        .create(&PostParams::default(), &small("pc-a-b", "c"))
+        .create(
+            &PostParams::default(),
+            &blank_disk_profile("pc-a-b", "c", "longhorn"),
+        )
         .await
         .expect("second");
     for name in ["pc-a", "pc-a-b"] {
@@ -232,7 +220,7 @@ async fn profiles_whose_names_joined_by_a_dash_would_collide_get_children_of_the
 async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
     let ns = TestEnv::shared().namespace("own-retain").await;
     let operator = Operator::start(&ns).await;
-    let mut keep = small("keeper", "data");
+    let mut keep = blank_disk_profile("keeper", "data", "longhorn");
     keep.spec.disks[0].retention_policy = Some(RetentionPolicy::Retain);
     let profiles = create(&ns, &keep).await;
     wait_for(&profiles, "keeper", "the profile to run", |p| {
@@ -290,7 +278,7 @@ async fn a_retained_claim_is_adopted_only_when_the_disk_asks_for_it() {
 async fn a_retained_disk_survives_its_profiles_deletion_while_the_operator_is_down() {
     let ns = TestEnv::shared().namespace("own-down").await;
     let operator = Operator::start(&ns).await;
-    let mut keep = small("downtime", "data");
+    let mut keep = blank_disk_profile("downtime", "data", "longhorn");
     keep.spec.disks[0].retention_policy = Some(RetentionPolicy::Retain);
     let profiles = create(&ns, &keep).await;
     wait_for(&profiles, "downtime", "the profile to run", |p| {

@@ -39,6 +39,24 @@ pub fn qualified(namespace: &str, nad: &str) -> String {
     }
 }
 
+/// How the VM attaches to the NAD the plugin creates for `config` (named by [`nad_name`], in
+/// the profile's namespace) with `binding`, on the nodes the network's selector names.
+pub fn own_nad_attachment(
+    config: &NetworkConfig,
+    binding: crate::InterfaceBinding,
+) -> crate::NetworkAttachment {
+    crate::NetworkAttachment {
+        name: config.network.name.clone(),
+        nad: format!("{}/{}", config.profile.namespace, nad_name(config)),
+        binding,
+        node_selector: config
+            .network
+            .node_selector
+            .clone()
+            .filter(|s| !s.is_empty()),
+    }
+}
+
 /// The network of a spec entry that names an existing NAD (`nadName`): nothing to create, the
 /// VM attaches to it with `binding`. `None` when the entry names no NAD.
 pub fn existing_nad(
@@ -202,6 +220,26 @@ pub fn storage_request(
 /// Labels of every object built for a profile.
 pub fn profile_labels(profile: &crate::context::ProfileRef) -> BTreeMap<String, String> {
     BTreeMap::from([(PROFILE_LABEL.to_owned(), profile.name.clone())])
+}
+
+/// Refuses a disk with an image or a clone source: `backend` (its name) creates blank disks
+/// only, and says that the cdi backend imports them.
+pub fn require_blank(
+    config: &crate::context::DiskConfig,
+    backend: &str,
+) -> Result<(), crate::PluginError> {
+    let disk = &config.disk;
+    let field = if disk.image.is_some() {
+        "image"
+    } else if disk.source.is_some() {
+        "source"
+    } else {
+        return Ok(());
+    };
+    Err(crate::PluginError::invalid(
+        config.field_path(field),
+        format!("{backend} creates blank disks; images and clones are imported by the cdi backend"),
+    ))
 }
 
 /// Refuses a disk of a live-migratable profile that is not ReadWriteMany.

@@ -67,6 +67,14 @@ pub fn nad_readiness(observed: &ObservedNetwork, name: &str, created_by_us: bool
     }
 }
 
+/// A network with a NAD and node policies: its NAD's readiness, then its policies'.
+pub fn nad_then_policies(desired: &crate::DesiredNetwork, observed: &ObservedNetwork) -> Readiness {
+    match nad_readiness(observed, &desired.attachment.nad, desired.nad.is_some()) {
+        Readiness::Ready => policies_readiness(&observed.policies),
+        not_ready => not_ready,
+    }
+}
+
 /// Policies are ready when each is Available and every enactment applied the policy's
 /// current generation (policy conditions carry no observedGeneration). Degraded and Ignored
 /// are failures, with the failing nodes' messages from their enactments.

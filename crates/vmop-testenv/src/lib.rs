@@ -22,6 +22,7 @@ mod error;
 pub mod kubeconform;
 pub mod manifests;
 pub mod plugin_outputs;
+pub mod profiles;
 mod shared;
 pub mod sim;
 mod subset;

@@ -63,16 +63,9 @@ async fn a_backend_that_forgets_the_labels_is_still_watched_reported_and_cleaned
         .await
         .expect("profile");
 
-    let running = wait::until("the profile to run", WAIT, || async {
-        profiles
-            .get_opt("tp-vm")
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running))
-    })
-    .await
-    .expect("Running");
+    let running = wait::wait_for_phase(&profiles, "tp-vm", Phase::Running, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let disk = &running.status.expect("status").disks[0];
     assert_eq!(disk.backend.as_deref(), Some(LOCAL_PATH));
     assert!(disk.ready, "{disk:?}");

@@ -9,9 +9,8 @@
 
 use serde_json::json;
 use vmop_plugin::{
-    DesiredNetwork, InterfaceBinding, NetworkAttachment, NetworkConfig, NetworkPlugin,
-    ObservedNetwork, PluginError, Readiness, async_trait, objects, readiness::nad_readiness,
-    register_network_plugin,
+    DesiredNetwork, InterfaceBinding, NetworkConfig, NetworkPlugin, ObservedNetwork, PluginError,
+    Readiness, async_trait, objects, readiness::nad_readiness, register_network_plugin,
 };
 
 /// The name users select this plugin by (`spec.networks[].type`).
@@ -83,14 +82,9 @@ impl NetworkPlugin for MacvlanPlugin {
         let mut nad = objects::nad(config, &cni, "");
         nad.metadata.annotations = None;
         Ok(DesiredNetwork {
-            attachment: NetworkAttachment {
-                name: network.name.clone(),
-                nad: format!("{}/{}", config.profile.namespace, objects::nad_name(config)),
-                // KubeVirt has no macvlan binding; its bridge binding works on a macvlan pod
-                // interface.
-                binding: InterfaceBinding::Bridge,
-                node_selector: network.node_selector.clone().filter(|s| !s.is_empty()),
-            },
+            // KubeVirt has no macvlan binding; its bridge binding works on a macvlan pod
+            // interface.
+            attachment: objects::own_nad_attachment(config, InterfaceBinding::Bridge),
             nad: Some(nad),
             policies: Vec::new(),
         })

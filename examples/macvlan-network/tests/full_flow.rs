@@ -124,16 +124,9 @@ async fn a_macvlan_profile_runs_through_the_real_controller_and_cleans_up() {
     ))
     .expect("policy");
     let (stop, task) = run(&ns.name, allowed).await;
-    let running = wait::until("the profile to run", WAIT, || async {
-        profiles
-            .get_opt("mv-vm")
-            .await
-            .ok()
-            .flatten()
-            .filter(|p| p.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running))
-    })
-    .await
-    .expect("Running");
+    let running = wait::wait_for_phase(&profiles, "mv-vm", Phase::Running, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let lan = &running.status.expect("status").networks[0];
     assert_eq!(
         lan.ip_addresses,

@@ -303,11 +303,9 @@ pub async fn run_seed_profile(
         .create(&PostParams::default(), &valid_profile(name))
         .await
         .expect("profile");
-    wait::until("the profile to run", WAIT, || async {
-        let p = profiles.get_opt(name).await.ok().flatten()?;
-        (p.status.and_then(|s| s.phase) == Some(Phase::Running)).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", log()));
+    wait::wait_for_phase(&profiles, name, Phase::Running, WAIT)
+        .await
+        .map(|_| ())
+        .unwrap_or_else(|e| panic!("{e}\n{}", log()));
     profiles
 }

@@ -9,10 +9,8 @@
 
 use serde_json::json;
 use vmop_plugin::{
-    DesiredNetwork, InterfaceBinding, NetworkAttachment, NetworkConfig, NetworkPlugin,
-    ObservedNetwork, PluginError, Readiness, async_trait, objects,
-    readiness::{nad_readiness, policies_readiness},
-    register_network_plugin,
+    DesiredNetwork, InterfaceBinding, NetworkConfig, NetworkPlugin, ObservedNetwork, PluginError,
+    Readiness, async_trait, objects, readiness, register_network_plugin,
     vmop_api::profile::IpamType,
 };
 
@@ -101,7 +99,6 @@ impl NetworkPlugin for SriovPlugin {
     async fn build(&self, config: &NetworkConfig) -> Result<DesiredNetwork, PluginError> {
         self.validate(config)?;
         let network = &config.network;
-        let namespace = &config.profile.namespace;
         if let Some(existing) = objects::existing_nad(config, InterfaceBinding::Sriov) {
             return Ok(existing);
         }
@@ -135,21 +132,13 @@ impl NetworkPlugin for SriovPlugin {
             _ => Vec::new(),
         };
         Ok(DesiredNetwork {
-            attachment: NetworkAttachment {
-                name: network.name.clone(),
-                nad: format!("{namespace}/{}", objects::nad_name(config)),
-                binding: InterfaceBinding::Sriov,
-                node_selector: network.node_selector.clone().filter(|s| !s.is_empty()),
-            },
+            attachment: objects::own_nad_attachment(config, InterfaceBinding::Sriov),
             nad: Some(nad),
             policies,
         })
     }
 
     fn readiness(&self, desired: &DesiredNetwork, observed: &ObservedNetwork) -> Readiness {
-        match nad_readiness(observed, &desired.attachment.nad, desired.nad.is_some()) {
-            Readiness::Ready => policies_readiness(&observed.policies),
-            not_ready => not_ready,
-        }
+        readiness::nad_then_policies(desired, observed)
     }
 }

@@ -30,17 +30,7 @@ pub struct HuameiBackend;
 #[async_trait]
 impl StorageBackend for HuameiBackend {
     fn validate(&self, config: &DiskConfig) -> Result<(), PluginError> {
-        let disk = &config.disk;
-        if disk.image.is_some() || disk.source.is_some() {
-            return Err(PluginError::invalid(
-                config.field_path(if disk.image.is_some() {
-                    "image"
-                } else {
-                    "source"
-                }),
-                "huamei-csi creates blank disks; images and clones are imported by the cdi backend",
-            ));
-        }
+        objects::require_blank(config, "huamei-csi")?;
         if let Some(class) = config
             .storage_class
             .as_ref()

@@ -34,17 +34,7 @@ pub struct PvcBackend;
 #[async_trait]
 impl StorageBackend for PvcBackend {
     fn validate(&self, config: &DiskConfig) -> Result<(), PluginError> {
-        let disk = &config.disk;
-        if disk.image.is_some() || disk.source.is_some() {
-            return Err(PluginError::invalid(
-                config.field_path(if disk.image.is_some() {
-                    "image"
-                } else {
-                    "source"
-                }),
-                "the pvc backend creates blank disks; images and clones are imported by the cdi backend",
-            ));
-        }
+        objects::require_blank(config, "the pvc backend")?;
         require_live_migratable(config)
     }
 

@@ -7,7 +7,7 @@ use std::{fmt::Debug, sync::Arc, time::Duration};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::{sync::oneshot, task::JoinHandle};
-use vmop_api::{Phase, VirtualMachineProfile};
+use vmop_api::VirtualMachineProfile;
 use vmop_controller::{
     AdminPolicy, AdminPolicySource, Context, ControllerConfig, Metrics, Timing, controller,
 };
@@ -92,19 +92,14 @@ impl Operator {
     }
 }
 
-/// Waits until the named object satisfies `ready`, then returns it.
+/// Waits until the named object satisfies `ready`, then returns it (panics after [`WAIT`]).
 pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, ready: impl Fn(&K) -> bool) -> K
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
-    let last = std::sync::Mutex::new(None);
-    let found = wait::until(what, WAIT, || async {
-        let current = api.get_opt(name).await.ok().flatten();
-        *last.lock().expect("lock") = current.clone();
-        current.filter(|o| ready(o))
-    })
-    .await;
-    found.unwrap_or_else(|e| panic!("{e}; last seen: {:#?}", last.lock().expect("lock")))
+    wait::wait_for(api, name, what, WAIT, ready)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until the named object is gone.
@@ -122,18 +117,9 @@ where
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-pub fn phase(p: &VirtualMachineProfile) -> Option<Phase> {
-    p.status.as_ref().and_then(|s| s.phase)
-}
-
-pub fn condition<'a>(
-    p: &'a VirtualMachineProfile,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
-}
+// Each test crate uses some of them.
+#[allow(unused_imports)]
+pub use vmop_testenv::profiles::{blank_disk_profile, condition, phase, small_profile};
 
 /// A user's own bridge NAD named `name`, as profiles name with `nadName`.
 pub async fn existing_nad(ns: &TestNamespace, name: &str) {
@@ -151,14 +137,6 @@ pub async fn existing_nad(ns: &TestNamespace, name: &str) {
         .create(&kube::api::PostParams::default(), &nad)
         .await
         .expect("the user's NAD");
-}
-
-/// The seed profile reduced to one disk and the pod network: quick to run.
-pub fn small_profile(name: &str) -> VirtualMachineProfile {
-    let mut profile = vmop_api::fixtures::valid_profile(name);
-    profile.spec.networks.clear();
-    profile.spec.disks.truncate(1);
-    profile
 }
 
 /// Sets one annotation on a profile (a restart or migration request).
