@@ -20,13 +20,14 @@ use kube::{
     runtime::controller::Action,
 };
 use serde_json::json;
-use vmop_api::external::{
-    UpstreamCondition,
-    cdi::{DataVolume, DataVolumeStatus},
-};
 
 use super::{
-    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled, retry,
+    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled,
+    kinds::{
+        Condition,
+        cdi::{DataVolume, DataVolumeStatus},
+    },
+    retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, cdi_annotation, dv_condition as condition, dv_phase as phase,
     },
@@ -314,12 +315,12 @@ fn status(
 }
 
 fn set(s: &mut DataVolumeStatus, type_: &str, value: bool, reason: &str, message: &str) {
-    let condition = UpstreamCondition {
+    let condition = Condition {
         type_: type_.into(),
         status: if value { "True" } else { "False" }.into(),
         reason: (!reason.is_empty()).then(|| reason.into()),
         message: (!message.is_empty()).then(|| message.into()),
-        extra: BTreeMap::new(),
+        rest: Default::default(),
     };
     match s.conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => *existing = condition,

@@ -10,9 +10,12 @@ use kube::{
     api::DynamicObject,
     core::{ApiResource, GroupVersionKind},
 };
-use vmop_api::external::kubevirt::{Cpu, Memory, VirtualMachine, VirtualMachineInstanceSpec};
 
-use super::{SimError, upstream::instancetype as it};
+use super::{
+    SimError,
+    kinds::kubevirt::{Cpu, Memory, VirtualMachine, VirtualMachineInstanceSpec},
+    upstream::instancetype as it,
+};
 
 /// Why the instance cannot be built: (reason, message).
 pub type Missing = (&'static str, String);

@@ -16,10 +16,12 @@ use kube::{
     runtime::controller::Action,
 };
 use serde_json::json;
-use vmop_api::external::kubevirt::{VirtualMachineInstance, VirtualMachineInstanceMigration};
 
 use super::{
-    SimConfig, SimContext, SimError, controller, drive, kubevirt::eligible_nodes, retry,
+    SimConfig, SimContext, SimError, controller, drive,
+    kinds::kubevirt::{VirtualMachineInstance, VirtualMachineInstanceMigration},
+    kubevirt::eligible_nodes,
+    retry,
     upstream::migration_phase as phase,
 };
 

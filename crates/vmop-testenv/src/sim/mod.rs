@@ -20,6 +20,7 @@
 pub mod cdi;
 pub mod csi;
 pub mod instancetype;
+pub mod kinds;
 pub mod kubevirt;
 pub mod migration;
 pub mod nmstate;
@@ -32,6 +33,7 @@ use k8s_openapi::api::{
     core::v1::{Node, PersistentVolumeClaim},
     storage::v1::StorageClass,
 };
+use kinds::{cdi::DataVolume, kubevirt::VirtualMachineInstance};
 use kube::{
     Api, Client, Resource,
     runtime::{
@@ -42,7 +44,6 @@ use kube::{
     },
 };
 use serde::de::DeserializeOwned;
-use vmop_api::external::{cdi::DataVolume, kubevirt::VirtualMachineInstance};
 
 /// Without a step delay, the next step comes with the watch event of the last step's write;
 /// this requeue only catches a step whose write changed nothing (so no event comes).

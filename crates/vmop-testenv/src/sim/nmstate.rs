@@ -15,16 +15,16 @@ use kube::{
     runtime::controller::Action,
 };
 use serde_json::{Value, json};
-use vmop_api::external::{
-    UpstreamCondition,
-    nmstate::{
-        NodeNetworkConfigurationEnactment, NodeNetworkConfigurationEnactmentSpec,
-        NodeNetworkConfigurationPolicy,
-    },
-};
 
 use super::{
-    SimConfig, SimContext, SimError, controller, drive, retry,
+    SimConfig, SimContext, SimError, controller, drive,
+    kinds::{
+        Condition,
+        nmstate::{
+            EnactmentSpec, NodeNetworkConfigurationEnactment, NodeNetworkConfigurationPolicy,
+        },
+    },
+    retry,
     upstream::nmstate::{ENACTMENT_NODE_LABEL, ENACTMENT_POLICY_LABEL, condition, reason},
 };
 
@@ -107,7 +107,48 @@ async fn reconcile(
         controller: Some(true),
         block_owner_deletion: Some(true),
     };
+    let enactments_of = Enactments {
+        api: &enactments,
+        policy: &name,
+        generation,
+        owner: &owner,
+    };
     for node in &node_names {
+        enactments_of.record(&ctx, node, settled, fails).await?;
+    }
+    let conditions = policy_conditions(node_names.len(), settled, fails);
+    let status = json!({"status": {"conditions": conditions}});
+    let current = serde_json::to_value(&policy.status).unwrap_or_default();
+    if current != status["status"] {
+        Api::<NodeNetworkConfigurationPolicy>::all(ctx.client.clone())
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
+            .await?;
+    }
+    Ok(if settled {
+        Action::await_change()
+    } else {
+        ctx.config.next_step()
+    })
+}
+
+/// Where a policy's enactments go, and what they record.
+struct Enactments<'a> {
+    api: &'a Api<NodeNetworkConfigurationEnactment>,
+    policy: &'a str,
+    generation: i64,
+    owner: &'a OwnerReference,
+}
+
+impl Enactments<'_> {
+    /// The enactment of the policy on `node` (`<node>.<policy>`, owned by the policy): the
+    /// generation applied and its Available / Failing / Progressing conditions.
+    async fn record(
+        &self,
+        ctx: &SimContext,
+        node: &str,
+        settled: bool,
+        fails: bool,
+    ) -> Result<(), SimError> {
         let (available, failing, progressing) = match (settled, fails) {
             (false, _) => (false, false, true),
             (true, false) => (true, false, false),
@@ -117,21 +158,21 @@ async fn reconcile(
             "error reconciling NodeNetworkConfigurationPolicy on node {node} at desired state apply: failed to execute nmstatectl set: Interface {} not found",
             ctx.config.bad_interface
         );
-        let enactment_name = format!("{node}.{name}");
+        let enactment_name = format!("{node}.{}", self.policy);
         let enactment = NodeNetworkConfigurationEnactment {
             metadata: ObjectMeta {
                 name: Some(enactment_name.clone()),
                 labels: Some(BTreeMap::from([
-                    (ENACTMENT_POLICY_LABEL.into(), name.clone()),
-                    (ENACTMENT_NODE_LABEL.into(), node.clone()),
+                    (ENACTMENT_POLICY_LABEL.into(), self.policy.to_owned()),
+                    (ENACTMENT_NODE_LABEL.into(), node.to_owned()),
                 ])),
-                owner_references: Some(vec![owner.clone()]),
+                owner_references: Some(vec![self.owner.clone()]),
                 ..ObjectMeta::default()
             },
-            spec: NodeNetworkConfigurationEnactmentSpec::default(),
+            spec: EnactmentSpec::default(),
             status: None,
         };
-        enactments
+        self.api
             .patch(
                 &enactment_name,
                 &PatchParams::apply(MANAGER).force(),
@@ -162,19 +203,23 @@ async fn reconcile(
                 "",
             ),
         ];
-        enactments
+        self.api
             .patch_status(
                 &enactment_name,
                 &PatchParams::default(),
                 &Patch::Merge(
-                    json!({"status": {"policyGeneration": generation, "conditions": conditions}}),
+                    json!({"status": {"policyGeneration": self.generation, "conditions": conditions}}),
                 ),
             )
             .await?;
+        Ok(())
     }
+}
 
-    let total = node_names.len();
-    let conditions = if total == 0 {
+/// The policy's conditions: Ignored without nodes, Progressing until settled, then Degraded
+/// or Available, with upstream's reasons and messages.
+fn policy_conditions(total: usize, settled: bool, fails: bool) -> Vec<Condition> {
+    if total == 0 {
         vec![
             cond(condition::AVAILABLE, false, reason::NO_MATCHING_NODE, ""),
             cond(condition::DEGRADED, false, reason::NO_MATCHING_NODE, ""),
@@ -244,27 +289,15 @@ async fn reconcile(
                 "",
             ),
         ]
-    };
-    let status = json!({"status": {"conditions": conditions}});
-    let current = serde_json::to_value(&policy.status).unwrap_or_default();
-    if current != status["status"] {
-        Api::<NodeNetworkConfigurationPolicy>::all(ctx.client.clone())
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
-            .await?;
     }
-    Ok(if settled {
-        Action::await_change()
-    } else {
-        ctx.config.next_step()
-    })
 }
 
-fn cond(type_: &str, value: bool, reason: &str, message: &str) -> UpstreamCondition {
-    UpstreamCondition {
+fn cond(type_: &str, value: bool, reason: &str, message: &str) -> Condition {
+    Condition {
         type_: type_.into(),
         status: if value { "True" } else { "False" }.into(),
         reason: Some(reason.into()),
         message: (!message.is_empty()).then(|| message.into()),
-        extra: BTreeMap::new(),
+        rest: Default::default(),
     }
 }

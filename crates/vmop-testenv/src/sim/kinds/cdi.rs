@@ -1,0 +1,106 @@
+//! CDI's DataVolume (cdi.kubevirt.io/v1beta1).
+
+use k8s_openapi::api::core::v1::VolumeResourceRequirements;
+use kube::CustomResource;
+use serde::{Deserialize, Serialize};
+
+use super::{Condition, Rest};
+
+/// `DataVolumeSpec`: where the data comes from and the claim to put it in.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default)]
+#[kube(
+    group = "cdi.kubevirt.io",
+    version = "v1beta1",
+    kind = "DataVolume",
+    namespaced,
+    status = "DataVolumeStatus",
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DataVolumeSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<SourceRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataVolumeSource`: the kinds of source the simulator imports or clones.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct Source {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<UrlSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<PvcSource>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataVolumeSourceHTTP`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct UrlSource {
+    pub url: String,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataVolumeSourceRegistry` (`url` is optional upstream: an image stream may name it).
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct RegistrySource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataVolumeSourcePVC`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct PvcSource {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// `DataVolumeSourceRef` (a DataSource).
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct SourceRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `StorageSpec`: what the claim asks for.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Storage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_modes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<VolumeResourceRequirements>,
+}
+
+/// `DataVolumeStatus`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DataVolumeStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<i32>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
