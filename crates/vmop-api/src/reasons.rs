@@ -15,6 +15,9 @@ pub const APPLY_REJECTED: &str = "ApplyRejected";
 pub const WAITING_FOR_DEPENDENCIES: &str = "WaitingForDependencies";
 /// A disk waits for its first consumer (a `WaitForFirstConsumer` class).
 pub const WAITING_FOR_FIRST_CONSUMER: &str = "WaitingForFirstConsumer";
+/// StorageReady of a stopped VM whose disks wait for their first consumer: the VM is that
+/// consumer, and they bind when it first starts. Stopped is converged: Ready is True.
+pub const WAITING_FOR_FIRST_START: &str = "WaitingForFirstStart";
 /// The image import of a disk failed.
 pub const IMPORT_FAILED: &str = "ImportFailed";
 /// A disk's claim that held data is gone; it is not created again blank.

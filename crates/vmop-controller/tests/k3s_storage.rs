@@ -388,3 +388,69 @@ async fn a_retried_import_shows_its_restart_count_and_message_in_the_disk_status
     );
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn a_halted_profile_on_local_path_is_stopped_and_ready_and_starts_when_asked() {
+    let ns = TestEnv::shared().namespace("k3s-halted").await;
+    let operator = Operator::start(&ns).await;
+    let mut halted = profile(
+        "parked",
+        vec![
+            image_disk("docker://quay.io/containerdisks/fedora:41", None),
+            blank_disk("data", "5Gi", None),
+        ],
+    );
+    halted.spec.run_strategy = vmop_api::RunStrategy::Halted;
+    let profiles = create(&ns, &halted).await;
+
+    // `kubectl wait --for=condition=Ready` on a stopped VM returns: stopped is converged.
+    let stopped = wait_for(&profiles, "parked", "the halted profile to be Ready", |p| {
+        phase(p) == Some(Phase::Stopped)
+            && condition(p, "Ready").is_some_and(|c| c.status == "True")
+    })
+    .await;
+    assert_eq!(
+        storage_ready(&stopped).map(|(reason, _)| reason).as_deref(),
+        Some("WaitingForFirstStart")
+    );
+    let status = stopped.status.clone().expect("status");
+    for disk in &status.disks {
+        assert!(disk.waiting_for_first_consumer, "{disk:?}");
+        let message = disk.message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("waits for the VM"), "{disk:?}");
+    }
+    // Nothing consumed them: the claims are still unbound, with no node selected.
+    let claims: Api<PersistentVolumeClaim> = ns.api();
+    for name in ["parked--system", "parked--data"] {
+        let claim = claims.get(name).await.expect("claim");
+        assert_ne!(
+            claim.status.and_then(|s| s.phase).as_deref(),
+            Some("Bound"),
+            "{name}"
+        );
+    }
+
+    // Started, it proceeds as any profile: the VM is the consumer, the claims bind.
+    profiles
+        .patch(
+            "parked",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+        )
+        .await
+        .expect("start it");
+    let running = wait_for(&profiles, "parked", "the started profile to run", |p| {
+        phase(p) == Some(Phase::Running)
+            && condition(p, "Ready").is_some_and(|c| c.status == "True")
+    })
+    .await;
+    assert!(
+        running
+            .status
+            .expect("status")
+            .disks
+            .iter()
+            .all(|d| d.ready)
+    );
+    operator.stop().await;
+}

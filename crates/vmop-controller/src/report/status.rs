@@ -19,6 +19,8 @@ use vmop_api::{
     },
 };
 
+use vmop_plugin::Readiness;
+
 use crate::{
     converge::network::NetworkOutcome,
     converge::storage::DiskOutcome,
@@ -34,7 +36,7 @@ pub(crate) use vmop_api::reasons::RESTART_REQUIRED;
 /// The VM's network name for the pod network.
 const POD_NETWORK: &str = "default";
 /// Condition type of a profile's isolation.
-use vmop_api::reasons::ISOLATED;
+use vmop_api::reasons::{ISOLATED, WAITING_FOR_FIRST_START};
 
 /// Everything status is computed from.
 #[derive(Debug)]
@@ -199,6 +201,53 @@ fn refused(
     }
 }
 
+/// A disk waiting for its first consumer counts as ready while the VM is stopped as asked:
+/// the VM is that consumer, and nothing else will bind it.
+static WAITS_FOR_THE_VM: Readiness = Readiness::Ready;
+
+/// Whether the VM exists and is stopped as the spec asks (`runStrategy: Halted`).
+fn halted(observed: &Observed<'_>) -> bool {
+    observed.run_strategy == RunStrategy::Halted
+        && matches!(observed.vm_outcome, Some(VmOutcome::Applied { .. }))
+}
+
+/// Whether `disk` waits only for the VM to start.
+fn waits_for_the_vm(observed: &Observed<'_>, disk: &DiskOutcome) -> bool {
+    halted(observed) && disk.readiness.waits_for_consumer && !disk.readiness.readiness.is_ready()
+}
+
+/// What a disk counts as for the StorageReady verdict.
+fn disk_readiness<'a>(observed: &Observed<'_>, disk: &'a DiskOutcome) -> &'a Readiness {
+    if waits_for_the_vm(observed, disk) {
+        &WAITS_FOR_THE_VM
+    } else {
+        &disk.readiness.readiness
+    }
+}
+
+/// The storage verdict, and whether a disk failed.
+fn storage_verdict(observed: &Observed<'_>) -> (Verdict, bool) {
+    let disks = observed.disks.iter();
+    let (verdict, failed) = summarize(
+        disks.map(|d| (d.name.as_str(), disk_readiness(observed, d))),
+        "AllDisksReady",
+    );
+    let waiting: Vec<&str> = observed
+        .disks
+        .iter()
+        .filter(|d| waits_for_the_vm(observed, d))
+        .map(|d| d.name.as_str())
+        .collect();
+    if verdict.ok && !waiting.is_empty() {
+        let message = format!(
+            "{} bind(s) when the VM first starts (WaitForFirstConsumer)",
+            waiting.join(", ")
+        );
+        return (Verdict::new(true, WAITING_FOR_FIRST_START, message), failed);
+    }
+    (verdict, failed)
+}
+
 /// The verdicts of networks, storage and the VM, and the phase they make.
 fn verdicts(observed: &Observed<'_>) -> ([Verdict; 3], Phase) {
     let (networks, network_failed) = summarize(
@@ -208,13 +257,7 @@ fn verdicts(observed: &Observed<'_>) -> ([Verdict; 3], Phase) {
             .map(|n| (n.name.as_str(), &n.readiness)),
         "AllNetworksReady",
     );
-    let (storage, storage_failed) = summarize(
-        observed
-            .disks
-            .iter()
-            .map(|d| (d.name.as_str(), &d.readiness.readiness)),
-        "AllDisksReady",
-    );
+    let (storage, storage_failed) = storage_verdict(observed);
     // A refused change leaves the disk as it is (and the VM running on it), but is not
     // Ready: the spec asks for something that will not happen.
     let refused_change = observed
@@ -350,6 +393,11 @@ fn disk_statuses(observed: &Observed<'_>) -> Vec<DiskStatus> {
         .disks
         .iter()
         .map(|d| DiskStatus {
+            message: if waits_for_the_vm(observed, d) {
+                Some("waits for the VM: the claim binds when the VM first starts".into())
+            } else {
+                readiness_message(&d.readiness.readiness)
+            },
             name: d.name.clone(),
             backend: Some(d.backend.clone()),
             claim_name: d.readiness.claim_name.clone(),
@@ -358,7 +406,6 @@ fn disk_statuses(observed: &Observed<'_>) -> Vec<DiskStatus> {
             restart_count: d.readiness.restart_count,
             waiting_for_first_consumer: d.readiness.waits_for_consumer,
             ready: d.readiness.readiness.is_ready(),
-            message: readiness_message(&d.readiness.readiness),
         })
         .collect()
 }
@@ -834,6 +881,59 @@ mod tests {
                 .conditions
                 .iter()
                 .all(|c| c.type_ != ISOLATED && c.type_ != LIVE_MIGRATABLE_CONDITION)
+        );
+    }
+
+    #[test]
+    fn a_halted_vm_whose_disks_wait_for_their_first_consumer_is_stopped_and_ready() {
+        let mut waiting = disk(
+            Readiness::InProgress {
+                reason: "WaitingForFirstConsumer".into(),
+                message: "DataVolume web--system is populated once the VM is scheduled".into(),
+            },
+            "WaitForFirstConsumer",
+            Some("N/A"),
+        );
+        waiting.readiness.waits_for_consumer = true;
+        let disks = [waiting];
+        let networks = [network(Readiness::Ready)];
+        let outcome = applied();
+        let stopped = vm("Stopped", json!([]));
+        let mut seen = observed(&networks, &disks, &outcome, Some(&stopped), None);
+        seen.run_strategy = RunStrategy::Halted;
+        let status = compute(&Default::default(), &seen, at(1));
+        assert_eq!(status.phase, Some(Phase::Stopped));
+        assert_eq!(reason(&status, "Ready").0, "True", "{status:#?}");
+        let storage = reason(&status, "StorageReady");
+        assert_eq!(
+            (storage.0.as_str(), storage.1.as_str()),
+            ("True", "WaitingForFirstStart")
+        );
+        assert!(storage.2.contains("system"), "{storage:?}");
+        let message = status.disks[0].message.clone().unwrap_or_default();
+        assert!(message.starts_with("waits for the VM"), "{message}");
+        assert!(status.disks[0].waiting_for_first_consumer && !status.disks[0].ready);
+
+        // Asked to run, the same disks are progress again: the VM is their consumer now.
+        seen.run_strategy = RunStrategy::Always;
+        let starting = compute(&Default::default(), &seen, at(1));
+        assert_eq!(reason(&starting, "Ready").0, "False");
+        assert_eq!(reason(&starting, "StorageReady").1, "Progressing");
+
+        // A disk that failed is not hidden by a halted VM.
+        let failed = [disk(
+            Readiness::Failed {
+                reason: "ImportFailed".into(),
+                message: "unreachable".into(),
+            },
+            "Failed",
+            None,
+        )];
+        let mut seen = observed(&networks, &failed, &outcome, Some(&stopped), None);
+        seen.run_strategy = RunStrategy::Halted;
+        assert_eq!(
+            reason(&compute(&Default::default(), &seen, at(1)), "Ready").0,
+            "False"
         );
     }
 }

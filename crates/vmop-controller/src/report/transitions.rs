@@ -2,7 +2,7 @@
 //! the first time or after a spec change, a VM that started or failed, networks and storage
 //! that became ready or failed. Pure: old status in, new status in, events out.
 
-use vmop_api::{Phase, VirtualMachineProfileStatus};
+use vmop_api::{ConditionType, Phase, VirtualMachineProfileStatus};
 
 /// One thing a status change says happened.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,7 +44,10 @@ pub fn transitions(
         (Some(seen), Some(now)) if seen != now => found.push(Transition::Updated),
         _ => {}
     }
-    for (type_, stage) in [("NetworksReady", "network"), ("StorageReady", "storage")] {
+    for (type_, stage) in [
+        (ConditionType::NetworksReady.as_str(), "network"),
+        (ConditionType::StorageReady.as_str(), "storage"),
+    ] {
         if condition_true(new, type_) && !condition_true(old, type_) {
             found.push(Transition::Outcome {
                 stage,
@@ -68,9 +71,9 @@ pub fn transitions(
     }
     if became(Phase::Failed) {
         // The first stage not ready is the one that failed.
-        let stage = if !condition_true(new, "NetworksReady") {
+        let stage = if !condition_true(new, ConditionType::NetworksReady.as_str()) {
             "network"
-        } else if !condition_true(new, "StorageReady") {
+        } else if !condition_true(new, ConditionType::StorageReady.as_str()) {
             "storage"
         } else {
             "vm_start"

@@ -16,7 +16,7 @@ use kube::{
 use serde_json::json;
 use tracing::{info, warn};
 use vmop_api::{
-    Phase, VirtualMachineProfile, VirtualMachineProfileStatus,
+    ConditionType, Phase, VirtualMachineProfile, VirtualMachineProfileStatus,
     reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING},
 };
 
@@ -176,7 +176,7 @@ async fn publish_transition(
     let ready = |s: &VirtualMachineProfileStatus| {
         s.conditions
             .iter()
-            .find(|c| c.type_ == "Ready")
+            .find(|c| c.type_ == ConditionType::Ready.as_str())
             .map(|c| (c.reason.clone(), c.message.clone()))
     };
     let (old_ready, new_ready) = (ready(old), ready(new));
@@ -191,7 +191,9 @@ async fn publish_transition(
         matches!(new.phase, Some(Phase::Failed)) || reason == vmop_api::reasons::INVALID_SPEC;
     let settled = matches!(new.phase, Some(Phase::Running | Phase::Stopped));
     let refused = new.conditions.iter().any(|c| {
-        c.type_ == "Ready" && c.status == "False" && REFUSALS.contains(&c.reason.as_str())
+        c.type_ == ConditionType::Ready.as_str()
+            && c.status == "False"
+            && REFUSALS.contains(&c.reason.as_str())
     });
     // Events cost a write each: the way to a settled phase (Provisioning, Starting) is in
     // status; events mark arrivals, failures and refusals.
