@@ -1,7 +1,7 @@
 //! Wiring: the profiles' own watch, every cache ([`crate::cache::stores`]), the context
 //! reconciles share, and the kube-runtime Controller driven by their triggers.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures::{FutureExt, Stream, StreamExt, future};
 use kube::{
@@ -66,6 +66,18 @@ impl Running {
         // reconciles and probes must not await the stores themselves.
         let mut synced = context.synced.clone();
         synced.wait_for(|synced| *synced).await.is_ok()
+    }
+
+    /// [`Running::ready`] within 30 s, else an error to retry (a reconcile's first step).
+    pub(crate) async fn synced(context: &Context) -> crate::error::Result<()> {
+        let ready = tokio::time::timeout(Duration::from_secs(30), Running::ready(context)).await;
+        if ready == Ok(true) {
+            Ok(())
+        } else {
+            Err(crate::error::Error::Cleanup(
+                "the watch caches have not synced yet".into(),
+            ))
+        }
     }
 }
 

@@ -57,16 +57,7 @@ use crate::{
 pub async fn reconcile(profile: Arc<VirtualMachineProfile>, ctx: Arc<Context>) -> Result<Action> {
     // Every decision reads the caches: none is taken before each has its first full list
     // (after a restart, an empty cache would look like "nothing exists").
-    let synced = tokio::time::timeout(
-        Duration::from_secs(30),
-        crate::controller::Running::ready(&ctx),
-    )
-    .await;
-    if synced != Ok(true) {
-        return Err(Error::Cleanup(
-            "the watch caches have not synced yet".into(),
-        ));
-    }
+    crate::controller::Running::synced(&ctx).await?;
     let (waited, depth) = ctx.queue.started(&ObjectRef::from(profile.as_ref()));
     ctx.metrics.dequeued(waited, depth);
     let _timer = ctx.metrics.reconcile_started();

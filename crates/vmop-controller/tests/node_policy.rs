@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Operator, condition, phase, wait_for};
+use common::{Operator, blank_disk_profile, condition, phase, wait_for};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
     Api,
@@ -25,19 +25,13 @@ fn bridged(
     port: Option<&str>,
     vlan: Option<i32>,
 ) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
+    let mut p = blank_disk_profile(name, "data", "longhorn");
     p.spec.networks = vec![NetworkSpec {
         name: "lan".into(),
         bridge: Some(bridge.into()),
         node_interface: port.map(Into::into),
         vlan,
         ..NetworkSpec::default()
-    }];
-    p.spec.disks = vec![DiskSpec {
-        name: "data".into(),
-        size: "1Gi".into(),
-        storage_class_name: Some("longhorn".into()),
-        ..DiskSpec::default()
     }];
     p
 }

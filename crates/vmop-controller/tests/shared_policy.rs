@@ -4,15 +4,14 @@
 
 mod common;
 
-use common::{Operator, condition, wait_for, wait_gone};
+use common::{Operator, blank_disk_profile, condition, wait_for, wait_gone};
 use futures::future::join_all;
 use kube::{
     Api,
     api::{DeleteParams, ListParams, PostParams},
 };
 use vmop_api::{
-    DiskSpec, NetworkSpec, VirtualMachineProfile,
-    external::nmstate::NodeNetworkConfigurationPolicy, fixtures::valid_profile,
+    NetworkSpec, VirtualMachineProfile, external::nmstate::NodeNetworkConfigurationPolicy,
 };
 use vmop_controller::node_policy_scope;
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
@@ -21,19 +20,13 @@ use vmop_testenv::{TestEnv, TestNamespace, wait};
 const BRIDGE: &str = "br-shared";
 
 fn user(name: &str) -> VirtualMachineProfile {
-    let mut p = valid_profile(name);
+    let mut p = blank_disk_profile(name, "data", "longhorn");
     p.spec.cloud_init = None;
     p.spec.networks = vec![NetworkSpec {
         name: "lan".into(),
         bridge: Some(BRIDGE.into()),
         node_interface: Some("eth5".into()),
         ..NetworkSpec::default()
-    }];
-    p.spec.disks = vec![DiskSpec {
-        name: "data".into(),
-        size: "1Gi".into(),
-        storage_class_name: Some("longhorn".into()),
-        ..DiskSpec::default()
     }];
     p
 }

@@ -268,16 +268,7 @@ pub async fn reconcile_pool(
     pool: Arc<VirtualMachineProfilePool>,
     ctx: Arc<Context>,
 ) -> Result<Action> {
-    let synced = tokio::time::timeout(
-        Duration::from_secs(30),
-        crate::controller::Running::ready(&ctx),
-    )
-    .await;
-    if synced != Ok(true) {
-        return Err(Error::Cleanup(
-            "the watch caches have not synced yet".into(),
-        ));
-    }
+    crate::controller::Running::synced(&ctx).await?;
     if pool.metadata.deletion_timestamp.is_some() {
         // Its members go with it (owner references); each cleans up under its finalizer.
         return Ok(Action::await_change());
