@@ -947,16 +947,7 @@ async fn the_later_of_two_conflicting_profiles_is_refused_and_the_earlier_untouc
         ),
     )
     .await;
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(
-            &PostParams::default(),
-            &NetworkAttachmentDefinition::new(
-                "business-net",
-                NetworkAttachmentDefinitionSpec::default(),
-            ),
-        )
-        .await
-        .expect("existing NAD");
+    vmop_testenv::profiles::existing_nad(&ns, "business-net").await;
     let operator = OperatorProcess::start(&ns.name, &policy).await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
     let groups = conflict_groups();

@@ -34,9 +34,7 @@ use vmop_api::{
         nmstate::NodeNetworkConfigurationPolicy,
     },
     fixtures::valid_profile,
-    pool::{
-        AddressPool, ProfileTemplate, VirtualMachineProfilePool, VirtualMachineProfilePoolSpec,
-    },
+    pool::VirtualMachineProfilePool,
 };
 use vmop_testenv::{TestEnv, wait};
 
@@ -104,22 +102,7 @@ fn pool(replicas: i32) -> VirtualMachineProfilePool {
         adopt_retained: Some(true),
         ..blank("data", RetentionPolicy::Retain)
     }];
-    VirtualMachineProfilePool::new(
-        "p",
-        VirtualMachineProfilePoolSpec {
-            replicas,
-            template: ProfileTemplate {
-                metadata: None,
-                spec,
-            },
-            addresses: vec![AddressPool {
-                network: "lan".into(),
-                range: "10.78.0.10-10.78.0.20/24".into(),
-                gateway: None,
-                exclude: vec![],
-            }],
-        },
-    )
+    vmop_testenv::profiles::pool_of("p", replicas, spec, "lan", "10.78.0.10-10.78.0.20/24")
 }
 
 /// The operator's writes so far, from its metrics.

@@ -8,11 +8,7 @@ use std::process::Command;
 
 use common::{OperatorProcess, WAIT, http_get, publish_policy};
 use kube::{Api, api::PostParams};
-use vmop_api::{
-    Phase, VirtualMachineProfile,
-    external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
-    fixtures::valid_profile,
-};
+use vmop_api::{Phase, VirtualMachineProfile, fixtures::valid_profile};
 use vmop_testenv::{TestEnv, wait};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -267,16 +263,7 @@ async fn the_binary_runs_under_the_namespaced_install() {
     )
     .await;
     let operator = OperatorProcess::start_as(&ns.name, policy, dir, kubeconfig).await;
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(
-            &PostParams::default(),
-            &NetworkAttachmentDefinition::new(
-                "business-net",
-                NetworkAttachmentDefinitionSpec::default(),
-            ),
-        )
-        .await
-        .expect("NAD");
+    vmop_testenv::profiles::existing_nad(&ns, "business-net").await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
     profiles
         .create(&PostParams::default(), &valid_profile("web-vm-01"))

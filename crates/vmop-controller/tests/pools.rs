@@ -16,11 +16,8 @@ use kube::{
 };
 use serde_json::json;
 use vmop_api::{
-    DiskSpec, NetworkSpec, Phase, RetentionPolicy, VirtualMachineProfile,
-    fixtures::valid_profile,
-    pool::{
-        AddressPool, ProfileTemplate, VirtualMachineProfilePool, VirtualMachineProfilePoolSpec,
-    },
+    DiskSpec, NetworkSpec, Phase, RetentionPolicy, VirtualMachineProfile, fixtures::valid_profile,
+    pool::VirtualMachineProfilePool,
 };
 use vmop_testenv::TestEnv;
 
@@ -42,22 +39,7 @@ fn pool(name: &str, replicas: i32, range: &str) -> VirtualMachineProfilePool {
     }];
     spec.disk_retention_policy = RetentionPolicy::Retain;
     spec.cloud_init = None;
-    VirtualMachineProfilePool::new(
-        name,
-        VirtualMachineProfilePoolSpec {
-            replicas,
-            template: ProfileTemplate {
-                metadata: None,
-                spec,
-            },
-            addresses: vec![AddressPool {
-                network: "lan".into(),
-                range: range.into(),
-                gateway: None,
-                exclude: vec![],
-            }],
-        },
-    )
+    vmop_testenv::profiles::pool_of(name, replicas, spec, "lan", range)
 }
 
 /// Member name -> (IP, MAC) as the member profiles carry them.

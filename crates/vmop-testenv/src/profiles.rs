@@ -37,3 +37,52 @@ pub fn condition<'a>(profile: &'a VirtualMachineProfile, type_: &str) -> Option<
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
 }
+
+/// A user's own bridge NAD named `name` in `ns`, as profiles name with `nadName` (the seed
+/// profile's `business-net`).
+pub async fn existing_nad(ns: &crate::TestNamespace, name: &str) {
+    use vmop_api::external::multus::{
+        NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec,
+    };
+    let nad = NetworkAttachmentDefinition::new(
+        name,
+        NetworkAttachmentDefinitionSpec {
+            config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-biz"}"#.into()),
+            ..Default::default()
+        },
+    );
+    ns.api::<NetworkAttachmentDefinition>()
+        .create(&kube::api::PostParams::default(), &nad)
+        .await
+        .unwrap_or_else(|e| panic!("the user's NAD {name}: {e}"));
+}
+
+/// A pool `name` of `replicas` members of `spec`, each given an address of `range` on its
+/// network `network` (no template metadata, no gateway).
+pub fn pool_of(
+    name: &str,
+    replicas: i32,
+    spec: vmop_api::VirtualMachineProfileSpec,
+    network: &str,
+    range: &str,
+) -> vmop_api::pool::VirtualMachineProfilePool {
+    use vmop_api::pool::{
+        AddressPool, ProfileTemplate, VirtualMachineProfilePool, VirtualMachineProfilePoolSpec,
+    };
+    VirtualMachineProfilePool::new(
+        name,
+        VirtualMachineProfilePoolSpec {
+            replicas,
+            template: ProfileTemplate {
+                metadata: None,
+                spec,
+            },
+            addresses: vec![AddressPool {
+                network: network.into(),
+                range: range.into(),
+                gateway: None,
+                exclude: vec![],
+            }],
+        },
+    )
+}

@@ -285,19 +285,8 @@ pub async fn run_seed_profile(
     log: impl Fn() -> String,
 ) -> kube::Api<vmop_api::VirtualMachineProfile> {
     use kube::api::PostParams;
-    use vmop_api::{
-        Phase, VirtualMachineProfile,
-        external::multus::{NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec},
-        fixtures::valid_profile,
-    };
-    let nad = NetworkAttachmentDefinition::new(
-        "business-net",
-        NetworkAttachmentDefinitionSpec::default(),
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&PostParams::default(), &nad)
-        .await
-        .expect("NAD");
+    use vmop_api::{Phase, VirtualMachineProfile, fixtures::valid_profile};
+    vmop_testenv::profiles::existing_nad(ns, "business-net").await;
     let profiles: kube::Api<VirtualMachineProfile> = ns.api();
     profiles
         .create(&PostParams::default(), &valid_profile(name))

@@ -459,6 +459,20 @@ mod tests {
         }
     }
 
+    /// A DataVolume on a WaitForFirstConsumer class, not bound yet.
+    fn waiting_for_consumer() -> DiskOutcome {
+        let mut waiting = disk(
+            Readiness::InProgress {
+                reason: "WaitingForFirstConsumer".into(),
+                message: "DataVolume web--system is populated once the VM is scheduled".into(),
+            },
+            "WaitForFirstConsumer",
+            Some("N/A"),
+        );
+        waiting.readiness.waits_for_consumer = true;
+        waiting
+    }
+
     fn vm(printable: &str, conditions: serde_json::Value) -> VirtualMachine {
         let mut vm = VirtualMachine::new("web", Default::default());
         vm.status = Some(VirtualMachineStatus {
@@ -763,16 +777,7 @@ mod tests {
 
     #[test]
     fn a_disk_waiting_for_its_consumer_keeps_the_profile_provisioning_under_a_created_vm() {
-        let mut waiting = disk(
-            Readiness::InProgress {
-                reason: "WaitingForFirstConsumer".into(),
-                message: "DataVolume web--system is populated once the VM is scheduled".into(),
-            },
-            "WaitForFirstConsumer",
-            Some("N/A"),
-        );
-        waiting.readiness.waits_for_consumer = true;
-        let disks = [waiting];
+        let disks = [waiting_for_consumer()];
         let networks = [network(Readiness::Ready)];
         let outcome = applied();
         let provisioning = vm("Provisioning", serde_json::json!([]));
@@ -886,16 +891,7 @@ mod tests {
 
     #[test]
     fn a_halted_vm_whose_disks_wait_for_their_first_consumer_is_stopped_and_ready() {
-        let mut waiting = disk(
-            Readiness::InProgress {
-                reason: "WaitingForFirstConsumer".into(),
-                message: "DataVolume web--system is populated once the VM is scheduled".into(),
-            },
-            "WaitForFirstConsumer",
-            Some("N/A"),
-        );
-        waiting.readiness.waits_for_consumer = true;
-        let disks = [waiting];
+        let disks = [waiting_for_consumer()];
         let networks = [network(Readiness::Ready)];
         let outcome = applied();
         let stopped = vm("Stopped", json!([]));

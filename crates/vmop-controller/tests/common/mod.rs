@@ -119,25 +119,9 @@ where
 
 // Each test crate uses some of them.
 #[allow(unused_imports)]
-pub use vmop_testenv::profiles::{blank_disk_profile, condition, phase, small_profile};
-
-/// A user's own bridge NAD named `name`, as profiles name with `nadName`.
-pub async fn existing_nad(ns: &TestNamespace, name: &str) {
-    use vmop_api::external::multus::{
-        NetworkAttachmentDefinition, NetworkAttachmentDefinitionSpec,
-    };
-    let nad = NetworkAttachmentDefinition::new(
-        name,
-        NetworkAttachmentDefinitionSpec {
-            config: Some(r#"{"cniVersion":"0.3.1","type":"bridge","bridge":"br-biz"}"#.into()),
-            ..Default::default()
-        },
-    );
-    ns.api::<NetworkAttachmentDefinition>()
-        .create(&kube::api::PostParams::default(), &nad)
-        .await
-        .expect("the user's NAD");
-}
+pub use vmop_testenv::profiles::{
+    blank_disk_profile, condition, existing_nad, phase, small_profile,
+};
 
 /// Sets one annotation on a profile (a restart or migration request).
 pub async fn annotate(profiles: &Api<VirtualMachineProfile>, name: &str, key: &str, value: &str) {
