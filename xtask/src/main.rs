@@ -6,6 +6,8 @@ mod demo_migrate;
 mod demo_pool;
 mod image;
 mod image_smoke;
+#[cfg(test)]
+mod sizes;
 
 use std::{
     fs,
