@@ -30,10 +30,11 @@ pub use k8s_openapi;
 pub use kube;
 
 pub use profile::{
-    AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, InstancetypeKind, InstancetypeRef,
-    IpamSpec, IsolationPort, IsolationSpec, LiveUpdateSpec, NetworkSpec, PortProtocol,
-    PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy, RunStrategy, SecretReference,
-    SourceReference, SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
+    AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, EgressRule, EgressSpec,
+    InstancetypeKind, InstancetypeRef, IpamSpec, IsolationPort, IsolationSpec, LiveUpdateSpec,
+    NetworkSpec, PortProtocol, PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy,
+    RunStrategy, SecretReference, SourceReference, SriovSpec, VirtualMachineProfile,
+    VirtualMachineProfileSpec, VolumeMode,
 };
 pub use status::{
     Access, ConditionType, DiskStatus, NetworkStatus, Phase, RequestPhase, RequestStatus,

@@ -163,6 +163,8 @@ pub const LIVE_UPDATE_SOCKETS_BELOW: &str = "must be at least cpuTopology.socket
 pub const LIVE_UPDATE_MEMORY_BELOW: &str = "must be at least memory";
 /// `spec.isolation.cidrs`.
 pub const ISOLATION_CIDR: &str = "every source must be a CIDR range such as 10.0.0.0/8";
+/// `spec.isolation.egress.to[].cidr`.
+pub const EGRESS_CIDR: &str = "must be a CIDR range such as 10.0.0.0/8";
 /// `spec.isolation.ports[].port`.
 pub const ISOLATION_PORT: &str = "must be a port number from 1 to 65535";
 /// `spec.isolation.allowFrom: HAGroup` on a profile without the label (a runtime check: CEL

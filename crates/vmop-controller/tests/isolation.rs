@@ -1,7 +1,8 @@
 //! `spec.isolation` on the real control plane: the NetworkPolicy and MultiNetworkPolicy are
 //! accepted by their upstream schemas, select exactly the VM's virt-launcher pod, go when the
-//! field is cleared and with the profile, and an HAGroup isolation without the label is an
-//! invalid spec that creates nothing.
+//! field is cleared and with the profile; egress rules (the profile's own or the
+//! administrator's default) guard both kinds of network; and an HAGroup isolation without the
+//! label is an invalid spec that creates nothing.
 
 mod common;
 
@@ -17,14 +18,15 @@ use kube::{
 };
 use serde_json::json;
 use vmop_api::{
-    AllowFrom, HA_GROUP_LABEL, IsolationPort, IsolationSpec, Phase, PortProtocol,
-    VirtualMachineProfile,
+    AllowFrom, EgressRule, EgressSpec, HA_GROUP_LABEL, IsolationPort, IsolationSpec, Phase,
+    PortProtocol, VirtualMachineProfile,
     external::{
         kubevirt::{VirtualMachine, VirtualMachineInstance},
         multinetworkpolicy::{MultiNetworkPolicy, POLICY_FOR_ANNOTATION},
     },
     fixtures::valid_profile,
 };
+use vmop_controller::{AdminPolicy, AdminPolicySource};
 use vmop_testenv::TestEnv;
 
 /// The labels of a VM's virt-launcher pod: KubeVirt copies the VMI's and adds its own.
@@ -54,6 +56,7 @@ fn isolation() -> IsolationSpec {
             protocol: PortProtocol::TCP,
         }],
         cidrs: vec!["10.0.0.0/8".into()],
+        egress: None,
     }
 }
 
@@ -274,5 +277,148 @@ async fn ha_group_isolation_without_the_label_is_an_invalid_spec_that_creates_no
         .and_then(|s| s.match_labels)
         .expect("peer selector");
     assert_eq!(peers.get(HA_GROUP_LABEL).map(String::as_str), Some("db"));
+    operator.stop().await;
+}
+
+/// The administrator's policy of the egress test: everything allowed, and a default egress
+/// (10.0.0.0/8 only, no DNS) for profiles of `namespace` that set none.
+fn policy_with_default_egress(namespace: &str) -> AdminPolicy {
+    AdminPolicy::parse(&format!(
+        r#"
+nodeNetworks:
+  - {{namespaces: ["*"], nodeInterfaces: ["*"], bridges: ["*"], vlans: ["*"]}}
+networkAttachments:
+  - {{namespaces: ["*"], sourceNamespaces: ["*"]}}
+defaultEgress:
+  - namespaces: [{namespace}]
+    to: [{{cidr: 10.0.0.0/8}}]
+    dns: false
+"#
+    ))
+    .expect("a valid policy")
+}
+
+#[tokio::test]
+async fn egress_rules_guard_both_networks_and_the_administrators_default_fills_in() {
+    let ns = TestEnv::shared().namespace("isolation-egress").await;
+    existing_nad(&ns, "business-net").await;
+    let operator = Operator::start_with_policy(
+        &ns,
+        AdminPolicySource::Fixed(policy_with_default_egress(&ns.name)),
+    )
+    .await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    let mut guarded = valid_profile("guarded");
+    guarded.spec.isolation = Some(IsolationSpec {
+        egress: Some(EgressSpec {
+            to: vec![EgressRule {
+                cidr: "192.168.0.0/16".into(),
+                ports: vec![IsolationPort {
+                    port: 443,
+                    protocol: PortProtocol::TCP,
+                }],
+            }],
+            dns: true,
+        }),
+        ..isolation()
+    });
+    let mut plain = valid_profile("plain");
+    plain.spec.networks[0].ip_address = Some("192.168.100.11/24".into());
+    for profile in [&guarded, &plain] {
+        profiles
+            .create(&PostParams::default(), profile)
+            .await
+            .expect("profile");
+    }
+    for name in ["guarded", "plain"] {
+        let running = wait_for(&profiles, name, "the profile to run", |p| {
+            phase(p) == Some(Phase::Running)
+        })
+        .await;
+        let isolated = condition(&running, "Isolated").expect("an Isolated condition");
+        assert_eq!(isolated.status, "True", "{name}: {isolated:?}");
+    }
+
+    // What the API server kept, against NetworkPolicy's documented shape: DNS to anywhere,
+    // then the destination on its port; the same rules on the bridge networks.
+    let policies: Api<NetworkPolicy> = ns.api();
+    let multis: Api<MultiNetworkPolicy> = ns.api();
+    let own_egress = json!([
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {"to": [{"ipBlock": {"cidr": "192.168.0.0/16"}}], "ports": [{"port": 443, "protocol": "TCP"}]},
+    ]);
+    let policy = policies
+        .get("guarded--isolation")
+        .await
+        .expect("NetworkPolicy");
+    let spec = policy.spec.expect("spec");
+    assert_eq!(
+        spec.policy_types,
+        Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
+    );
+    assert_eq!(
+        serde_json::to_value(&spec.egress).expect("json"),
+        own_egress
+    );
+    let multi = multis
+        .get("guarded--isolation")
+        .await
+        .expect("MultiNetworkPolicy");
+    assert_eq!(multi.spec.policy_types, vec!["Ingress", "Egress"]);
+    assert_eq!(
+        serde_json::to_value(&multi.spec.egress).expect("json"),
+        own_egress
+    );
+    assert!(
+        multi.spec.extra.is_empty(),
+        "nothing beyond the schema: {:?}",
+        multi.spec.extra
+    );
+
+    // No isolation of its own: the administrator's default, egress only.
+    let default_egress = json!([{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]);
+    let policy = policies
+        .get("plain--isolation")
+        .await
+        .expect("NetworkPolicy");
+    let spec = policy.spec.expect("spec");
+    assert_eq!(spec.policy_types, Some(vec!["Egress".to_owned()]));
+    assert_eq!(spec.ingress, None, "ingress is left as the cluster has it");
+    assert_eq!(
+        serde_json::to_value(&spec.egress).expect("json"),
+        default_egress
+    );
+    let multi = multis
+        .get("plain--isolation")
+        .await
+        .expect("MultiNetworkPolicy");
+    assert_eq!(multi.spec.policy_types, vec!["Egress"]);
+    assert_eq!(
+        serde_json::to_value(&multi.spec.egress).expect("json"),
+        default_egress
+    );
+
+    // The profile's own egress replaces the default.
+    profiles
+        .patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"isolation": {"egress": {"dns": true}}}})),
+        )
+        .await
+        .expect("own egress");
+    let dns_only =
+        json!([{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]);
+    wait_for(
+        &policies,
+        "plain--isolation",
+        "the profile's own egress",
+        |p| {
+            p.spec
+                .as_ref()
+                .is_some_and(|s| serde_json::to_value(&s.egress).ok() == Some(dns_only.clone()))
+        },
+    )
+    .await;
     operator.stop().await;
 }

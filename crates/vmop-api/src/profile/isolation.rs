@@ -1,4 +1,4 @@
-//! Isolation: which traffic may reach a profile's VM.
+//! Isolation: which traffic may reach a profile's VM, and where the VM may connect to.
 
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,51 @@ pub struct IsolationSpec {
     #[schemars(length(max = 32), inner(length(max = 64)))]
     #[x_kube(validation = kube::core::Rule::new("self.all(x, isCIDR(x))").message(crate::messages::ISOLATION_CIDR))]
     pub cidrs: Vec<String>,
+    /// Where the VM may open connections to. Unset: anywhere (or the administrator's default
+    /// for the namespace); set: only DNS (unless `dns: false`) and the listed destinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressSpec>,
+}
+
+/// The destinations an isolated VM may connect to; everything else is denied.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressSpec {
+    /// Address ranges the VM may reach, each on the listed ports (every port when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub to: Vec<EgressRule>,
+    /// Whether DNS (port 53, UDP and TCP, to any address) stays allowed; on by default, since
+    /// a guest that cannot resolve names fails in ways that are hard to trace to a policy.
+    #[serde(default = "dns_default")]
+    pub dns: bool,
+}
+
+fn dns_default() -> bool {
+    true
+}
+
+impl Default for EgressSpec {
+    fn default() -> Self {
+        EgressSpec {
+            to: Vec::new(),
+            dns: true,
+        }
+    }
+}
+
+/// One destination an isolated VM may connect to.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressRule {
+    /// The address range, such as 10.0.0.0/8 (`0.0.0.0/0` for every IPv4 address).
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = kube::core::Rule::new("isCIDR(self)").message(crate::messages::EGRESS_CIDR))]
+    pub cidr: String,
+    /// Ports on that range; every port when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ports: Vec<IsolationPort>,
 }
 
 /// The peers an isolated VM accepts traffic from on every port.
@@ -38,7 +83,7 @@ pub enum AllowFrom {
     None,
 }
 
-/// A port an isolated VM accepts from any source.
+/// A port of an isolation rule: one the VM accepts from any source, or one it may connect to.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct IsolationPort {

@@ -117,7 +117,7 @@ pub(super) fn check_live_update(e: &mut Errors, spec: &VirtualMachineProfileSpec
     }
 }
 
-/// The isolation's ports and CIDRs.
+/// The isolation's ports and CIDRs, in and out.
 pub(super) fn check_isolation(e: &mut Errors, spec: &VirtualMachineProfileSpec) {
     if let Some(isolation) = &spec.isolation {
         for (i, port) in isolation.ports.iter().enumerate() {
@@ -132,6 +132,25 @@ pub(super) fn check_isolation(e: &mut Errors, spec: &VirtualMachineProfileSpec) 
             || "spec.isolation.cidrs".into(),
             msg::ISOLATION_CIDR,
         );
+        for (i, rule) in isolation
+            .egress
+            .iter()
+            .flat_map(|e| e.to.iter())
+            .enumerate()
+        {
+            e.check(
+                is_cidr(&rule.cidr),
+                || format!("spec.isolation.egress.to[{i}].cidr"),
+                msg::EGRESS_CIDR,
+            );
+            for (j, port) in rule.ports.iter().enumerate() {
+                e.check(
+                    (1..=65535).contains(&port.port),
+                    || format!("spec.isolation.egress.to[{i}].ports[{j}].port"),
+                    msg::ISOLATION_PORT,
+                );
+            }
+        }
     }
 }
 

@@ -23,7 +23,8 @@ use crate::{
 /// What the isolation of a profile amounts to now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IsolationOutcome {
-    /// The profile asks for none (and whatever it had is deleted).
+    /// The profile asks for none and the administrator sets no default egress for its
+    /// namespace (whatever it had is deleted).
     NotAsked,
     /// Every network the VM has is guarded: the names of the policies.
     Applied {
@@ -115,7 +116,8 @@ pub async fn reconcile_isolation(
     let pod_api: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
     let multi_api: Api<MultiNetworkPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
     let installed = ctx.multi_network_policies_installed.load(Ordering::Relaxed);
-    let Some(desired) = build(profile, &attachments) else {
+    let default_egress = ctx.admin_policy.current().default_egress(&namespace);
+    let Some(desired) = build(profile, &attachments, default_egress.as_ref()) else {
         remove(
             ctx,
             &stores.network_policies,

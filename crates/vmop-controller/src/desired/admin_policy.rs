@@ -19,10 +19,16 @@
 //! imageSources:                 # loopback, link-local, private and in-cluster hosts
 //!   - namespaces: ["*"]
 //!     hosts: ["registry.internal", "10.0.0.5"]
+//! defaultEgress:                # for profiles that set no spec.isolation.egress
+//!   - namespaces: ["team-a"]
+//!     to: [{cidr: 10.0.0.0/8, ports: [{port: 443}]}]
+//!     dns: true                 # the default
 //! ```
 
 use serde::Deserialize;
-use vmop_api::NetworkSpec;
+use vmop_api::{
+    EgressRule, EgressSpec, IsolationPort, NetworkSpec, PortProtocol, validate::is_cidr,
+};
 
 /// Key of the policy document in its ConfigMap.
 pub const POLICY_KEY: &str = "policy.yaml";
@@ -45,6 +51,95 @@ pub struct AdminPolicy {
     /// Restricted hosts (loopback, link-local, private, in-cluster) images may come from.
     #[serde(default)]
     pub image_sources: Vec<ImageSourceRule>,
+    /// Where VMs of some namespaces may connect to when their profiles say nothing
+    /// (`spec.isolation.egress` unset); the first rule naming the namespace applies.
+    #[serde(default)]
+    pub default_egress: Vec<DefaultEgressRule>,
+}
+
+/// The egress of profiles of some namespaces that set none themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefaultEgressRule {
+    /// Namespaces of the profiles this rule applies to.
+    pub namespaces: Vec<String>,
+    /// Destinations allowed, as in `spec.isolation.egress.to`.
+    #[serde(default)]
+    pub to: Vec<DefaultEgressDestination>,
+    /// Whether DNS stays allowed (on unless `false`).
+    #[serde(default = "dns_on")]
+    pub dns: bool,
+}
+
+fn dns_on() -> bool {
+    true
+}
+
+/// One destination of a [`DefaultEgressRule`]: its own type so that a typo in the
+/// administrator's document is an error rather than an ignored key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefaultEgressDestination {
+    /// The address range.
+    pub cidr: String,
+    /// Ports on it; every port when empty.
+    #[serde(default)]
+    pub ports: Vec<DefaultEgressPort>,
+}
+
+/// A port of a [`DefaultEgressDestination`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefaultEgressPort {
+    /// Port number (1-65535).
+    pub port: i32,
+    /// TCP (default), UDP or SCTP.
+    #[serde(default)]
+    pub protocol: PortProtocol,
+}
+
+impl DefaultEgressRule {
+    /// The rule as a profile would have written it.
+    fn egress(&self) -> EgressSpec {
+        EgressSpec {
+            to: self
+                .to
+                .iter()
+                .map(|d| EgressRule {
+                    cidr: d.cidr.clone(),
+                    ports: d
+                        .ports
+                        .iter()
+                        .map(|p| IsolationPort {
+                            port: p.port,
+                            protocol: p.protocol,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            dns: self.dns,
+        }
+    }
+
+    /// The first destination or port that is not one, as `defaultEgress[i]...: why`.
+    fn invalid(&self, index: usize) -> Option<String> {
+        self.to.iter().enumerate().find_map(|(i, d)| {
+            if !is_cidr(&d.cidr) {
+                return Some(format!(
+                    "defaultEgress[{index}].to[{i}].cidr: {:?} is not a CIDR range",
+                    d.cidr
+                ));
+            }
+            d.ports
+                .iter()
+                .position(|p| !(1..=65535).contains(&p.port))
+                .map(|j| {
+                    format!(
+                        "defaultEgress[{index}].to[{i}].ports[{j}].port: must be from 1 to 65535"
+                    )
+                })
+        })
+    }
 }
 
 /// Restricted image hosts allowed to profiles of some namespaces.
@@ -126,6 +221,7 @@ impl AdminPolicy {
                 namespaces: any(),
                 hosts: any(),
             }],
+            default_egress: Vec::new(),
         }
     }
 
@@ -135,7 +231,24 @@ impl AdminPolicy {
         if yaml.trim().is_empty() {
             return Ok(Self::default());
         }
-        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+        let policy: Self = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+        let invalid = policy
+            .default_egress
+            .iter()
+            .enumerate()
+            .find_map(|(i, rule)| rule.invalid(i));
+        match invalid {
+            Some(why) => Err(why),
+            None => Ok(policy),
+        }
+    }
+
+    /// The egress for profiles of `namespace` that set none: the first rule naming it.
+    pub fn default_egress(&self, namespace: &str) -> Option<EgressSpec> {
+        self.default_egress
+            .iter()
+            .find(|rule| listed(&rule.namespaces, namespace))
+            .map(DefaultEgressRule::egress)
     }
 
     /// Whether a network that needs node configuration may have it: every node-level field
@@ -357,5 +470,62 @@ clones:
         let error = AdminPolicy::parse("nodeNetwork: []").expect_err("typo");
         assert!(error.contains("unknown field"), "{error}");
         assert_eq!(AdminPolicy::parse(""), Ok(AdminPolicy::default()));
+    }
+
+    #[test]
+    fn the_default_egress_is_the_first_rule_naming_the_namespace() {
+        let policy = AdminPolicy::parse(
+            r#"
+defaultEgress:
+  - namespaces: [team-a]
+    to: [{cidr: 10.0.0.0/8, ports: [{port: 443}, {port: 53, protocol: UDP}]}]
+    dns: false
+  - namespaces: ["*"]
+    to: [{cidr: 192.168.0.0/16}]
+"#,
+        )
+        .expect("valid");
+        let team_a = policy.default_egress("team-a").expect("team-a's rule");
+        assert!(!team_a.dns);
+        assert_eq!(team_a.to.len(), 1);
+        assert_eq!(team_a.to[0].cidr, "10.0.0.0/8");
+        assert_eq!(
+            team_a.to[0].ports,
+            vec![
+                IsolationPort {
+                    port: 443,
+                    protocol: PortProtocol::TCP
+                },
+                IsolationPort {
+                    port: 53,
+                    protocol: PortProtocol::UDP
+                }
+            ]
+        );
+        let other = policy.default_egress("team-b").expect("the catch-all");
+        assert!(other.dns, "DNS stays on unless the rule says false");
+        assert_eq!(other.to[0].cidr, "192.168.0.0/16");
+        assert_eq!(AdminPolicy::default().default_egress("team-a"), None);
+    }
+
+    #[test]
+    fn a_default_egress_that_is_not_a_range_or_a_port_is_an_error() {
+        for (yaml, field) in [
+            (
+                "defaultEgress: [{namespaces: [a], to: [{cidr: office}]}]",
+                "defaultEgress[0].to[0].cidr",
+            ),
+            (
+                "defaultEgress: [{namespaces: [a], to: [{cidr: 10.0.0.0/8, ports: [{port: 0}]}]}]",
+                "defaultEgress[0].to[0].ports[0].port",
+            ),
+            (
+                "defaultEgress: [{namespaces: [a], to: [{cidr: 10.0.0.0/8, port: 22}]}]",
+                "unknown field",
+            ),
+        ] {
+            let error = AdminPolicy::parse(yaml).expect_err(yaml);
+            assert!(error.contains(field), "{yaml}: {error}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `spec.isolation`: the NetworkPolicy that guards the VM's pod network and the
-//! MultiNetworkPolicy that guards its bridge networks, built purely from the profile and its
-//! network attachments.
+//! MultiNetworkPolicy that guards its bridge networks, built purely from the profile, its
+//! network attachments and the administrator's default egress. Ingress rules come from the
+//! profile's isolation; egress rules from `isolation.egress`, else the administrator's
+//! default for the namespace, else there are none (egress unrestricted).
 //!
 //! Both select the VM's virt-launcher pod: KubeVirt copies the VMI's labels (the VM template's,
 //! which carry the profile label) onto the pod and adds `kubevirt.io: virt-launcher`.
@@ -9,14 +11,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::networking::v1::{
-        IPBlock, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-        NetworkPolicySpec,
+        IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule,
+        NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
     },
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
 use kube::{ResourceExt, api::ObjectMeta};
 use vmop_api::{
-    AllowFrom, HA_GROUP_LABEL, IsolationSpec, PROFILE_LABEL, VirtualMachineProfile,
+    AllowFrom, EgressSpec, HA_GROUP_LABEL, IsolationPort, IsolationSpec, PROFILE_LABEL,
+    PortProtocol, VirtualMachineProfile,
     external::multinetworkpolicy::{
         MultiNetworkPolicy, MultiNetworkPolicySpec, POLICY_FOR_ANNOTATION,
     },
@@ -100,17 +103,7 @@ fn ingress(
     }
     if !isolation.ports.is_empty() {
         rules.push(NetworkPolicyIngressRule {
-            ports: Some(
-                isolation
-                    .ports
-                    .iter()
-                    .map(|p| NetworkPolicyPort {
-                        port: Some(IntOrString::Int(p.port)),
-                        protocol: Some(p.protocol.as_str().to_owned()),
-                        ..NetworkPolicyPort::default()
-                    })
-                    .collect(),
-            ),
+            ports: Some(isolation.ports.iter().map(policy_port).collect()),
             ..NetworkPolicyIngressRule::default()
         });
     }
@@ -135,13 +128,71 @@ fn ingress(
     rules
 }
 
-/// The policies of `profile`, or `None` when it asks for no isolation. `attachments` are its
-/// secondary networks as the network plugins attach them.
+fn policy_port(port: &IsolationPort) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port.port)),
+        protocol: Some(port.protocol.as_str().to_owned()),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+/// DNS, to any address: port 53 over UDP and TCP (large answers and zone data use TCP).
+const DNS_PORTS: [IsolationPort; 2] = [
+    IsolationPort {
+        port: 53,
+        protocol: PortProtocol::UDP,
+    },
+    IsolationPort {
+        port: 53,
+        protocol: PortProtocol::TCP,
+    },
+];
+
+/// The egress rules of `egress`: DNS anywhere (unless turned off), then each destination on
+/// its ports. An empty list denies all egress.
+fn egress_rules(egress: &EgressSpec) -> Vec<NetworkPolicyEgressRule> {
+    let dns = egress.dns.then(|| NetworkPolicyEgressRule {
+        ports: Some(DNS_PORTS.iter().map(policy_port).collect()),
+        to: None,
+    });
+    let destinations = egress.to.iter().map(|rule| NetworkPolicyEgressRule {
+        ports: (!rule.ports.is_empty()).then(|| rule.ports.iter().map(policy_port).collect()),
+        to: Some(vec![NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: rule.cidr.clone(),
+                except: None,
+            }),
+            ..NetworkPolicyPeer::default()
+        }]),
+    });
+    dns.into_iter().chain(destinations).collect()
+}
+
+/// The policies of `profile`, or `None` when it asks for no isolation and the administrator
+/// sets no `default_egress` for its namespace. `attachments` are its secondary networks as
+/// the network plugins attach them.
 pub fn build(
     profile: &VirtualMachineProfile,
     attachments: &[NetworkAttachment],
+    default_egress: Option<&EgressSpec>,
 ) -> Option<IsolationPolicies> {
-    let isolation = profile.spec.isolation.as_ref()?;
+    let isolation = profile.spec.isolation.as_ref();
+    let egress = isolation
+        .and_then(|i| i.egress.as_ref())
+        .or(default_egress)
+        .map(egress_rules);
+    let ingress = isolation.map(|i| ingress(profile, i));
+    if ingress.is_none() && egress.is_none() {
+        return None;
+    }
+    let policy_types: Vec<String> = [
+        ingress.as_ref().map(|_| "Ingress"),
+        egress.as_ref().map(|_| "Egress"),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::to_owned)
+    .collect();
     let metadata = ObjectMeta {
         name: Some(policy_name(&profile.name_any())),
         namespace: profile.namespace(),
@@ -151,14 +202,13 @@ pub fn build(
         )])),
         ..ObjectMeta::default()
     };
-    let rules = ingress(profile, isolation);
     let pod_network = NetworkPolicy {
         metadata: metadata.clone(),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(launcher_pods(profile)),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(rules.clone()),
-            egress: None,
+            policy_types: Some(policy_types.clone()),
+            ingress: ingress.clone(),
+            egress: egress.clone(),
         }),
     };
     let bridged: Vec<&str> = attachments
@@ -176,8 +226,9 @@ pub fn build(
             metadata,
             spec: MultiNetworkPolicySpec {
                 pod_selector: launcher_pods(profile),
-                policy_types: vec!["Ingress".into()],
-                ingress: Some(rules),
+                policy_types,
+                ingress,
+                egress,
                 ..MultiNetworkPolicySpec::default()
             },
         }
@@ -190,7 +241,7 @@ pub fn build(
 
 #[cfg(test)]
 mod tests {
-    use vmop_api::{IsolationPort, PortProtocol, fixtures::valid_profile};
+    use vmop_api::{EgressRule, fixtures::valid_profile};
 
     use super::*;
 
@@ -212,12 +263,12 @@ mod tests {
 
     #[test]
     fn no_isolation_builds_nothing() {
-        assert_eq!(build(&valid_profile("web"), &[]), None);
+        assert_eq!(build(&valid_profile("web"), &[], None), None);
     }
 
     #[test]
     fn the_pod_network_policy_selects_only_the_vms_launcher_pods() {
-        let policies = build(&isolated(IsolationSpec::default()), &[]).expect("policies");
+        let policies = build(&isolated(IsolationSpec::default()), &[], None).expect("policies");
         let spec = policies.pod_network.spec.expect("spec");
         let labels = spec
             .pod_selector
@@ -250,8 +301,9 @@ mod tests {
                 protocol: PortProtocol::TCP,
             }],
             cidrs: vec!["10.0.0.0/8".into()],
+            egress: None,
         };
-        let rules = build(&isolated(isolation), &[])
+        let rules = build(&isolated(isolation), &[], None)
             .and_then(|p| p.pod_network.spec?.ingress)
             .expect("rules");
         assert_eq!(rules.len(), 2);
@@ -266,7 +318,7 @@ mod tests {
             allow_from: AllowFrom::None,
             ..IsolationSpec::default()
         };
-        let rules = build(&isolated(deny_all), &[]).and_then(|p| p.pod_network.spec?.ingress);
+        let rules = build(&isolated(deny_all), &[], None).and_then(|p| p.pod_network.spec?.ingress);
         assert_eq!(rules, Some(vec![]), "no rule: all ingress denied");
     }
 
@@ -285,7 +337,7 @@ mod tests {
             .labels_mut()
             .insert(HA_GROUP_LABEL.into(), "db".into());
         assert_eq!(validate(&profile), Ok(()));
-        let rules = build(&profile, &[])
+        let rules = build(&profile, &[], None)
             .and_then(|p| p.pod_network.spec?.ingress)
             .expect("rules");
         let peers = rules[0].from.as_ref().expect("from")[0]
@@ -308,7 +360,7 @@ mod tests {
             attachment("fast", InterfaceBinding::Sriov),
             attachment("mgmt", InterfaceBinding::Bridge),
         ];
-        let policies = build(&profile, &attachments).expect("policies");
+        let policies = build(&profile, &attachments, None).expect("policies");
         let multi = policies.secondary.expect("a MultiNetworkPolicy");
         assert_eq!(
             multi
@@ -323,5 +375,120 @@ mod tests {
             policies.pod_network.spec.and_then(|s| s.ingress),
             "the same rules on every network"
         );
+    }
+
+    fn egress_ports(rule: &NetworkPolicyEgressRule) -> Vec<(i32, &str)> {
+        rule.ports
+            .iter()
+            .flatten()
+            .map(|p| {
+                let Some(IntOrString::Int(port)) = p.port else {
+                    panic!("numeric ports only: {p:?}");
+                };
+                (port, p.protocol.as_deref().unwrap_or_default())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn egress_allows_dns_anywhere_then_each_destination_on_its_ports() {
+        let profile = isolated(IsolationSpec {
+            egress: Some(EgressSpec {
+                to: vec![
+                    EgressRule {
+                        cidr: "10.0.0.0/8".into(),
+                        ports: vec![IsolationPort {
+                            port: 443,
+                            protocol: PortProtocol::TCP,
+                        }],
+                    },
+                    EgressRule {
+                        cidr: "192.168.1.0/24".into(),
+                        ports: Vec::new(),
+                    },
+                ],
+                dns: true,
+            }),
+            ..IsolationSpec::default()
+        });
+        let attachments = [attachment("mgmt", InterfaceBinding::Bridge)];
+        let policies = build(&profile, &attachments, None).expect("policies");
+        let spec = policies.pod_network.spec.expect("spec");
+        assert_eq!(
+            spec.policy_types,
+            Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
+        );
+        let rules = spec.egress.expect("egress");
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].to, None, "DNS to any address");
+        assert_eq!(egress_ports(&rules[0]), vec![(53, "UDP"), (53, "TCP")]);
+        let cidr = |rule: &NetworkPolicyEgressRule| {
+            rule.to.as_ref().expect("to")[0]
+                .ip_block
+                .as_ref()
+                .map(|b| b.cidr.clone())
+        };
+        assert_eq!(cidr(&rules[1]).as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(egress_ports(&rules[1]), vec![(443, "TCP")]);
+        assert_eq!(cidr(&rules[2]).as_deref(), Some("192.168.1.0/24"));
+        assert_eq!(rules[2].ports, None, "no ports listed: every port");
+        let multi = policies.secondary.expect("MultiNetworkPolicy");
+        assert_eq!(multi.spec.policy_types, vec!["Ingress", "Egress"]);
+        assert_eq!(
+            multi.spec.egress,
+            Some(rules),
+            "the same rules on every network"
+        );
+    }
+
+    #[test]
+    fn egress_without_dns_or_destinations_denies_all_and_no_egress_leaves_it_open() {
+        let closed = isolated(IsolationSpec {
+            egress: Some(EgressSpec {
+                to: Vec::new(),
+                dns: false,
+            }),
+            ..IsolationSpec::default()
+        });
+        let spec = build(&closed, &[], None)
+            .and_then(|p| p.pod_network.spec)
+            .expect("spec");
+        assert_eq!(spec.egress, Some(vec![]), "no rule: all egress denied");
+        let open = isolated(IsolationSpec::default());
+        let spec = build(&open, &[], None)
+            .and_then(|p| p.pod_network.spec)
+            .expect("spec");
+        assert_eq!(spec.policy_types, Some(vec!["Ingress".to_owned()]));
+        assert_eq!(spec.egress, None);
+    }
+
+    #[test]
+    fn the_administrators_default_egress_applies_only_where_the_profile_sets_none() {
+        let default = EgressSpec {
+            to: vec![EgressRule {
+                cidr: "10.0.0.0/8".into(),
+                ports: Vec::new(),
+            }],
+            dns: false,
+        };
+        // No isolation at all: an egress-only policy, ingress left as the cluster has it.
+        let mut plain = valid_profile("web");
+        plain.metadata.namespace = Some("team-a".into());
+        let spec = build(&plain, &[], Some(&default))
+            .and_then(|p| p.pod_network.spec)
+            .expect("the default makes a policy");
+        assert_eq!(spec.policy_types, Some(vec!["Egress".to_owned()]));
+        assert_eq!(spec.ingress, None);
+        assert_eq!(spec.egress.map(|r| r.len()), Some(1));
+        // The profile's own egress wins.
+        let own = isolated(IsolationSpec {
+            egress: Some(EgressSpec::default()),
+            ..IsolationSpec::default()
+        });
+        let rules = build(&own, &[], Some(&default))
+            .and_then(|p| p.pod_network.spec?.egress)
+            .expect("egress");
+        assert_eq!(rules.len(), 1, "only DNS, the profile's own rule");
+        assert_eq!(rules[0].to, None);
     }
 }
