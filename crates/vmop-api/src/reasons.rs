@@ -38,6 +38,11 @@ pub const USER_DATA_KEY_MISSING: &str = "UserDataKeyMissing";
 pub const RESTART_REQUIRED: &str = "RestartRequired";
 /// The profile's networks are isolated as `spec.isolation` asks.
 pub const ISOLATED: &str = "Isolated";
+/// Condition type: whether the scheduler placed the VM's pod on a node (from KubeVirt's
+/// `PodScheduled`, with the scheduler's reason and message when it could not).
+pub const SCHEDULED: &str = "Scheduled";
+/// `Scheduled=True`: the VM's pod is on a node.
+pub const ON_NODE: &str = "OnNode";
 /// A deletion waits for something to go (the message says what).
 pub const DELETION_WAITING: &str = "DeletionWaiting";
 /// An Event: a child deleted by hand was created again.

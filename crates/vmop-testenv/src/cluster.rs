@@ -6,11 +6,11 @@ use std::{collections::BTreeMap, time::Duration};
 use k8s_openapi::{
     api::{
         admissionregistration::v1::{ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding},
-        core::v1::Node,
+        core::v1::{Node, NodeStatus},
         storage::v1::StorageClass,
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
 };
 use kube::{
     Api, Client,
@@ -81,9 +81,22 @@ pub fn catalogue() -> Vec<serde_json::Value> {
     objects
 }
 
+/// Memory each node of the simulated cluster can give its pods (`status.allocatable`).
+pub const NODE_MEMORY: &str = "64Gi";
+/// CPUs each node of the simulated cluster can give its pods.
+pub const NODE_CPUS: &str = "16";
+
 /// Nodes of the simulated cluster: `node-1` and `node-2` have the `eth1` port for bridges,
-/// `node-3` has SR-IOV capable NICs.
+/// `node-3` has SR-IOV capable NICs; each has [`NODE_CPUS`] and [`NODE_MEMORY`] allocatable,
+/// as a kubelet registers them.
 pub fn nodes() -> Vec<Node> {
+    let resources = || {
+        BTreeMap::from([
+            ("cpu".to_owned(), Quantity(NODE_CPUS.into())),
+            ("memory".to_owned(), Quantity(NODE_MEMORY.into())),
+            ("pods".to_owned(), Quantity("110".into())),
+        ])
+    };
     let node = |name: &str, labels: &[(&str, &str)]| {
         let mut all: BTreeMap<String, String> = labels
             .iter()
@@ -97,6 +110,11 @@ pub fn nodes() -> Vec<Node> {
                 labels: Some(all),
                 ..ObjectMeta::default()
             },
+            status: Some(NodeStatus {
+                capacity: Some(resources()),
+                allocatable: Some(resources()),
+                ..NodeStatus::default()
+            }),
             ..Node::default()
         }
     };
@@ -206,6 +224,16 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     for node in nodes() {
         let name = node.metadata.name.clone().unwrap_or_default();
         node_api.patch(&name, &params, &Patch::Apply(&node)).await?;
+        // What a kubelet reports: status is its own subresource, kept out of the apply above.
+        let status = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name},
+            "status": node.status,
+        });
+        node_api
+            .patch_status(&name, &params, &Patch::Apply(&status))
+            .await?;
     }
     let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
     let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());

@@ -724,17 +724,41 @@ async fn kubevirt_reports_a_missing_claim_and_an_unschedulable_vm() {
         printable(vm) == Some("ErrorUnschedulable")
     })
     .await;
-    let ready = unschedulable
+    // As virt-controller copies it from the Pending launcher pod: PodScheduled=False,
+    // reason Unschedulable, and kube-scheduler's count of each node's failing filter.
+    let scheduled = unschedulable
         .status
         .as_ref()
-        .and_then(|s| find_condition(&s.conditions, "Ready"))
-        .expect("Ready condition");
-    assert!(
-        ready
-            .message
-            .as_deref()
-            .is_some_and(|m| m.contains("0/3 nodes are available")),
-        "{ready:?}"
+        .and_then(|s| find_condition(&s.conditions, "PodScheduled"))
+        .expect("PodScheduled condition");
+    assert_eq!(scheduled.status, "False");
+    assert_eq!(scheduled.reason.as_deref(), Some("Unschedulable"));
+    assert_eq!(
+        scheduled.message.as_deref(),
+        Some("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.")
+    );
+
+    // Too much memory for any node: every node fails NodeResourcesFit.
+    let mut huge = virtual_machine("huge", "no-such-claim", "Always");
+    if let Some(spec) = huge.spec.template.as_mut().and_then(|t| t.spec.as_mut()) {
+        spec.domain.memory = Some(Default::default());
+        if let Some(memory) = spec.domain.memory.as_mut() {
+            memory.guest = Some("512Gi".into());
+        }
+    }
+    vms.create(&PostParams::default(), &huge).await.expect("VM");
+    let huge = wait_for(&vms, "huge", "ErrorUnschedulable", |vm| {
+        printable(vm) == Some("ErrorUnschedulable")
+    })
+    .await;
+    let scheduled = huge
+        .status
+        .as_ref()
+        .and_then(|s| find_condition(&s.conditions, "PodScheduled"))
+        .expect("PodScheduled condition");
+    assert_eq!(
+        scheduled.message.as_deref(),
+        Some("0/3 nodes are available: 3 Insufficient memory.")
     );
     assert!(
         ns.api::<VirtualMachineInstance>()

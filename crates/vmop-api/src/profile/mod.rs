@@ -38,6 +38,7 @@ use crate::status::VirtualMachineProfileStatus;
     printcolumn(name = "Memory", type_ = "string", json_path = ".status.resources.memory", description = "Guest memory, from memory or from the instancetype"),
     printcolumn(name = "Node", type_ = "string", json_path = ".status.nodeName", description = "Node running the VM"),
     printcolumn(name = "IP", type_ = "string", json_path = ".status.primaryIP", description = "First address of the first secondary network"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason", description = "Why the profile is or is not ready: the first part that is not (ErrorUnschedulable, NotAllowed, StorageClassNotFound...)"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", priority = "1", description = "Ready condition"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = kube::core::Rule::new("size(self.metadata.name) <= 52").message(crate::messages::PROFILE_NAME_TOO_LONG),

@@ -27,7 +27,8 @@ use crate::{
     converge::vm::VmOutcome,
     desired::disk_changes::DISK_CHANGE_REFUSED,
     report::verdict::{
-        Verdict, live_migratable, readiness_message, set_condition, summarize, vm_verdict,
+        Verdict, live_migratable, readiness_message, scheduled, set_condition, summarize,
+        vm_verdict,
     },
 };
 
@@ -36,7 +37,7 @@ pub(crate) use vmop_api::reasons::RESTART_REQUIRED;
 /// The VM's network name for the pod network.
 const POD_NETWORK: &str = "default";
 /// Condition type of a profile's isolation.
-use vmop_api::reasons::{ISOLATED, WAITING_FOR_FIRST_START};
+use vmop_api::reasons::{ISOLATED, SCHEDULED, WAITING_FOR_FIRST_START};
 
 /// Everything status is computed from.
 #[derive(Debug)]
@@ -313,6 +314,7 @@ fn conditions(
         let migratable = observed.vmi.and_then(live_migratable);
         verdicts.extend(migratable.map(|v| (LIVE_MIGRATABLE_CONDITION, v)));
     }
+    verdicts.extend(scheduled(observed).map(|v| (SCHEDULED, v)));
     let isolation = observed
         .converged
         .as_ref()
@@ -633,6 +635,57 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn an_unschedulable_vm_carries_the_schedulers_reason_and_message() {
+        let networks = [network(Readiness::Ready)];
+        let disks = [disk(Readiness::Ready, "Succeeded", None)];
+        let outcome = applied();
+        let message = "0/3 nodes are available: 3 Insufficient memory.";
+        let stuck = vm(
+            "ErrorUnschedulable",
+            json!([
+                {"type": "Ready", "status": "False", "reason": "PodConditionMissing",
+                 "message": "virt-launcher pod is missing the Ready condition"},
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": message},
+            ]),
+        );
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&stuck), None),
+            at(1),
+        );
+        assert_eq!(
+            reason(&status, "Scheduled"),
+            ("False".into(), "Unschedulable".into(), message.into())
+        );
+        assert_eq!(
+            reason(&status, "Ready"),
+            ("False".into(), "ErrorUnschedulable".into(), message.into())
+        );
+
+        // Scheduled: the node; no word from KubeVirt yet: no condition.
+        let running = vm("Running", json!([{"type": "Ready", "status": "True"}]));
+        let mut vmi = VirtualMachineInstance::new("web", Default::default());
+        vmi.status = serde_json::from_value(json!({"phase": "Running", "nodeName": "node-2"}))
+            .expect("vmi status");
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&running), Some(&vmi)),
+            at(2),
+        );
+        assert_eq!(
+            reason(&status, "Scheduled"),
+            ("True".into(), "OnNode".into(), "on node node-2".into())
+        );
+        let status = compute(
+            &Default::default(),
+            &observed(&networks, &disks, &outcome, Some(&running), None),
+            at(3),
+        );
+        assert!(status.conditions.iter().all(|c| c.type_ != "Scheduled"));
     }
 
     #[test]

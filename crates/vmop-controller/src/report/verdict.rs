@@ -92,6 +92,12 @@ pub(super) fn vm_verdict(observed: &Observed<'_>) -> (Verdict, Phase) {
                         .and_then(|c| c.message.clone())
                 })
                 .unwrap_or_default();
+            // Upstream's Ready says only that the pod reports no readiness; the scheduler's
+            // reason is on PodScheduled.
+            let ready_message = match unscheduled(observed) {
+                Some(verdict) if printable == ps::ERROR_UNSCHEDULABLE => verdict.message,
+                _ => ready_message,
+            };
             let migrating = observed
                 .vmi
                 .and_then(|vmi| vmi.status.as_ref())
@@ -129,6 +135,41 @@ pub(super) fn vm_verdict(observed: &Observed<'_>) -> (Verdict, Phase) {
             }
         }
     }
+}
+
+/// KubeVirt's `PodScheduled` on the VM when it is `False`: the scheduler's reason and message.
+fn unscheduled(observed: &Observed<'_>) -> Option<Verdict> {
+    let status = observed.vm?.status.as_ref()?;
+    let condition = find_condition(&status.conditions, vm_condition::POD_SCHEDULED)?;
+    (condition.status == "False").then(|| {
+        Verdict::new(
+            false,
+            condition.reason.as_deref().unwrap_or("Unschedulable"),
+            condition.message.clone().unwrap_or_default(),
+        )
+    })
+}
+
+/// The `Scheduled` condition while the VM is asked to run: `False` with the scheduler's reason
+/// and message when KubeVirt reports the pod unschedulable, `True` once the instance is on a
+/// node; none before KubeVirt says either (or while the VM is stopped).
+pub(super) fn scheduled(observed: &Observed<'_>) -> Option<Verdict> {
+    if observed.run_strategy == RunStrategy::Halted {
+        return None;
+    }
+    if let Some(verdict) = unscheduled(observed) {
+        return Some(verdict);
+    }
+    let node = observed
+        .vmi
+        .and_then(|vmi| vmi.status.as_ref())
+        .and_then(|s| s.node_name.as_deref())
+        .filter(|node| !node.is_empty())?;
+    Some(Verdict::new(
+        true,
+        vmop_api::reasons::ON_NODE,
+        format!("on node {node}"),
+    ))
 }
 
 /// Sets a condition, keeping its transition time when its status did not change.

@@ -51,6 +51,7 @@ pub mod migration_phase {
 
 pub mod vm_condition {
     pub const READY: &str = "Ready";
+    pub const POD_SCHEDULED: &str = "PodScheduled";
     pub const RESTART_REQUIRED: &str = "RestartRequired";
 }
 

@@ -90,6 +90,11 @@ pub mod vm_condition {
     pub const RESTART_REQUIRED: &str = "RestartRequired";
     /// VirtualMachine condition type `ManualRecoveryRequired`.
     pub const MANUAL_RECOVERY_REQUIRED: &str = "ManualRecoveryRequired";
+    /// `PodScheduled`: virt-controller copies the virt-launcher pod's condition onto the
+    /// instance, and every instance condition but Ready and Failure onto the VM (vm.go,
+    /// `syncConditions`); `False` with reason `Unschedulable` and the scheduler's message when
+    /// no node fits.
+    pub const POD_SCHEDULED: &str = "PodScheduled";
 }
 
 /// `status.phase` values of a VirtualMachineInstance.

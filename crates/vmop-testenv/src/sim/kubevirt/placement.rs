@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{NodeSelectorRequirement, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, PersistentVolumeClaim};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -11,40 +11,88 @@ use serde_json::json;
 
 use crate::sim::{
     SimContext, SimError,
-    kinds::kubevirt::{VirtualMachine, VirtualMachineInstanceSpec},
+    kinds::{
+        bytes,
+        kubevirt::{VirtualMachine, VirtualMachineInstanceSpec},
+    },
     upstream::{SELECTED_NODE_ANNOTATION, dv_phase, printable_status as ps},
 };
 
 use super::{Blocked, instance::fnv};
 
-/// A node satisfying the VM's node selector and required node affinity, spread by name.
+/// Reason of a node the pod's node selector or required affinity excludes, as kube-scheduler's
+/// NodeAffinity filter words it.
+const NODE_AFFINITY_MISMATCH: &str = "node(s) didn't match Pod's node affinity/selector";
+/// Reason of a node without the memory the pod requests (NodeResourcesFit).
+const INSUFFICIENT_MEMORY: &str = "Insufficient memory";
+
+/// A node the scheduler would bind the virt-launcher pod to (node selector, required node
+/// affinity, then the guest's memory against the node's allocatable memory), spread by name;
+/// or, when none fits, kube-scheduler's `Unschedulable` message: every node's first failing
+/// filter counted, as `0/3 nodes are available: 1 Insufficient memory, 2 node(s) didn't
+/// match Pod's node affinity/selector.` This world's nodes run nothing else, so each is
+/// measured empty.
 pub(super) async fn pick_node(
     ctx: &SimContext,
     vm: &VirtualMachine,
     spec: &VirtualMachineInstanceSpec,
 ) -> Result<Result<String, Blocked>, SimError> {
-    let (mut candidates, total) = eligible_nodes(ctx, spec).await?;
+    let nodes = ctx.nodes().await?;
+    let wanted = spec
+        .domain
+        .memory
+        .as_ref()
+        .and_then(|m| m.guest.as_deref())
+        .and_then(bytes);
+    let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut candidates = Vec::new();
+    for node in &nodes {
+        let reason = if !placement_matches(node.labels(), spec) {
+            Some(NODE_AFFINITY_MISMATCH)
+        } else if wanted
+            .zip(allocatable_memory(node))
+            .is_some_and(|(w, a)| w > a)
+        {
+            Some(INSUFFICIENT_MEMORY)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => *failures.entry(reason).or_default() += 1,
+            None => candidates.push(node.name_any()),
+        }
+    }
     if candidates.is_empty() {
+        let mut counted: Vec<String> = failures
+            .iter()
+            .map(|(reason, count)| format!("{count} {reason}"))
+            .collect();
+        counted.sort();
         return Ok(Err(Blocked {
             printable: ps::ERROR_UNSCHEDULABLE,
             reason: "Unschedulable",
             message: format!(
-                "0/{total} nodes are available: {total} node(s) didn't match Pod's node affinity/selector."
+                "0/{} nodes are available: {}.",
+                nodes.len(),
+                counted.join(", ")
             ),
         }));
     }
+    candidates.sort();
     let key = format!("{}/{}", vm.namespace().unwrap_or_default(), vm.name_any());
     let index = (fnv(&key) % candidates.len() as u64) as usize;
     Ok(Ok(candidates.swap_remove(index)))
 }
 
-/// The nodes (sorted by name) that satisfy the instance's node selector and required node
-/// affinity, and how many nodes there are.
-pub(crate) async fn eligible_nodes(
-    ctx: &SimContext,
-    spec: &VirtualMachineInstanceSpec,
-) -> Result<(Vec<String>, usize), SimError> {
-    let nodes = ctx.nodes().await?;
+/// The node's `status.allocatable.memory` in bytes, when it says.
+fn allocatable_memory(node: &Node) -> Option<f64> {
+    let allocatable = node.status.as_ref()?.allocatable.as_ref()?;
+    bytes(&allocatable.get("memory")?.0)
+}
+
+/// Whether a node with `labels` satisfies the instance's node selector and required node
+/// affinity.
+fn placement_matches(labels: &BTreeMap<String, String>, spec: &VirtualMachineInstanceSpec) -> bool {
     let selector = spec.node_selector.clone().unwrap_or_default();
     let terms = spec
         .affinity
@@ -56,19 +104,26 @@ pub(crate) async fn eligible_nodes(
         })
         .map(|r| r.node_selector_terms.clone())
         .unwrap_or_default();
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+        && (terms.is_empty()
+            || terms.iter().any(|term| {
+                term.match_expressions
+                    .iter()
+                    .flatten()
+                    .all(|req| matches_requirement(labels, req))
+            }))
+}
+
+/// The nodes (sorted by name) that satisfy the instance's node selector and required node
+/// affinity, and how many nodes there are.
+pub(crate) async fn eligible_nodes(
+    ctx: &SimContext,
+    spec: &VirtualMachineInstanceSpec,
+) -> Result<(Vec<String>, usize), SimError> {
+    let nodes = ctx.nodes().await?;
     let mut candidates: Vec<String> = nodes
         .iter()
-        .filter(|node| {
-            let labels = node.labels();
-            selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-                && (terms.is_empty()
-                    || terms.iter().any(|term| {
-                        term.match_expressions
-                            .iter()
-                            .flatten()
-                            .all(|req| matches_requirement(labels, req))
-                    }))
-        })
+        .filter(|node| placement_matches(node.labels(), spec))
         .map(ResourceExt::name_any)
         .collect();
     candidates.sort();

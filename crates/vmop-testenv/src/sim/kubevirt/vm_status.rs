@@ -55,12 +55,32 @@ pub(super) async fn set_vm_status(
             message: message.map(str::to_owned),
             rest: Default::default(),
         };
-    let mut conditions = vec![condition(
-        vm_condition::READY,
-        ready,
-        blocked.map(|b| b.reason),
-        blocked.map(|b| b.message.as_str()),
-    )];
+    let unschedulable = blocked.filter(|b| b.printable == ps::ERROR_UNSCHEDULABLE);
+    let mut conditions = match unschedulable {
+        // The launcher pod is Pending: virt-controller copies its PodScheduled condition to
+        // the instance and from there to the VM; the instance's Ready says only that the pod
+        // reports no readiness (vmi.go, PodConditionMissingReason).
+        Some(blocked) => vec![
+            condition(
+                vm_condition::READY,
+                false,
+                Some("PodConditionMissing"),
+                Some("virt-launcher pod is missing the Ready condition"),
+            ),
+            condition(
+                vm_condition::POD_SCHEDULED,
+                false,
+                Some(blocked.reason),
+                Some(&blocked.message),
+            ),
+        ],
+        None => vec![condition(
+            vm_condition::READY,
+            ready,
+            blocked.map(|b| b.reason),
+            blocked.map(|b| b.message.as_str()),
+        )],
+    };
     if restart_required {
         conditions.push(condition(
             vm_condition::RESTART_REQUIRED,
