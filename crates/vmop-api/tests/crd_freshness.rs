@@ -44,7 +44,9 @@ fn the_crd_carries_what_users_see() {
         .collect();
     assert_eq!(
         columns,
-        ["Phase", "vCPUs", "Memory", "Node", "IP", "Ready", "Age"]
+        [
+            "Phase", "vCPUs", "Memory", "Node", "IP", "Reason", "Ready", "Age"
+        ]
     );
     let networks =
         &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["networks"];

@@ -178,6 +178,26 @@ pub fn storage_classes() -> Vec<StorageClass> {
 /// with its binding.
 pub const CDI_ADMISSION: &str = include_str!("../policies/cdi-datavolume-spec-immutable.yaml");
 
+/// Registers [`nodes`] as kubelets do: the Node, then its status (its own subresource, which
+/// an apply of the Node leaves out).
+async fn register_nodes(client: &Client, params: &PatchParams) -> Result<(), TestEnvError> {
+    let node_api: Api<Node> = Api::all(client.clone());
+    for node in nodes() {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        node_api.patch(&name, params, &Patch::Apply(&node)).await?;
+        let status = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name},
+            "status": node.status,
+        });
+        node_api
+            .patch_status(&name, params, &Patch::Apply(&status))
+            .await?;
+    }
+    Ok(())
+}
+
 /// Installs every CRD and waits until each is established, then creates nodes and classes.
 /// Idempotent: server-side apply throughout.
 pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
@@ -220,21 +240,7 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
             })?;
     }
 
-    let node_api: Api<Node> = Api::all(client.clone());
-    for node in nodes() {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        node_api.patch(&name, &params, &Patch::Apply(&node)).await?;
-        // What a kubelet reports: status is its own subresource, kept out of the apply above.
-        let status = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": name},
-            "status": node.status,
-        });
-        node_api
-            .patch_status(&name, &params, &Patch::Apply(&status))
-            .await?;
-    }
+    register_nodes(client, &params).await?;
     let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
     let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
     for document in serde_yaml::Deserializer::from_str(CDI_ADMISSION) {

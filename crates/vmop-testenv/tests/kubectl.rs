@@ -64,7 +64,9 @@ async fn kubectl_applies_lists_and_explains_profiles() {
             .collect();
         assert_eq!(
             header,
-            ["NAME", "PHASE", "VCPUS", "MEMORY", "NODE", "IP", "REASON", "AGE"],
+            [
+                "NAME", "PHASE", "VCPUS", "MEMORY", "NODE", "IP", "REASON", "AGE"
+            ],
             "{listed}"
         );
         // Size columns come from status (no operator runs here): the profile is listed.
