@@ -1,7 +1,7 @@
 // kube-testenv runs a real Kubernetes control plane for vm-operator's tests and demo:
 // embedded etcd (or kine in front of SQLite, k3s's default datastore), kube-apiserver (RBAC, service-account tokens, a static admin token)
-// and kube-controller-manager's garbage-collector, namespace, service-account and
-// persistent-volume binder and protection controllers. It writes a kubeconfig, prints
+// and kube-controller-manager's garbage-collector, namespace, service-account,
+// persistent-volume binder and protection, and resource-quota controllers. It writes a kubeconfig, prints
 // one READY line and stops on SIGTERM.
 //
 // The API server runs in this process. The controller manager runs as a child process
@@ -332,9 +332,11 @@ func startControllerManager(dataDir, kubeconfig string, pki *pkiFiles, qps int) 
 	cmd := exec.Command(self, "controller-manager",
 		"--kubeconfig="+kubeconfig,
 		// Only controllers whose behaviour the operator relies on: owner-reference cleanup,
-		// namespace deletion, service accounts, and the volume binder with the protection
-		// controllers (without them a deleted claim would stay Terminating forever).
-		"--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller",
+		// namespace deletion, service accounts, the volume binder with the protection
+		// controllers (without them a deleted claim would stay Terminating forever), and the
+		// ResourceQuota controller (status.used, which quota admission and the operator's
+		// quota check read).
+		"--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,persistentvolume-binder-controller,persistentvolumeclaim-protection-controller,persistentvolume-protection-controller,resourcequota-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--service-account-private-key-file="+pki.saPrivate,

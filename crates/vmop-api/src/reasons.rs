@@ -38,6 +38,9 @@ pub const USER_DATA_KEY_MISSING: &str = "UserDataKeyMissing";
 pub const RESTART_REQUIRED: &str = "RestartRequired";
 /// The profile's networks are isolated as `spec.isolation` asks.
 pub const ISOLATED: &str = "Isolated";
+/// What the profile would create exceeds a ResourceQuota of its namespace (named, with the
+/// resource), or the API server's quota admission refused a child; nothing more is created.
+pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
 /// Condition type: whether the scheduler placed the VM's pod on a node (from KubeVirt's
 /// `PodScheduled`, with the scheduler's reason and message when it could not).
 pub const SCHEDULED: &str = "Scheduled";

@@ -63,6 +63,13 @@ impl Error {
             if matches!(status.code, 400 | 403 | 422))
     }
 
+    /// Whether the API server's ResourceQuota admission refused the write (403, "exceeded
+    /// quota: <name>, requested: ..., used: ..., limited: ...").
+    pub fn is_quota_refusal(&self) -> bool {
+        matches!(self, Error::Apply { source: kube::Error::Api(status), .. }
+            if status.code == 403 && status.message.contains("exceeded quota"))
+    }
+
     /// The API server's own words for a refused write, naming the object.
     pub fn refusal_message(&self) -> String {
         match self {
@@ -104,6 +111,11 @@ impl Error {
                 kube::Error::Api(status) if status.code == 409 => "Conflict",
                 kube::Error::Api(status) if status.code == 422 || status.code == 400 => {
                     "ApplyRejected"
+                }
+                kube::Error::Api(status)
+                    if status.code == 403 && status.message.contains("exceeded quota") =>
+                {
+                    "QuotaExceeded"
                 }
                 kube::Error::Api(status) if status.code == 403 => "Forbidden",
                 kube::Error::Api(status) if let Some(c) = unavailable(status.code) => c,
@@ -161,5 +173,31 @@ mod tests {
                 assert_eq!(finalizer.category(), category, "finalizer answered {code}");
             }
         }
+    }
+
+    #[test]
+    fn a_quota_refusal_is_told_apart_from_other_forbidden_answers() {
+        let refused = |message: &str| Error::Apply {
+            kind: "PersistentVolumeClaim",
+            name: "web--data".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure(message, "Forbidden")
+                    .with_code(403)
+                    .boxed(),
+            ),
+        };
+        let quota = refused(
+            "persistentvolumeclaims \"web--data\" is forbidden: exceeded quota: team-quota, requested: requests.storage=20Gi, used: requests.storage=0, limited: requests.storage=5Gi",
+        );
+        assert!(quota.is_quota_refusal());
+        assert_eq!(quota.category(), "QuotaExceeded");
+        assert!(
+            quota
+                .refusal_message()
+                .contains("exceeded quota: team-quota")
+        );
+        let rbac = refused("persistentvolumeclaims is forbidden: User cannot create");
+        assert!(!rbac.is_quota_refusal());
+        assert_eq!(rbac.category(), "Forbidden");
     }
 }

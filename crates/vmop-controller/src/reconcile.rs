@@ -28,7 +28,7 @@ use kube::{
 use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
     Phase, Resources, VirtualMachineProfile, VirtualMachineProfileStatus,
-    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING},
+    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING, QUOTA_EXCEEDED},
 };
 use vmop_plugin::VolumeObject;
 
@@ -44,6 +44,7 @@ use crate::{
     desired::claims::ProfileKey,
     desired::classes::storage_class,
     desired::plan::{Plan, Planned, TemplateExtras, plan, scope_node_policies},
+    desired::quota,
     desired::sizing,
     desired::wants::wants,
     error::{Error, Result},
@@ -229,7 +230,48 @@ async fn planned(
             reason: unresolved.reason.into(),
             messages: unresolved.messages,
         })?;
+    let over = over_quota(ctx, profile, &plan, &resources, cached_vm.is_some());
+    if !over.is_empty() {
+        return Err(Outcome::Missing {
+            reason: QUOTA_EXCEEDED.into(),
+            messages: over,
+        });
+    }
     Ok((plan, resources))
+}
+
+/// What the profile's missing children would take past its namespace's ResourceQuotas, from
+/// the quota and claim caches.
+fn over_quota(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    plan: &Plan,
+    resources: &Resources,
+    vm_exists: bool,
+) -> Vec<String> {
+    let namespace = profile.namespace().unwrap_or_default();
+    let stores = &ctx.stores;
+    // A claim that exists is counted by the quota already; one whose DataVolume exists is on
+    // its way (CDI creates it whatever this pass decides).
+    let exists = |name: &str| {
+        stores
+            .claims
+            .get(&ObjectRef::new(name).within(&namespace))
+            .is_some()
+            || stores
+                .data_volumes
+                .get(&ObjectRef::new(name).within(&namespace))
+                .is_some()
+    };
+    let asks = quota::asks(
+        plan,
+        resources,
+        profile.spec.run_strategy,
+        vm_exists,
+        exists,
+    );
+    let quotas = ctx.stores.resource_quotas.state();
+    quota::exceeded(quotas.iter().map(|q| q.as_ref()), &namespace, &asks)
 }
 
 /// Turns how the pass ended into status (computed once, written if it changed), and says
@@ -421,6 +463,7 @@ fn spec_changed(profile: &VirtualMachineProfile, old: &VirtualMachineProfileStat
 fn refusal_reason(error: &Error) -> Option<&'static str> {
     match error {
         Error::NotOurs { .. } => Some(CONFLICT),
+        e if e.is_quota_refusal() => Some(QUOTA_EXCEEDED),
         e if e.is_permanent_refusal() => Some(APPLY_REJECTED),
         _ => None,
     }
@@ -441,5 +484,27 @@ mod tests {
         assert_eq!(look_again(&timing, true, false, false), timing.settled);
         assert_eq!(look_again(&timing, false, true, true), DETAIL_INTERVAL);
         assert_eq!(look_again(&timing, false, true, false), timing.converging);
+    }
+
+    #[test]
+    fn the_api_servers_quota_refusal_is_shown_as_quota_exceeded() {
+        let refused = |code: u16, message: &str| Error::Apply {
+            kind: "VirtualMachine",
+            name: "web".into(),
+            source: kube::Error::Api(
+                kube::core::Status::failure(message, "Forbidden")
+                    .with_code(code)
+                    .boxed(),
+            ),
+        };
+        let quota = refused(
+            403,
+            "exceeded quota: vms, requested: count/virtualmachines.kubevirt.io=1",
+        );
+        assert_eq!(refusal_reason(&quota), Some(QUOTA_EXCEEDED));
+        assert_eq!(
+            refusal_reason(&refused(422, "spec: Invalid")),
+            Some(APPLY_REJECTED)
+        );
     }
 }

@@ -9,7 +9,7 @@ use futures::{
     stream::BoxStream,
 };
 use k8s_openapi::api::{
-    core::v1::{ConfigMap, PersistentVolumeClaim, Secret},
+    core::v1::{ConfigMap, PersistentVolumeClaim, ResourceQuota, Secret},
     networking::v1::NetworkPolicy,
     storage::v1::StorageClass,
 };
@@ -82,6 +82,8 @@ pub struct Stores {
     pub secrets: PackedStore<PartialObjectMeta<Secret>>,
     /// Every StorageClass: what a disk's class resolves to.
     pub storage_classes: Store<StorageClass>,
+    /// The ResourceQuotas of the watched namespaces: what a new profile may still create.
+    pub resource_quotas: Store<ResourceQuota>,
     /// KubeVirt instancetypes and preferences that profiles may name (preferences: metadata
     /// only, their existence is all the operator checks).
     pub cluster_instancetypes: Store<VirtualMachineClusterInstancetype>,
@@ -239,6 +241,8 @@ pub(crate) fn watch_all(
         ),
         secrets: w.child(Some(index.secrets.clone()), trim::metadata_only),
         storage_classes: w.read_only(w.cluster()),
+        // Read before a profile creates children; one over its quota looks again on its own.
+        resource_quotas: w.read_only(w.namespaced()),
         // Read when a profile names one; a blocked profile looks again on its own.
         cluster_instancetypes: w.read_only(w.cluster()),
         instancetypes: w.read_only(w.namespaced()),

@@ -9,5 +9,6 @@ pub(crate) mod disk_changes;
 pub(crate) mod image_hosts;
 pub(crate) mod isolation;
 pub(crate) mod plan;
+pub(crate) mod quota;
 pub(crate) mod sizing;
 pub(crate) mod wants;
