@@ -1,6 +1,7 @@
 //! `vm-operator`: a thin command line over the vm-operator crates.
 
 mod http;
+mod render;
 mod run;
 mod telemetry;
 
@@ -27,6 +28,9 @@ enum Command {
     Crd,
     /// List the network plugins, storage backends and VM templates linked into this binary.
     Plugins,
+    /// Print, with no cluster, the objects the controller would create for profiles and
+    /// pools (in the order it applies them), or their errors with field paths (exit 1).
+    Render(render::RenderArgs),
 }
 
 /// Names every bundled plugin crate, so the linker keeps their `inventory` registrations.
@@ -58,6 +62,10 @@ fn main() -> Result<()> {
             print_plugins(&Registries::from_inventory()?);
             Ok(())
         }
+        Command::Render(args) => tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("starting the async runtime")?
+            .block_on(render::render(args)),
     }
 }
 

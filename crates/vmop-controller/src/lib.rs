@@ -9,7 +9,9 @@
 //! - `converge/`: the three managers, networks ([`NetworkOutcome`]), storage
 //!   ([`DiskOutcome`]) and the VM ([`VmOutcome`]), with server-side apply and cleanup;
 //! - `report/`: the status ([`compute`], pure, from what was [`Observed`]) and Events;
-//! - `requests/` (restart, migration) and `pools/` (VirtualMachineProfilePools).
+//! - `requests/` (restart, migration) and `pools/` (VirtualMachineProfilePools);
+//! - `render.rs`: the same pure steps with no cluster ([`render_profile`], [`render_pool`]),
+//!   for `vm-operator render`.
 //!
 //! [`controller()`] wires the caches and triggers into a kube-runtime Controller; nothing is
 //! global, so an embedder can run several with their own registries. The public API is what
@@ -47,6 +49,7 @@ pub mod lease;
 mod metrics;
 mod pools;
 mod reconcile;
+mod render;
 mod report;
 mod requests;
 
@@ -62,4 +65,5 @@ pub use desired::{
 };
 pub use error::{Error, Result};
 pub use metrics::{DurationGuard, Metrics};
+pub use render::{RenderContext, RenderError, class_infos, render_pool, render_profile};
 pub use report::status::{Converged, Observed, compute};

@@ -41,6 +41,18 @@ pub struct NetworkOutcome {
     pub readiness: Readiness,
 }
 
+/// The NAD as it is applied: the profile label is the managers' to set (the watches select on
+/// it), whatever the plugin remembered.
+pub(crate) fn labelled_nad(
+    profile: &VirtualMachineProfile,
+    nad: &NetworkAttachmentDefinition,
+) -> NetworkAttachmentDefinition {
+    let mut nad = nad.clone();
+    nad.labels_mut()
+        .insert(vmop_api::PROFILE_LABEL.into(), profile.name_any());
+    nad
+}
+
 /// Applies every network's objects and reports readiness, in spec order.
 pub async fn reconcile_networks(
     ctx: &Context,
@@ -60,11 +72,7 @@ pub async fn reconcile_networks(
                 .stores
                 .nads
                 .get(&ObjectRef::new(&nad.name_any()).within(&namespace));
-            // The profile label is the managers' to set: the watches select on it, whatever
-            // the plugin remembered.
-            let mut nad = nad.clone();
-            nad.labels_mut()
-                .insert(vmop_api::PROFILE_LABEL.into(), profile.name_any());
+            let nad = labelled_nad(profile, nad);
             let metadata = nad.metadata.clone();
             let name = nad.name_any();
             let done = ensure(

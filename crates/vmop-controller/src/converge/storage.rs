@@ -12,7 +12,9 @@ use kube::{
     runtime::reflector::ObjectRef,
 };
 use serde_json::json;
-use vmop_api::{PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile, external::cdi::DataVolume};
+use vmop_api::{
+    DiskSpec, PROFILE_LABEL, RetentionPolicy, VirtualMachineProfile, external::cdi::DataVolume,
+};
 use vmop_plugin::{ObservedVolume, Readiness, VolumeAttachment, VolumeObject, VolumeReadiness};
 
 use crate::{
@@ -38,6 +40,24 @@ pub struct DiskOutcome {
     pub readiness: VolumeReadiness,
     /// A change of the spec that upstream refuses, and how to get it instead.
     pub refused_change: Option<String>,
+}
+
+/// The value of a disk's retention label.
+fn retention_label(profile: &VirtualMachineProfile, disk: &DiskSpec) -> &'static str {
+    match profile.spec.retention_of(disk) {
+        RetentionPolicy::Delete => "Delete",
+        RetentionPolicy::Retain => "Retain",
+    }
+}
+
+/// [`stamp_labels`] of `disk` of `profile`, as the manager applies them.
+pub(crate) fn stamp_disk_labels(
+    meta: &mut kube::core::ObjectMeta,
+    profile: &VirtualMachineProfile,
+    disk: &DiskSpec,
+) {
+    let retention = retention_label(profile, disk);
+    stamp_labels(meta, &profile.name_any(), &disk.name, retention);
 }
 
 /// The labels the managers own on every disk object, whatever the backend built: the
@@ -152,10 +172,7 @@ pub async fn reconcile_disks(
     let data_volumes: Api<DataVolume> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut outcomes = Vec::with_capacity(planned.len());
     for disk in planned {
-        let retention = match profile.spec.retention_of(&disk.config.disk) {
-            RetentionPolicy::Delete => "Delete",
-            RetentionPolicy::Retain => "Retain",
-        };
+        let retention = retention_label(profile, &disk.config.disk);
         let name = disk.desired.attachment.source.name().to_owned();
         let key = ObjectRef::new(&name).within(&namespace);
         let dv_key = ObjectRef::new(&name).within(&namespace);
