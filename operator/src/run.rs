@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Profiles reconciled at once.
     #[arg(long, default_value_t = 8)]
     concurrency: u16,
+    /// At most this many VMs starting at once (created or started, not yet running); the
+    /// others wait `Queued`, in order of creation, fair across namespaces. Default: no limit.
+    #[arg(long)]
+    max_concurrent_starts: Option<usize>,
     /// Address serving /livez, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -228,6 +232,10 @@ fn controller_config(args: &RunArgs) -> Result<ControllerConfig> {
             namespace: policy_namespace.to_owned(),
             name: policy_name.to_owned(),
         });
+    let config = match args.max_concurrent_starts {
+        Some(max) => config.max_concurrent_starts(max),
+        None => config,
+    };
     Ok(match &args.namespace {
         Some(namespace) => config.namespace(namespace.clone()),
         None => config,

@@ -127,6 +127,8 @@ pub enum Phase {
     Pending,
     // Networks and disks are being created or imported.
     Provisioning,
+    // Ready to start, waiting in line: as many VMs as the cap allows are starting.
+    Queued,
     // The VM exists and its instance is being scheduled or booted.
     Starting,
     // The VM runs.

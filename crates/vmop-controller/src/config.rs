@@ -28,6 +28,9 @@ pub struct ControllerConfig {
     pub timing: Timing,
     /// The administrator's policy (default: nothing allowed).
     pub admin_policy: AdminPolicySource,
+    /// At most this many VMs starting at once, operator-wide (default: no limit); the
+    /// administrator's policy can set a lower cap per namespace.
+    pub max_concurrent_starts: Option<usize>,
 }
 
 impl Default for ControllerConfig {
@@ -37,6 +40,7 @@ impl Default for ControllerConfig {
             concurrency: 8,
             timing: Timing::default(),
             admin_policy: AdminPolicySource::Fixed(AdminPolicy::default()),
+            max_concurrent_starts: None,
         }
     }
 }
@@ -69,6 +73,13 @@ impl ControllerConfig {
     /// Where the administrator's policy comes from (default: nothing allowed).
     pub fn admin_policy(mut self, policy: AdminPolicySource) -> Self {
         self.admin_policy = policy;
+        self
+    }
+
+    /// At most `max` VMs starting at once (created or started, not yet running); the others
+    /// wait `Queued`, in order of creation, fair across namespaces.
+    pub fn max_concurrent_starts(mut self, max: usize) -> Self {
+        self.max_concurrent_starts = Some(max);
         self
     }
 }

@@ -101,6 +101,8 @@ pub struct Context {
     pub failures: Failures,
     /// The administrator's policy: node networking and clone sources tenants may use.
     pub admin_policy: AdminPolicyHandle,
+    /// The line of VMs waiting to start under a cap.
+    pub(crate) admission: crate::desired::admission::Admission,
     /// Becomes true once every watch cache has its first full list (and the claims are
     /// restored from it).
     pub synced: tokio::sync::watch::Receiver<bool>,

@@ -22,7 +22,7 @@ use crate::{
         profile_triggers::changed_beyond_status,
         queue::WorkQueue,
         relist::relisting,
-        seed::restore_claims,
+        seed::{restore_claims, restore_start_line},
         stores::{Scope, Watches, watch_all},
         trim::strip,
         user_data_secrets::UserDataSecrets,
@@ -32,6 +32,7 @@ use crate::{
     config::ControllerConfig,
     context::{Context, Failures},
     converge::network::delete_unused_node_policies,
+    desired::admission::Admission,
     error_policy::error_policy,
     metrics::Metrics,
     reconcile::reconcile,
@@ -124,6 +125,9 @@ pub fn controller(
         multi_network_policies_installed,
     } = watches;
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
+    // The line wakes the next profile to start through the controller's own queue.
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let admission = Admission::new(config.max_concurrent_starts, wake);
     let context = Arc::new(Context {
         client: client.clone(),
         registries,
@@ -133,6 +137,7 @@ pub fn controller(
         timing: config.timing.clone(),
         failures: Failures::default(),
         admin_policy,
+        admission,
         synced: synced_rx,
         claims,
         node_policy_gates: Default::default(),
@@ -149,19 +154,10 @@ pub fn controller(
                 .concurrency(config.concurrency)
                 .debounce(config.timing.debounce),
         )
-        .reconcile_on(triggers)
+        .reconcile_on(futures::stream::select(triggers, woken))
         .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, context.clone())
-        .for_each({
-            let health = context.watch_health.clone();
-            move |result| {
-                // The profiles' watch feeds the controller: its failure surfaces here.
-                if let Err(kube::runtime::controller::Error::QueueError(_)) = result {
-                    health.failed();
-                }
-                future::ready(())
-            }
-        });
+        .for_each(note_watch_failures(context.watch_health.clone()));
     let pools = crate::pools::pool::pool_controller(
         client,
         context.clone(),
@@ -179,6 +175,22 @@ pub fn controller(
             futures::pin_mut!(background);
             future::select(Box::pin(controllers), background).await;
         }),
+    }
+}
+
+/// The profiles' watch feeds the controller: its failure surfaces in the controller's results.
+fn note_watch_failures<T, R, Q>(
+    health: Arc<WatchHealth>,
+) -> impl FnMut(std::result::Result<T, kube::runtime::controller::Error<R, Q>>) -> future::Ready<()>
+where
+    R: std::error::Error + 'static,
+    Q: std::error::Error + 'static,
+{
+    move |result| {
+        if let Err(kube::runtime::controller::Error::QueueError(_)) = result {
+            health.failed();
+        }
+        future::ready(())
     }
 }
 
@@ -277,6 +289,7 @@ async fn background(
         let synced = synced.await;
         if synced {
             restore_claims(&context).await;
+            restore_start_line(&context);
             if let Err(error) = delete_unused_node_policies(&context).await {
                 tracing::warn!(%error, "deleting shared policies nobody uses failed; retried at the next cleanup");
             }

@@ -372,6 +372,9 @@ async fn delete(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action
         }
         Err(other) => Err(other),
         Ok(()) => {
+            let policy = ctx.admin_policy.current();
+            let caps = |namespace: &str| policy.start_cap(namespace);
+            ctx.admission.release(&ProfileKey::of(profile), &caps);
             ctx.metrics.profile_event("deleted");
             ctx.failures.clear(&ObjectRef::from(profile));
             ctx.status_writes.forget(&ObjectRef::from(profile));

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use kube::ResourceExt;
+use kube::{ResourceExt, runtime::reflector::ObjectRef};
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 
 use crate::{
@@ -67,4 +67,36 @@ pub async fn restore_claims(ctx: &Context) {
         .filter(|name| !listed.contains(name) && !ctx.claims.in_use(name))
         .collect();
     ctx.claims.forget_unclaimed(unclaimed);
+}
+
+/// Restores the line of VM starts from the caches, before any reconcile: the VMs that exist
+/// and are still starting hold their places, and the profiles that were `Queued` wait again
+/// in order of creation (those not yet ready to start join when they are, as before).
+pub fn restore_start_line(ctx: &Context) {
+    use crate::desired::admission::{order_of, starts_when_created, still_starting};
+    let mut starting = Vec::new();
+    let mut waiting = Vec::new();
+    for profile in ctx.stores.profiles.state() {
+        if profile.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let key = ProfileKey::of(&profile);
+        let queued = profile
+            .status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(vmop_api::Phase::Queued));
+        match ctx
+            .stores
+            .vms
+            .get(&ObjectRef::new(&key.name).within(&key.namespace))
+        {
+            Some(vm) if still_starting(&vm) => starting.push(key),
+            Some(_) => {}
+            None if queued && starts_when_created(&profile) => {
+                waiting.push((key, order_of(&profile)));
+            }
+            None => {}
+        }
+    }
+    ctx.admission.seed(starting, waiting);
 }

@@ -15,6 +15,7 @@ use crate::{
     converge::network::NetworkOutcome,
     converge::storage::DiskOutcome,
     desired::plan::Plan,
+    desired::{admission, claims::ProfileKey},
     error::Result,
     report::events::child_recreated,
 };
@@ -197,9 +198,22 @@ pub async fn reconcile_vm(
             (false, true) => "networks",
             _ => "disks",
         };
+        // Not ready to start after all: whoever is next in line goes first.
+        let policy = ctx.admin_policy.current();
+        ctx.admission
+            .release(&ProfileKey::of(profile), &|ns: &str| policy.start_cap(ns));
         return Ok(VmOutcome::Waiting {
             reason: WAITING_FOR_DEPENDENCIES.into(),
             message: format!("the VM is created once its {waiting_for} are ready"),
+            macs: desired.macs,
+            secrets: secret_names,
+        });
+    }
+
+    if let Some(message) = start_line(ctx, profile, cached_vm.as_deref()) {
+        return Ok(VmOutcome::Waiting {
+            reason: QUEUED.into(),
+            message,
             macs: desired.macs,
             secrets: secret_names,
         });
@@ -229,6 +243,51 @@ pub async fn reconcile_vm(
         macs: desired.macs,
         secrets: secret_names,
     })
+}
+
+/// Reason of a profile waiting in line to start its VM.
+pub(crate) use vmop_api::reasons::QUEUED;
+
+/// The place in line, when the VM may not be created yet because as many VMs as the caps
+/// allow are starting; frees the profile's place once its VM no longer starts.
+fn start_line(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    cached_vm: Option<&VirtualMachine>,
+) -> Option<String> {
+    let policy = ctx.admin_policy.current();
+    let caps = |namespace: &str| policy.start_cap(namespace);
+    let key = ProfileKey::of(profile);
+    match cached_vm {
+        // A stopped VM this pass would start (runStrategy Halted -> Always) takes a place too.
+        Some(vm)
+            if admission::would_start(vm, profile)
+                && ctx.admission.limited(caps(&key.namespace)) =>
+        {
+            let decision = ctx
+                .admission
+                .request(&key, &admission::order_of(profile), &caps);
+            admission::queued_message(&decision)
+        }
+        Some(vm) if !admission::still_starting(vm) => {
+            ctx.admission.release(&key, &caps);
+            None
+        }
+        Some(_) => None,
+        // No longer asking to start (halted, or the caps were lifted): out of the line.
+        None if !admission::starts_when_created(profile)
+            || !ctx.admission.limited(caps(&key.namespace)) =>
+        {
+            ctx.admission.release(&key, &caps);
+            None
+        }
+        None => {
+            let decision = ctx
+                .admission
+                .request(&key, &admission::order_of(profile), &caps);
+            admission::queued_message(&decision)
+        }
+    }
 }
 
 /// Applies the VM's Secrets (its cloud-init user data); one recreated after the VM existed

@@ -19,6 +19,9 @@
 //! imageSources:                 # loopback, link-local, private and in-cluster hosts
 //!   - namespaces: ["*"]
 //!     hosts: ["registry.internal", "10.0.0.5"]
+//! limits:                       # caps per namespace, below the operator's own
+//!   - namespaces: ["team-a"]
+//!     maxConcurrentStarts: 5
 //! defaultEgress:                # for profiles that set no spec.isolation.egress
 //!   - namespaces: ["team-a"]
 //!     to: [{cidr: 10.0.0.0/8, ports: [{port: 443}]}]
@@ -55,6 +58,21 @@ pub struct AdminPolicy {
     /// (`spec.isolation.egress` unset); the first rule naming the namespace applies.
     #[serde(default)]
     pub default_egress: Vec<DefaultEgressRule>,
+    /// Caps of what starts at once in some namespaces (below the operator's own); the first
+    /// rule naming the namespace applies.
+    #[serde(default)]
+    pub limits: Vec<LimitRule>,
+}
+
+/// Caps for the profiles of some namespaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitRule {
+    /// Namespaces of the profiles this rule applies to.
+    pub namespaces: Vec<String>,
+    /// At most this many of their VMs starting at once.
+    #[serde(default)]
+    pub max_concurrent_starts: Option<usize>,
 }
 
 /// The egress of profiles of some namespaces that set none themselves.
@@ -222,6 +240,7 @@ impl AdminPolicy {
                 hosts: any(),
             }],
             default_egress: Vec::new(),
+            limits: Vec::new(),
         }
     }
 
@@ -241,6 +260,14 @@ impl AdminPolicy {
             Some(why) => Err(why),
             None => Ok(policy),
         }
+    }
+
+    /// The cap of VMs starting at once in `namespace`: the first limit rule naming it.
+    pub fn start_cap(&self, namespace: &str) -> Option<usize> {
+        self.limits
+            .iter()
+            .find(|rule| listed(&rule.namespaces, namespace))
+            .and_then(|rule| rule.max_concurrent_starts)
     }
 
     /// The egress for profiles of `namespace` that set none: the first rule naming it.

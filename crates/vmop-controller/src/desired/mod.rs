@@ -3,6 +3,7 @@
 //! (claims), sizing, storage classes, what may change of a disk, image hosts, isolation.
 
 pub(crate) mod admin_policy;
+pub(crate) mod admission;
 pub(crate) mod claims;
 pub(crate) mod classes;
 pub(crate) mod disk_changes;

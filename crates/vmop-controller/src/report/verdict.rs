@@ -76,7 +76,11 @@ pub(super) fn vm_verdict(observed: &Observed<'_>) -> (Verdict, Phase) {
             reason, message, ..
         } => (
             Verdict::new(false, reason.clone(), message.clone()),
-            Phase::Provisioning,
+            if reason == vmop_api::reasons::QUEUED {
+                Phase::Queued
+            } else {
+                Phase::Provisioning
+            },
         ),
         VmOutcome::Applied { .. } => {
             let status = observed.vm.and_then(|vm| vm.status.as_ref());

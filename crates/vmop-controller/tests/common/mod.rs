@@ -52,6 +52,27 @@ impl Operator {
         registries: Registries,
         policy: AdminPolicySource,
     ) -> Operator {
+        Self::start_tuned(ns, registries, policy, |config| config).await
+    }
+
+    /// An operator with the bundled plugins, everything allowed, and `tune` applied to its
+    /// settings.
+    pub async fn start_with_config(
+        ns: &TestNamespace,
+        policy: AdminPolicySource,
+        tune: impl FnOnce(ControllerConfig) -> ControllerConfig,
+    ) -> Operator {
+        let _ = vmop_bundled::link();
+        let registries = Registries::from_inventory().expect("plugins register");
+        Self::start_tuned(ns, registries, policy, tune).await
+    }
+
+    async fn start_tuned(
+        ns: &TestNamespace,
+        registries: Registries,
+        policy: AdminPolicySource,
+        tune: impl FnOnce(ControllerConfig) -> ControllerConfig,
+    ) -> Operator {
         let registries = Arc::new(registries);
         let metrics = Arc::new(Metrics::default());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -59,11 +80,13 @@ impl Operator {
             ns.client.clone(),
             registries,
             metrics.clone(),
-            ControllerConfig::default()
-                .namespace(ns.name.clone())
-                .concurrency(4)
-                .timing(Timing::default().converging(Duration::from_millis(500)))
-                .admin_policy(policy),
+            tune(
+                ControllerConfig::default()
+                    .namespace(ns.name.clone())
+                    .concurrency(4)
+                    .timing(Timing::default().converging(Duration::from_millis(500)))
+                    .admin_policy(policy),
+            ),
             async move {
                 let _ = stopped.await;
             },

@@ -1,0 +1,195 @@
+//! Limits on what starts at once, on the real control plane: with a cap of two VM starts, ten
+//! profiles never have more than two VMs starting, wait `Queued` with their place in line,
+//! start in order of creation and all end Running; a namespace's own cap in the
+//! administrator's policy holds its profiles back.
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
+use common::{Operator, condition, phase, small_profile, wait_for};
+use futures::StreamExt;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
+    runtime::{WatchStreamExt, watcher},
+};
+use serde_json::json;
+use vmop_api::{Phase, RunStrategy, VirtualMachineProfile, external::kubevirt::VirtualMachine};
+use vmop_controller::{AdminPolicy, AdminPolicySource};
+use vmop_testenv::TestEnv;
+
+/// What a watch of the namespace's VMs saw: the order they began to start in (left Stopped),
+/// and the most that were starting (asked to run, not yet Running) at once.
+#[derive(Default)]
+struct Seen {
+    started: Vec<String>,
+    starting: BTreeSet<String>,
+    most_starting: usize,
+}
+
+fn watch_vms(api: Api<VirtualMachine>) -> (Arc<Mutex<Seen>>, tokio::task::JoinHandle<()>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let record = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(vm)) = events.next().await {
+            let mut seen = record.lock().expect("lock");
+            let name = vm.name_any();
+            let printable = vm
+                .status
+                .as_ref()
+                .and_then(|s| s.printable_status.clone())
+                .unwrap_or_default();
+            let asked = vm.spec.run_strategy.as_deref() == Some("Always");
+            if asked && printable != "Running" {
+                if !seen.started.contains(&name) {
+                    seen.started.push(name.clone());
+                }
+                seen.starting.insert(name);
+            } else {
+                seen.starting.remove(&name);
+            }
+            seen.most_starting = seen.most_starting.max(seen.starting.len());
+        }
+    });
+    (seen, task)
+}
+
+/// Every `Queued` message the namespace's profiles showed.
+fn watch_queued(
+    api: Api<VirtualMachineProfile>,
+) -> (Arc<Mutex<Vec<String>>>, tokio::task::JoinHandle<()>) {
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let record = messages.clone();
+    let task = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(profile)) = events.next().await {
+            if phase(&profile) == Some(Phase::Queued)
+                && let Some(ready) = condition(&profile, "Ready")
+            {
+                record.lock().expect("lock").push(ready.message.clone());
+            }
+        }
+    });
+    (messages, task)
+}
+
+#[tokio::test]
+async fn with_a_cap_of_two_ten_profiles_start_two_at_a_time_in_order_and_all_run() {
+    let ns = TestEnv::shared().namespace("start-limits").await;
+    let operator = Operator::start_with_config(
+        &ns,
+        AdminPolicySource::Fixed(AdminPolicy::allow_all()),
+        |config| config.max_concurrent_starts(2),
+    )
+    .await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    let names: Vec<String> = (0..10).map(|i| format!("vm-{i:02}")).collect();
+    // Halted first: every disk ready and every VM created, so that all ten ask to start
+    // within moments of each other, in order.
+    for name in &names {
+        let mut profile = small_profile(name);
+        profile.spec.run_strategy = RunStrategy::Halted;
+        profiles
+            .create(&PostParams::default(), &profile)
+            .await
+            .expect("profile");
+    }
+    for name in &names {
+        wait_for(&profiles, name, "the halted profile to settle", |p| {
+            phase(p) == Some(Phase::Stopped)
+        })
+        .await;
+    }
+    let (seen, vm_watch) = watch_vms(ns.api());
+    let (queued, profile_watch) = watch_queued(ns.api());
+    for name in &names {
+        profiles
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+            )
+            .await
+            .expect("start");
+    }
+    for name in &names {
+        wait_for(&profiles, name, "every profile to run", |p| {
+            phase(p) == Some(Phase::Running)
+        })
+        .await;
+    }
+    vm_watch.abort();
+    profile_watch.abort();
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert!(
+        seen.most_starting <= 2,
+        "at most two VMs starting at once, saw {}",
+        seen.most_starting
+    );
+    // The first two may begin in either order; the line admits the rest by creation.
+    let mut first_two = seen.started[..2].to_vec();
+    first_two.sort();
+    assert_eq!(first_two, names[..2], "{:?}", seen.started);
+    assert_eq!(seen.started[2..], names[2..], "{:?}", seen.started);
+    let queued = std::mem::take(&mut *queued.lock().expect("lock"));
+    assert!(
+        !queued.is_empty(),
+        "ten profiles and a cap of two: some waited in line"
+    );
+    assert!(
+        queued
+            .iter()
+            .all(|m| m.contains("in line to start") && m.contains("at most 2 at once")),
+        "{queued:?}"
+    );
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn a_namespace_cap_in_the_policy_holds_its_profiles_and_lifting_it_lets_them_go() {
+    let ns = TestEnv::shared().namespace("start-limits-ns").await;
+    let policy = AdminPolicy::parse(&format!(
+        "limits: [{{namespaces: [{}], maxConcurrentStarts: 0}}]",
+        ns.name
+    ))
+    .expect("policy");
+    let operator = Operator::start_with_config(&ns, AdminPolicySource::Fixed(policy), |c| c).await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &small_profile("held"))
+        .await
+        .expect("profile");
+    let held = wait_for(&profiles, "held", "Queued", |p| {
+        phase(p) == Some(Phase::Queued)
+    })
+    .await;
+    let message = &condition(&held, "Ready").expect("Ready").message;
+    assert!(message.contains("1 of 1 in line to start"), "{message}");
+    assert!(message.contains("at most 0 at once"), "{message}");
+    assert!(
+        ns.api::<VirtualMachine>()
+            .get_opt("held")
+            .await
+            .expect("get")
+            .is_none(),
+        "no VM while held"
+    );
+    operator.stop().await;
+
+    // The same namespace under an operator without the cap: it starts.
+    let operator = Operator::start(&ns).await;
+    wait_for(&profiles, "held", "the VM to run", |p| {
+        phase(p) == Some(Phase::Running)
+    })
+    .await;
+    operator.stop().await;
+}
