@@ -193,3 +193,56 @@ async fn a_namespace_cap_in_the_policy_holds_its_profiles_and_lifting_it_lets_th
     .await;
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn the_cap_holds_across_a_restart_of_the_operator() {
+    let ns = TestEnv::shared().namespace("start-limits-restart").await;
+    let cap_of_one = |config: vmop_controller::ControllerConfig| config.max_concurrent_starts(1);
+    let allow = || AdminPolicySource::Fixed(AdminPolicy::allow_all());
+    let operator = Operator::start_with_config(&ns, allow(), cap_of_one).await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    let names: Vec<String> = (0..4).map(|i| format!("vm-{i}")).collect();
+    for name in &names {
+        let mut profile = small_profile(name);
+        profile.spec.run_strategy = RunStrategy::Halted;
+        profiles
+            .create(&PostParams::default(), &profile)
+            .await
+            .expect("profile");
+    }
+    for name in &names {
+        wait_for(&profiles, name, "the halted profile to settle", |p| {
+            phase(p) == Some(Phase::Stopped)
+        })
+        .await;
+    }
+    let (seen, vm_watch) = watch_vms(ns.api());
+    for name in &names {
+        profiles
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+            )
+            .await
+            .expect("start");
+    }
+    wait_for(&profiles, &names[3], "the last to wait in line", |p| {
+        phase(p) == Some(Phase::Queued)
+    })
+    .await;
+    // Gone without a word, mid-line; its successor counts what is starting from the cluster.
+    operator.kill();
+    let operator = Operator::start_with_config(&ns, allow(), cap_of_one).await;
+    for name in &names {
+        wait_for(&profiles, name, "every profile to run", |p| {
+            phase(p) == Some(Phase::Running)
+        })
+        .await;
+    }
+    vm_watch.abort();
+    let seen = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert_eq!(seen.most_starting, 1, "one at a time, across the restart");
+    assert_eq!(seen.started.len(), names.len());
+    operator.stop().await;
+}
