@@ -82,6 +82,49 @@ fn watch_queued(
     (messages, task)
 }
 
+/// Halted profiles `names`, each settled Stopped: their disks ready and VMs created, so that
+/// all ask to start within moments of each other once started.
+async fn create_halted(profiles: &Api<VirtualMachineProfile>, names: &[String]) {
+    for name in names {
+        let mut profile = small_profile(name);
+        profile.spec.run_strategy = RunStrategy::Halted;
+        profiles
+            .create(&PostParams::default(), &profile)
+            .await
+            .expect("profile");
+    }
+    for name in names {
+        wait_for(profiles, name, "the halted profile to settle", |p| {
+            phase(p) == Some(Phase::Stopped)
+        })
+        .await;
+    }
+}
+
+/// Asks every profile of `names` to run, in order.
+async fn start_all(profiles: &Api<VirtualMachineProfile>, names: &[String]) {
+    for name in names {
+        profiles
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
+            )
+            .await
+            .expect("start");
+    }
+}
+
+/// Waits until every profile of `names` runs.
+async fn all_running(profiles: &Api<VirtualMachineProfile>, names: &[String]) {
+    for name in names {
+        wait_for(profiles, name, "every profile to run", |p| {
+            phase(p) == Some(Phase::Running)
+        })
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn with_a_cap_of_two_ten_profiles_start_two_at_a_time_in_order_and_all_run() {
     let ns = TestEnv::shared().namespace("start-limits").await;
@@ -93,40 +136,11 @@ async fn with_a_cap_of_two_ten_profiles_start_two_at_a_time_in_order_and_all_run
     .await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
     let names: Vec<String> = (0..10).map(|i| format!("vm-{i:02}")).collect();
-    // Halted first: every disk ready and every VM created, so that all ten ask to start
-    // within moments of each other, in order.
-    for name in &names {
-        let mut profile = small_profile(name);
-        profile.spec.run_strategy = RunStrategy::Halted;
-        profiles
-            .create(&PostParams::default(), &profile)
-            .await
-            .expect("profile");
-    }
-    for name in &names {
-        wait_for(&profiles, name, "the halted profile to settle", |p| {
-            phase(p) == Some(Phase::Stopped)
-        })
-        .await;
-    }
+    create_halted(&profiles, &names).await;
     let (seen, vm_watch) = watch_vms(ns.api());
     let (queued, profile_watch) = watch_queued(ns.api());
-    for name in &names {
-        profiles
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
-            )
-            .await
-            .expect("start");
-    }
-    for name in &names {
-        wait_for(&profiles, name, "every profile to run", |p| {
-            phase(p) == Some(Phase::Running)
-        })
-        .await;
-    }
+    start_all(&profiles, &names).await;
+    all_running(&profiles, &names).await;
     vm_watch.abort();
     profile_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
@@ -202,31 +216,9 @@ async fn the_cap_holds_across_a_restart_of_the_operator() {
     let operator = Operator::start_with_config(&ns, allow(), cap_of_one).await;
     let profiles: Api<VirtualMachineProfile> = ns.api();
     let names: Vec<String> = (0..4).map(|i| format!("vm-{i}")).collect();
-    for name in &names {
-        let mut profile = small_profile(name);
-        profile.spec.run_strategy = RunStrategy::Halted;
-        profiles
-            .create(&PostParams::default(), &profile)
-            .await
-            .expect("profile");
-    }
-    for name in &names {
-        wait_for(&profiles, name, "the halted profile to settle", |p| {
-            phase(p) == Some(Phase::Stopped)
-        })
-        .await;
-    }
+    create_halted(&profiles, &names).await;
     let (seen, vm_watch) = watch_vms(ns.api());
-    for name in &names {
-        profiles
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"runStrategy": "Always"}})),
-            )
-            .await
-            .expect("start");
-    }
+    start_all(&profiles, &names).await;
     wait_for(&profiles, &names[3], "the last to wait in line", |p| {
         phase(p) == Some(Phase::Queued)
     })
@@ -234,12 +226,7 @@ async fn the_cap_holds_across_a_restart_of_the_operator() {
     // Gone without a word, mid-line; its successor counts what is starting from the cluster.
     operator.kill();
     let operator = Operator::start_with_config(&ns, allow(), cap_of_one).await;
-    for name in &names {
-        wait_for(&profiles, name, "every profile to run", |p| {
-            phase(p) == Some(Phase::Running)
-        })
-        .await;
-    }
+    all_running(&profiles, &names).await;
     vm_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert_eq!(seen.most_starting, 1, "one at a time, across the restart");
