@@ -64,7 +64,7 @@ impl Error {
     }
 
     /// Whether the API server's ResourceQuota admission refused the write (403, "exceeded
-    /// quota: <name>, requested: ..., used: ..., limited: ...").
+    /// quota: NAME, requested: ..., used: ..., limited: ...").
     pub fn is_quota_refusal(&self) -> bool {
         matches!(self, Error::Apply { source: kube::Error::Api(status), .. }
             if status.code == 403 && status.message.contains("exceeded quota"))
