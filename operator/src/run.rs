@@ -45,6 +45,11 @@ pub struct RunArgs {
     /// others wait `Queued`, in order of creation, fair across namespaces. Default: no limit.
     #[arg(long)]
     max_concurrent_starts: Option<usize>,
+    /// At most this many DataVolume imports running at once (from a registry, http or S3);
+    /// the disks of the others wait `Queued`, in order, fair across namespaces. Default: no
+    /// limit.
+    #[arg(long)]
+    max_concurrent_imports: Option<usize>,
     /// Address serving /livez, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -234,6 +239,10 @@ fn controller_config(args: &RunArgs) -> Result<ControllerConfig> {
         });
     let config = match args.max_concurrent_starts {
         Some(max) => config.max_concurrent_starts(max),
+        None => config,
+    };
+    let config = match args.max_concurrent_imports {
+        Some(max) => config.max_concurrent_imports(max),
         None => config,
     };
     Ok(match &args.namespace {

@@ -38,9 +38,12 @@ pub const USER_DATA_KEY_MISSING: &str = "UserDataKeyMissing";
 pub const RESTART_REQUIRED: &str = "RestartRequired";
 /// The profile's networks are isolated as `spec.isolation` asks.
 pub const ISOLATED: &str = "Isolated";
-/// The VM waits in line to start: as many VMs as the operator's or the namespace's cap allows
-/// are starting (the message gives the place in line).
+/// The VM waits in line to start, or a disk in line to import: as many as the operator's or
+/// the namespace's cap allows are under way (the message gives the place in line).
 pub const QUEUED: &str = "Queued";
+/// CDI's importer pod cannot pull its image (CDI's `ImagePullFailed`, from the pod's
+/// `ErrImagePull`, `ImagePullBackOff` or `InvalidImageName`); the kubelet keeps trying.
+pub const IMAGE_PULL_FAILED: &str = "ImagePullFailed";
 /// What the profile would create exceeds a ResourceQuota of its namespace (named, with the
 /// resource), or the API server's quota admission refused a child; nothing more is created.
 pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";

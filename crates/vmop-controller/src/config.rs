@@ -31,6 +31,9 @@ pub struct ControllerConfig {
     /// At most this many VMs starting at once, operator-wide (default: no limit); the
     /// administrator's policy can set a lower cap per namespace.
     pub max_concurrent_starts: Option<usize>,
+    /// At most this many imports running at once, operator-wide (default: no limit); the
+    /// administrator's policy can set a lower cap per namespace.
+    pub max_concurrent_imports: Option<usize>,
 }
 
 impl Default for ControllerConfig {
@@ -41,6 +44,7 @@ impl Default for ControllerConfig {
             timing: Timing::default(),
             admin_policy: AdminPolicySource::Fixed(AdminPolicy::default()),
             max_concurrent_starts: None,
+            max_concurrent_imports: None,
         }
     }
 }
@@ -80,6 +84,14 @@ impl ControllerConfig {
     /// wait `Queued`, in order of creation, fair across namespaces.
     pub fn max_concurrent_starts(mut self, max: usize) -> Self {
         self.max_concurrent_starts = Some(max);
+        self
+    }
+
+    /// At most `max` DataVolume imports running at once (their data fetched from a registry,
+    /// http or S3); the disks of the others wait `Queued`, not yet created, in order of their
+    /// profiles' creation, fair across namespaces.
+    pub fn max_concurrent_imports(mut self, max: usize) -> Self {
+        self.max_concurrent_imports = Some(max);
         self
     }
 }

@@ -103,6 +103,8 @@ pub struct Context {
     pub admin_policy: AdminPolicyHandle,
     /// The line of VMs waiting to start under a cap.
     pub(crate) admission: crate::desired::admission::Admission,
+    /// The line of imports (DataVolumes whose data comes from outside).
+    pub(crate) imports: crate::desired::admission::Admission,
     /// Becomes true once every watch cache has its first full list (and the claims are
     /// restored from it).
     pub synced: tokio::sync::watch::Receiver<bool>,

@@ -22,7 +22,7 @@ use crate::{
         profile_triggers::changed_beyond_status,
         queue::WorkQueue,
         relist::relisting,
-        seed::{restore_claims, restore_start_line},
+        seed::{restore_claims, restore_import_line, restore_start_line},
         stores::{Scope, Watches, watch_all},
         trim::strip,
         user_data_secrets::UserDataSecrets,
@@ -32,7 +32,7 @@ use crate::{
     config::ControllerConfig,
     context::{Context, Failures},
     converge::network::delete_unused_node_policies,
-    desired::admission::Admission,
+    desired::admission::{Activity, Admission},
     error_policy::error_policy,
     metrics::Metrics,
     reconcile::reconcile,
@@ -127,7 +127,8 @@ pub fn controller(
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     // The line wakes the next profile to start through the controller's own queue.
     let (wake, woken) = futures::channel::mpsc::unbounded();
-    let admission = Admission::new(config.max_concurrent_starts, wake);
+    let admission = Admission::new(Activity::Starts, config.max_concurrent_starts, wake.clone());
+    let imports = Admission::new(Activity::Imports, config.max_concurrent_imports, wake);
     let context = Arc::new(Context {
         client: client.clone(),
         registries,
@@ -138,6 +139,7 @@ pub fn controller(
         failures: Failures::default(),
         admin_policy,
         admission,
+        imports,
         synced: synced_rx,
         claims,
         node_policy_gates: Default::default(),
@@ -290,6 +292,7 @@ async fn background(
         if synced {
             restore_claims(&context).await;
             restore_start_line(&context);
+            restore_import_line(&context);
             if let Err(error) = delete_unused_node_policies(&context).await {
                 tracing::warn!(%error, "deleting shared policies nobody uses failed; retried at the next cleanup");
             }

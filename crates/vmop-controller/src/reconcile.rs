@@ -373,8 +373,11 @@ async fn delete(profile: &VirtualMachineProfile, ctx: &Context) -> Result<Action
         Err(other) => Err(other),
         Ok(()) => {
             let policy = ctx.admin_policy.current();
-            let caps = |namespace: &str| policy.start_cap(namespace);
-            ctx.admission.release(&ProfileKey::of(profile), &caps);
+            let key = ProfileKey::of(profile);
+            ctx.admission
+                .release(&key, &|namespace: &str| policy.start_cap(namespace));
+            ctx.imports
+                .release_profile(&key, &|namespace: &str| policy.import_cap(namespace));
             ctx.metrics.profile_event("deleted");
             ctx.failures.clear(&ObjectRef::from(profile));
             ctx.status_writes.forget(&ObjectRef::from(profile));

@@ -171,6 +171,11 @@ impl StorageBackend for CdiBackend {
             .filter(|c| !c.is_true())
             .and_then(|c| c.message.clone())
             .filter(|m| !m.is_empty());
+        // An importer pod that waits to start, with CDI's reason for it (`ImagePullFailed`).
+        let importer_waiting = find_condition(&status.conditions, condition::RUNNING)
+            .filter(|c| !c.is_true())
+            .and_then(|c| Some((c.reason.clone()?, c.message.clone()?)))
+            .filter(|(reason, message)| !reason.is_empty() && !message.is_empty());
         let waits_for_consumer = matches!(
             status.phase.as_deref(),
             Some(phase::WAIT_FOR_FIRST_CONSUMER | phase::PENDING_POPULATION)
@@ -213,16 +218,19 @@ impl StorageBackend for CdiBackend {
                     }
                     _ => format!("DataVolume {name}: {phase_name}"),
                 };
+                let mut reason = phase_name.to_owned();
                 if let Some(restarts) = restarts {
                     message.push_str(&format!(", importer restarted {restarts} times"));
                     if let Some(cause) = &running_message {
                         message.push_str(&format!(": {cause}"));
                     }
+                } else if let Some((why, cause)) = &importer_waiting {
+                    // The importer pod never started (its image cannot be pulled): CDI says
+                    // why in the Running condition, and the kubelet keeps trying.
+                    message.push_str(&format!(": {cause}"));
+                    reason.clone_from(why);
                 }
-                Readiness::InProgress {
-                    reason: phase_name.to_owned(),
-                    message,
-                }
+                Readiness::InProgress { reason, message }
             }
         };
         VolumeReadiness {

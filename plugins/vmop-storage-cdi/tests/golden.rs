@@ -289,4 +289,36 @@ async fn waiting_for_a_consumer_lets_the_vm_be_created_and_restarts_are_reported
         message,
         "DataVolume web--system: ImportInProgress, importer restarted 3 times: Unable to connect to http data source: 404 Not Found"
     );
+
+    // What CDI's import controller writes when the importer pod's image cannot be pulled
+    // (`setAnnotationsFromPodWithPrefix`: ErrImagePull, ImagePullBackOff, InvalidImageName).
+    let unpullable = CdiBackend.readiness(
+        &desired,
+        &observed_in(serde_json::json!({
+            "phase": "ImportScheduled",
+            "progress": "N/A",
+            "conditions": [{"type": "Running", "status": "False", "reason": "ImagePullFailed",
+                            "message": "failed to pull image: registry.example.com/os:1"}]
+        })),
+    );
+    assert_eq!(
+        unpullable.readiness,
+        Readiness::InProgress {
+            reason: "ImagePullFailed".into(),
+            message: "DataVolume web--system: ImportScheduled: failed to pull image: registry.example.com/os:1".into(),
+        }
+    );
+    // A Running condition with no reason to give says nothing more.
+    let scheduled = CdiBackend.readiness(
+        &desired,
+        &observed_in(serde_json::json!({
+            "phase": "ImportScheduled",
+            "conditions": [{"type": "Running", "status": "False", "reason": ""}]
+        })),
+    );
+    assert!(
+        matches!(&scheduled.readiness, Readiness::InProgress { reason, message }
+            if reason == "ImportScheduled" && message == "DataVolume web--system: ImportScheduled"),
+        "{scheduled:?}"
+    );
 }

@@ -29,6 +29,8 @@ pub mod phase {
     pub const SUCCEEDED: &str = "Succeeded";
     /// Phase `Failed`.
     pub const FAILED: &str = "Failed";
+    /// Phase `Paused` (a multi-stage import between stages).
+    pub const PAUSED: &str = "Paused";
     /// Phase `Unknown`.
     pub const UNKNOWN: &str = "Unknown";
 }

@@ -90,13 +90,59 @@ pub fn restore_start_line(ctx: &Context) {
             .vms
             .get(&ObjectRef::new(&key.name).within(&key.namespace))
         {
-            Some(vm) if still_starting(&vm) => starting.push(key),
+            Some(vm) if still_starting(&vm) => {
+                let owner = key.name.clone();
+                starting.push((key, owner));
+            }
             Some(_) => {}
             None if queued && starts_when_created(&profile) => {
-                waiting.push((key, order_of(&profile)));
+                let owner = key.name.clone();
+                waiting.push((key, order_of(&profile), owner));
             }
             None => {}
         }
     }
     ctx.admission.seed(starting, waiting);
+}
+
+/// Restores the line of imports from the caches, before any reconcile: the DataVolumes of
+/// each profile's disks (its status names their claims, which CDI names after them) whose
+/// import still runs hold their places, and the disks a profile showed `Queued` wait again,
+/// in order of their profile's creation.
+pub fn restore_import_line(ctx: &Context) {
+    use crate::desired::admission::{created_at, importing, is_import, order_of_volume};
+    use vmop_api::reasons::QUEUED;
+    let mut starting = Vec::new();
+    let mut waiting = Vec::new();
+    for profile in ctx.stores.profiles.state() {
+        if profile.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let namespace = profile.namespace().unwrap_or_default();
+        let disks = profile.status.iter().flat_map(|s| &s.disks);
+        for disk in disks {
+            let Some(volume) = disk.claim_name.clone() else {
+                continue;
+            };
+            let cached = ctx
+                .stores
+                .data_volumes
+                .get(&ObjectRef::new(&volume).within(&namespace));
+            let key = ProfileKey {
+                namespace: namespace.clone(),
+                name: volume,
+            };
+            match cached {
+                Some(dv) if is_import(&dv) && importing(&dv) => {
+                    starting.push((key, profile.name_any()));
+                }
+                None if disk.phase.as_deref() == Some(QUEUED) => {
+                    let order = order_of_volume(created_at(&profile), &key.name);
+                    waiting.push((key, order, profile.name_any()));
+                }
+                _ => {}
+            }
+        }
+    }
+    ctx.imports.seed(starting, waiting);
 }

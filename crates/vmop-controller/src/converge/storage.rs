@@ -21,6 +21,8 @@ use crate::{
     context::Context,
     converge::apply::{Applied, ensure, kind_of},
     converge::cleanup::{DISK_LABEL, RETENTION_LABEL},
+    desired::admission::{created_at, importing, is_import, order_of_volume},
+    desired::claims::ProfileKey,
     desired::disk_changes::{DiskChange, decide},
     desired::plan::PlannedDisk,
     error::Result,
@@ -118,6 +120,78 @@ fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
     }
 }
 
+/// The outcome of a disk whose import waits in line: nothing created yet.
+fn queued(disk: &PlannedDisk, volume: &str, message: String) -> DiskOutcome {
+    let mut readiness = VolumeReadiness::new(
+        Readiness::InProgress {
+            reason: QUEUED.into(),
+            message: format!("DataVolume {volume}: {message}"),
+        },
+        Some(volume.to_owned()),
+    );
+    readiness.phase = Some(QUEUED.into());
+    DiskOutcome {
+        name: disk.config.disk.name.clone(),
+        backend: disk.backend_name.clone(),
+        attachment: disk.desired.attachment.clone(),
+        readiness,
+        refused_change: None,
+    }
+}
+
+use vmop_api::reasons::QUEUED;
+
+/// The place in line, when the disk's DataVolume is an import that may not begin yet
+/// because as many imports as the caps allow are running; frees its place once the import
+/// is done (or the caps are lifted), and counts one that runs.
+/// `import` is the disk's object, its cached DataVolume, and whether its claim exists.
+fn import_line(
+    ctx: &Context,
+    profile: &VirtualMachineProfile,
+    import: (&VolumeObject, Option<&DataVolume>, bool),
+) -> Option<String> {
+    let (object, cached, claim_exists) = import;
+    let VolumeObject::DataVolume(desired) = object else {
+        return None;
+    };
+    if !is_import(desired) {
+        return None;
+    }
+    let policy = ctx.admin_policy.current();
+    let caps = |namespace: &str| policy.import_cap(namespace);
+    let namespace = profile.namespace().unwrap_or_default();
+    let name = desired.name_any();
+    let key = ProfileKey {
+        namespace: namespace.clone(),
+        name,
+    };
+    let owner = profile.name_any();
+    if !ctx.imports.limited(caps(&namespace)) {
+        ctx.imports.release(&key, &caps);
+        return None;
+    }
+    match cached {
+        Some(existing) if importing(existing) => {
+            ctx.imports.hold(&key, &owner);
+            None
+        }
+        Some(_) => {
+            ctx.imports.release(&key, &caps);
+            None
+        }
+        // Its claim holds the data already: CDI takes it over without an import.
+        None if claim_exists => {
+            ctx.imports.release(&key, &caps);
+            None
+        }
+        None => {
+            let order = order_of_volume(created_at(profile), &key.name);
+            let decision = ctx.imports.request_for(&key, &owner, &order, &caps);
+            ctx.imports.queued_message(&decision)
+        }
+    }
+}
+
 /// How a disk's claim or DataVolume is applied: owned by the profile, labelled with it, the
 /// disk and the retention, and adopting a retained volume only on request.
 struct Volume<'a> {
@@ -196,6 +270,15 @@ pub async fn reconcile_disks(
         if missing && had_data && retention == "Retain" {
             // Kept data is never replaced by a blank disk without a word: say it is gone.
             outcomes.push(lost(disk, &name));
+            continue;
+        }
+        let import = (
+            &disk.desired.object,
+            cached_dv.as_deref(),
+            cached_claim.is_some(),
+        );
+        if let Some(message) = import_line(ctx, profile, import) {
+            outcomes.push(queued(disk, &name, message));
             continue;
         }
         if refused_change.is_none() {

@@ -267,7 +267,7 @@ fn start_line(
             let decision = ctx
                 .admission
                 .request(&key, &admission::order_of(profile), &caps);
-            admission::queued_message(&decision)
+            ctx.admission.queued_message(&decision)
         }
         Some(vm) if !admission::still_starting(vm) => {
             ctx.admission.release(&key, &caps);
@@ -285,7 +285,7 @@ fn start_line(
             let decision = ctx
                 .admission
                 .request(&key, &admission::order_of(profile), &caps);
-            admission::queued_message(&decision)
+            ctx.admission.queued_message(&decision)
         }
     }
 }

@@ -22,6 +22,7 @@
 //! limits:                       # caps per namespace, below the operator's own
 //!   - namespaces: ["team-a"]
 //!     maxConcurrentStarts: 5
+//!     maxConcurrentImports: 2
 //! defaultEgress:                # for profiles that set no spec.isolation.egress
 //!   - namespaces: ["team-a"]
 //!     to: [{cidr: 10.0.0.0/8, ports: [{port: 443}]}]
@@ -73,6 +74,9 @@ pub struct LimitRule {
     /// At most this many of their VMs starting at once.
     #[serde(default)]
     pub max_concurrent_starts: Option<usize>,
+    /// At most this many of their imports running at once.
+    #[serde(default)]
+    pub max_concurrent_imports: Option<usize>,
 }
 
 /// The egress of profiles of some namespaces that set none themselves.
@@ -268,6 +272,14 @@ impl AdminPolicy {
             .iter()
             .find(|rule| listed(&rule.namespaces, namespace))
             .and_then(|rule| rule.max_concurrent_starts)
+    }
+
+    /// The cap of imports running at once in `namespace`: the first limit rule naming it.
+    pub fn import_cap(&self, namespace: &str) -> Option<usize> {
+        self.limits
+            .iter()
+            .find(|rule| listed(&rule.namespaces, namespace))
+            .and_then(|rule| rule.max_concurrent_imports)
     }
 
     /// The egress for profiles of `namespace` that set none: the first rule naming it.

@@ -278,10 +278,17 @@ fn verdicts(observed: &Observed<'_>) -> ([Verdict; 3], Phase) {
         .disks
         .iter()
         .any(|d| !d.readiness.readiness.is_ready());
+    // A disk in line to import holds the whole profile in line.
+    let disks_queued = observed
+        .disks
+        .iter()
+        .any(|d| d.readiness.phase.as_deref() == Some(vmop_api::reasons::QUEUED));
     let phase = if matches!(observed.vm_outcome, Some(VmOutcome::Invalid(_))) {
         Phase::Pending
     } else if network_failed || storage_failed {
         Phase::Failed
+    } else if disks_queued {
+        Phase::Queued
     } else if vm_phase == Phase::Starting && disks_pending {
         Phase::Provisioning
     } else {

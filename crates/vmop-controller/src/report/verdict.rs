@@ -32,11 +32,20 @@ impl Verdict {
     }
 }
 
+/// Reasons of parts still in progress that say more than "Progressing".
+const TELLING_REASONS: [&str; 2] = [
+    vmop_api::reasons::QUEUED,
+    vmop_api::reasons::IMAGE_PULL_FAILED,
+];
+
 pub(super) fn summarize<'a>(
     items: impl Iterator<Item = (&'a str, &'a Readiness)>,
     all_ready: &str,
 ) -> (Verdict, bool) {
     let mut waiting = Vec::new();
+    // The first part held back for a reason worth naming (in line, an image that cannot be
+    // pulled) gives the verdict its reason; other progress is just "Progressing".
+    let mut telling = None;
     for (name, readiness) in items {
         match readiness {
             Readiness::Ready => {}
@@ -46,14 +55,23 @@ pub(super) fn summarize<'a>(
                     true,
                 );
             }
-            Readiness::InProgress { message, .. } => waiting.push(format!("{name}: {message}")),
+            Readiness::InProgress { reason, message } => {
+                waiting.push(format!("{name}: {message}"));
+                if telling.is_none() && TELLING_REASONS.contains(&reason.as_str()) {
+                    telling = Some(reason.clone());
+                }
+            }
         }
     }
     if waiting.is_empty() {
         (Verdict::new(true, all_ready, ""), false)
     } else {
         (
-            Verdict::new(false, "Progressing", waiting.join("; ")),
+            Verdict::new(
+                false,
+                telling.unwrap_or_else(|| "Progressing".into()),
+                waiting.join("; "),
+            ),
             false,
         )
     }

@@ -7,6 +7,11 @@
 //! or CloneScheduled/CloneInProgress for clones. An image URL containing the configured
 //! marker makes the importer fail: CDI restarts it, counting `restartCount` with the reason in
 //! the Running condition, and after the configured number of restarts the DataVolume fails.
+//! A registry image that cannot be pulled is reported as CDI's `setAnnotationsFromPodWithPrefix`
+//! does: with `pullMethod: node` the importer pod's own image is the VM image, and the pod
+//! waits in `ErrImagePull` (phase ImportScheduled, Running False `ImagePullFailed`, "failed to
+//! pull image: IMAGE"); otherwise CDI's importer fails to pull it, terminates with that text,
+//! and is restarted like any failing importer.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -52,7 +57,7 @@ pub async fn run(client: Client, config: Arc<SimConfig>) {
 
 /// What a DataVolume does with its source.
 enum Work {
-    Import { url: String },
+    Import { url: String, node_pull: bool },
     Clone { namespace: String, name: String },
     Blank,
 }
@@ -62,13 +67,14 @@ fn work_of(dv: &DataVolume) -> Work {
     if let Some(http) = source.and_then(|s| s.http.as_ref()) {
         return Work::Import {
             url: http.url.clone(),
+            node_pull: false,
         };
     }
-    if let Some(url) = source
-        .and_then(|s| s.registry.as_ref())
-        .and_then(|r| r.url.clone())
+    if let Some(registry) = source.and_then(|s| s.registry.as_ref())
+        && let Some(url) = registry.url.clone()
     {
-        return Work::Import { url };
+        let node_pull = registry.rest.get("pullMethod").and_then(|m| m.as_str()) == Some("node");
+        return Work::Import { url, node_pull };
     }
     if let Some(pvc) = source.and_then(|s| s.pvc.as_ref()) {
         return Work::Clone {
@@ -130,7 +136,14 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         status(phase::PENDING, "N/A", &name, false, None)
     } else {
         match work_of(&dv) {
-            Work::Import { url } => import_step(&current_phase, &current, &url, &name, config),
+            Work::Import { url, node_pull } => {
+                let import = Import {
+                    url: &url,
+                    node_pull,
+                    claim: &name,
+                };
+                import_step(&current_phase, &current, &import, config)
+            }
             Work::Clone {
                 namespace: source_ns,
                 name: source,
@@ -197,25 +210,66 @@ async fn waits_for_first_consumer(
     Ok(class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer"))
 }
 
+/// One import: its source URL, whether the node pulls it, and the claim it fills.
+struct Import<'a> {
+    url: &'a str,
+    node_pull: bool,
+    claim: &'a str,
+}
+
+/// Why the importer of `import` fails, if it does: CDI's reason and message.
+fn import_failure(import: &Import<'_>, config: &SimConfig) -> Option<(&'static str, String)> {
+    let url = import.url;
+    if url.contains(&config.unpullable_image_marker) {
+        // CDI's importer wraps the registry's error in ImagePullFailureText.
+        return Some((
+            "ImagePullFailed",
+            format!("Unable to process data: failed to pull image: {url}: manifest unknown"),
+        ));
+    }
+    url.contains(&config.failing_image_marker).then(|| {
+        (
+            "Error",
+            format!(
+                "Unable to process data: Unable to transfer source data to target file: {url}: 404 Not Found"
+            ),
+        )
+    })
+}
+
 fn import_step(
     current_phase: &str,
     current: &DataVolumeStatus,
-    url: &str,
-    claim: &str,
+    import: &Import<'_>,
     config: &SimConfig,
 ) -> DataVolumeStatus {
-    let failure = format!(
-        "Unable to process data: Unable to transfer source data to target file: {url}: 404 Not Found"
-    );
-    match current_phase {
-        phase::IMPORT_SCHEDULED | phase::IMPORT_IN_PROGRESS
-            if url.contains(&config.failing_image_marker) =>
-        {
+    let claim = import.claim;
+    if import.node_pull && import.url.contains(&config.unpullable_image_marker) {
+        // The importer pod's image is the VM image: it never starts, never restarts.
+        let image = import.url.trim_start_matches("docker://");
+        let mut s = status(phase::IMPORT_SCHEDULED, "N/A", claim, true, None);
+        let message = format!("failed to pull image: {image}");
+        set(
+            &mut s,
+            condition::RUNNING,
+            false,
+            "ImagePullFailed",
+            &message,
+        );
+        return s;
+    }
+    match (current_phase, import_failure(import, config)) {
+        (phase::IMPORT_SCHEDULED | phase::IMPORT_IN_PROGRESS, Some((reason, failure))) => {
             let restarts = current.restart_count.unwrap_or(0);
             if restarts >= config.import_restarts_before_failure {
                 let mut s = status(phase::FAILED, "N/A", claim, true, None);
                 s.restart_count = Some(restarts);
-                set(&mut s, condition::RUNNING, false, "ImportFailed", &failure);
+                let reason = if reason == "Error" {
+                    "ImportFailed"
+                } else {
+                    reason
+                };
+                set(&mut s, condition::RUNNING, false, reason, &failure);
                 set(
                     &mut s,
                     condition::READY,
@@ -229,14 +283,16 @@ fn import_step(
                 // phase, with the pod's termination message as the Running condition.
                 let mut s = status(phase::IMPORT_IN_PROGRESS, "N/A", claim, true, None);
                 s.restart_count = Some(restarts + 1);
-                set(&mut s, condition::RUNNING, false, "Error", &failure);
+                set(&mut s, condition::RUNNING, false, reason, &failure);
                 s
             }
         }
-        phase::IMPORT_SCHEDULED => {
+        (phase::IMPORT_SCHEDULED, _) => {
             status(phase::IMPORT_IN_PROGRESS, "0.00%", claim, true, Some(true))
         }
-        phase::IMPORT_IN_PROGRESS => advance(current, phase::IMPORT_IN_PROGRESS, claim, config),
+        (phase::IMPORT_IN_PROGRESS, _) => {
+            advance(current, phase::IMPORT_IN_PROGRESS, claim, config)
+        }
         _ => status(phase::IMPORT_SCHEDULED, "N/A", claim, true, None),
     }
 }

@@ -14,8 +14,9 @@
 //! write the same step twice).
 //!
 //! Faults are asked for through the objects themselves, so tests need no side channel: an
-//! image URL containing [`SimConfig::failing_image_marker`] fails its import, and a policy
-//! naming [`SimConfig::bad_interface`] degrades on every node.
+//! image URL containing [`SimConfig::failing_image_marker`] fails its import, one containing
+//! [`SimConfig::unpullable_image_marker`] cannot be pulled, and a policy naming
+//! [`SimConfig::bad_interface`] degrades on every node.
 
 pub mod cdi;
 pub mod csi;
@@ -58,6 +59,10 @@ pub struct SimConfig {
     pub import_steps: u32,
     /// An image URL containing this fails its import with CDI's message.
     pub failing_image_marker: String,
+    /// A registry image URL containing this cannot be pulled: with `pullMethod: node` the
+    /// importer pod waits in `ErrImagePull`, otherwise the importer fails to pull it and is
+    /// restarted, as CDI reports each (`ImagePullFailed`).
+    pub unpullable_image_marker: String,
     /// A node interface of this name makes NMState fail on every node.
     pub bad_interface: String,
     /// Restarts of a failing importer before CDI gives up on a DataVolume.
@@ -71,6 +76,7 @@ impl SimConfig {
             step_delay: Duration::ZERO,
             import_steps: 2,
             failing_image_marker: "invalid-image".into(),
+            unpullable_image_marker: "unpullable".into(),
             bad_interface: "bad0".into(),
             import_restarts_before_failure: 2,
         }
