@@ -6,54 +6,21 @@
 
 mod common;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
-use common::{Operator, condition, phase, small_profile, wait_for};
-use futures::StreamExt;
-use kube::{
-    Api, ResourceExt,
-    api::PostParams,
-    runtime::{WatchStreamExt, watcher},
-};
+use common::{InFlight, Operator, condition, phase, small_profile, wait_for, watch_in_flight};
+use kube::{Api, api::PostParams};
 use vmop_api::{Phase, PullMethod, VirtualMachineProfile, external::cdi::DataVolume};
 use vmop_controller::{AdminPolicy, AdminPolicySource, ControllerConfig};
 use vmop_testenv::{TestEnv, TestNamespace};
 
-/// What a watch of the namespace's DataVolumes saw: the order they were created in, and the
-/// most that were importing (not yet Succeeded or Failed) at once.
-#[derive(Default)]
-struct Seen {
-    created: Vec<String>,
-    importing: BTreeSet<String>,
-    most_importing: usize,
-}
-
-fn watch_imports(api: Api<DataVolume>) -> (Arc<Mutex<Seen>>, tokio::task::JoinHandle<()>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let record = seen.clone();
-    let task = tokio::spawn(async move {
-        let mut events = watcher(api, watcher::Config::default())
-            .applied_objects()
-            .boxed();
-        while let Some(Ok(dv)) = events.next().await {
-            let mut seen = record.lock().expect("lock");
-            let name = dv.name_any();
-            if !seen.created.contains(&name) {
-                seen.created.push(name.clone());
-            }
-            let phase = dv.status.as_ref().and_then(|s| s.phase.clone());
-            if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
-                seen.importing.remove(&name);
-            } else {
-                seen.importing.insert(name);
-            }
-            seen.most_importing = seen.most_importing.max(seen.importing.len());
-        }
-    });
-    (seen, task)
+/// Watches the namespace's DataVolumes: the order they were created in (each imports from
+/// its creation), and the most importing (not yet Succeeded or Failed) at once.
+fn watch_imports(api: Api<DataVolume>) -> (Arc<Mutex<InFlight>>, tokio::task::JoinHandle<()>) {
+    watch_in_flight(api, |dv: &DataVolume| {
+        let phase = dv.status.as_ref().and_then(|s| s.phase.as_deref());
+        !matches!(phase, Some("Succeeded" | "Failed"))
+    })
 }
 
 /// A profile whose one disk imports its image onto a class that binds at once (so the
@@ -128,11 +95,11 @@ async fn with_a_cap_of_two_eight_profiles_import_two_at_a_time_in_order_and_all_
     dv_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(
-        seen.most_importing <= 2,
+        seen.most <= 2,
         "at most two imports at once, saw {}",
-        seen.most_importing
+        seen.most
     );
-    assert_eq!(seen.created.len(), names.len(), "{:?}", seen.created);
+    assert_eq!(seen.began.len(), names.len(), "{:?}", seen.began);
     // The first two may begin in either order; the line admits the rest by creation.
     let profile_of = |dv: &String| {
         names
@@ -141,15 +108,15 @@ async fn with_a_cap_of_two_eight_profiles_import_two_at_a_time_in_order_and_all_
             .cloned()
             .unwrap_or_else(|| panic!("{dv} belongs to no profile"))
     };
-    let begun: Vec<String> = seen.created.iter().map(profile_of).collect();
+    let begun: Vec<String> = seen.began.iter().map(profile_of).collect();
     // Whoever asks first takes the free places; once profiles wait, the line admits them
     // in order of creation.
     let mut after_the_first_two = begun[2..].to_vec();
     after_the_first_two.sort();
-    assert_eq!(begun[2..], after_the_first_two, "{:?}", seen.created);
+    assert_eq!(begun[2..], after_the_first_two, "{:?}", seen.began);
     let mut every = begun.clone();
     every.sort();
-    assert_eq!(every, names, "{:?}", seen.created);
+    assert_eq!(every, names, "{:?}", seen.began);
     operator.stop().await;
 }
 
@@ -171,8 +138,8 @@ async fn the_import_cap_holds_across_a_restart_of_the_operator() {
     all_running(&profiles, &names).await;
     dv_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
-    assert_eq!(seen.most_importing, 1, "one at a time, across the restart");
-    assert_eq!(seen.created.len(), names.len());
+    assert_eq!(seen.most, 1, "one at a time, across the restart");
+    assert_eq!(seen.began.len(), names.len());
     operator.stop().await;
 }
 

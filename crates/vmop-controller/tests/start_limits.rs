@@ -5,15 +5,12 @@
 
 mod common;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
-use common::{Operator, condition, phase, small_profile, wait_for};
+use common::{InFlight, Operator, condition, phase, small_profile, wait_for, watch_in_flight};
 use futures::StreamExt;
 use kube::{
-    Api, ResourceExt,
+    Api,
     api::{Patch, PatchParams, PostParams},
     runtime::{WatchStreamExt, watcher},
 };
@@ -22,43 +19,17 @@ use vmop_api::{Phase, RunStrategy, VirtualMachineProfile, external::kubevirt::Vi
 use vmop_controller::{AdminPolicy, AdminPolicySource};
 use vmop_testenv::TestEnv;
 
-/// What a watch of the namespace's VMs saw: the order they began to start in (left Stopped),
-/// and the most that were starting (asked to run, not yet Running) at once.
-#[derive(Default)]
-struct Seen {
-    started: Vec<String>,
-    starting: BTreeSet<String>,
-    most_starting: usize,
-}
-
-fn watch_vms(api: Api<VirtualMachine>) -> (Arc<Mutex<Seen>>, tokio::task::JoinHandle<()>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let record = seen.clone();
-    let task = tokio::spawn(async move {
-        let mut events = watcher(api, watcher::Config::default())
-            .applied_objects()
-            .boxed();
-        while let Some(Ok(vm)) = events.next().await {
-            let mut seen = record.lock().expect("lock");
-            let name = vm.name_any();
-            let printable = vm
-                .status
-                .as_ref()
-                .and_then(|s| s.printable_status.clone())
-                .unwrap_or_default();
-            let asked = vm.spec.run_strategy.as_deref() == Some("Always");
-            if asked && printable != "Running" {
-                if !seen.started.contains(&name) {
-                    seen.started.push(name.clone());
-                }
-                seen.starting.insert(name);
-            } else {
-                seen.starting.remove(&name);
-            }
-            seen.most_starting = seen.most_starting.max(seen.starting.len());
-        }
-    });
-    (seen, task)
+/// Watches the namespace's VMs: the order they began to start in (asked to run, not yet
+/// Running), and the most starting at once.
+fn watch_vms(api: Api<VirtualMachine>) -> (Arc<Mutex<InFlight>>, tokio::task::JoinHandle<()>) {
+    watch_in_flight(api, |vm: &VirtualMachine| {
+        let printable = vm
+            .status
+            .as_ref()
+            .and_then(|s| s.printable_status.as_deref())
+            .unwrap_or_default();
+        vm.spec.run_strategy.as_deref() == Some("Always") && printable != "Running"
+    })
 }
 
 /// Every `Queued` message the namespace's profiles showed.
@@ -145,15 +116,15 @@ async fn with_a_cap_of_two_ten_profiles_start_two_at_a_time_in_order_and_all_run
     profile_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
     assert!(
-        seen.most_starting <= 2,
+        seen.most <= 2,
         "at most two VMs starting at once, saw {}",
-        seen.most_starting
+        seen.most
     );
     // The first two may begin in either order; the line admits the rest by creation.
-    let mut first_two = seen.started[..2].to_vec();
+    let mut first_two = seen.began[..2].to_vec();
     first_two.sort();
-    assert_eq!(first_two, names[..2], "{:?}", seen.started);
-    assert_eq!(seen.started[2..], names[2..], "{:?}", seen.started);
+    assert_eq!(first_two, names[..2], "{:?}", seen.began);
+    assert_eq!(seen.began[2..], names[2..], "{:?}", seen.began);
     let queued = std::mem::take(&mut *queued.lock().expect("lock"));
     assert!(
         !queued.is_empty(),
@@ -229,7 +200,7 @@ async fn the_cap_holds_across_a_restart_of_the_operator() {
     all_running(&profiles, &names).await;
     vm_watch.abort();
     let seen = std::mem::take(&mut *seen.lock().expect("lock"));
-    assert_eq!(seen.most_starting, 1, "one at a time, across the restart");
-    assert_eq!(seen.started.len(), names.len());
+    assert_eq!(seen.most, 1, "one at a time, across the restart");
+    assert_eq!(seen.began.len(), names.len());
     operator.stop().await;
 }

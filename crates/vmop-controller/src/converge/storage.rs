@@ -97,20 +97,11 @@ fn had_data(profile: &VirtualMachineProfile, disk: &str) -> bool {
         .any(|d| d.name == disk && (d.ready || d.phase.as_deref() == Some(DISK_LOST)))
 }
 
-/// The outcome of a `Retain` disk whose claim was deleted: not created again (that would be
-/// a blank disk in place of kept data), failed with what to do.
-fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
-    let mut readiness = VolumeReadiness::new(
-        Readiness::Failed {
-            reason: DISK_LOST.into(),
-            message: format!(
-                "spec.disks[{}]: the claim {claim} of this Retain disk was deleted after it held data; the operator does not create it again blank. Restore the claim under this name (annotated vmoperator.io/retained-from={}/{}, with adoptRetained: true on the disk), or rename the disk for a new, empty one",
-                disk.config.index, disk.config.profile.namespace, disk.config.profile.name
-            ),
-        },
-        Some(claim.to_owned()),
-    );
-    readiness.phase = Some(DISK_LOST.into());
+/// The outcome of a disk the manager does not create (now): `readiness` on `volume`, shown
+/// with the phase `phase`.
+fn not_created(disk: &PlannedDisk, volume: &str, readiness: Readiness, phase: &str) -> DiskOutcome {
+    let mut readiness = VolumeReadiness::new(readiness, Some(volume.to_owned()));
+    readiness.phase = Some(phase.into());
     DiskOutcome {
         name: disk.config.disk.name.clone(),
         backend: disk.backend_name.clone(),
@@ -120,23 +111,26 @@ fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
     }
 }
 
+/// The outcome of a `Retain` disk whose claim was deleted: not created again (that would be
+/// a blank disk in place of kept data), failed with what to do.
+fn lost(disk: &PlannedDisk, claim: &str) -> DiskOutcome {
+    let failed = Readiness::Failed {
+        reason: DISK_LOST.into(),
+        message: format!(
+            "spec.disks[{}]: the claim {claim} of this Retain disk was deleted after it held data; the operator does not create it again blank. Restore the claim under this name (annotated vmoperator.io/retained-from={}/{}, with adoptRetained: true on the disk), or rename the disk for a new, empty one",
+            disk.config.index, disk.config.profile.namespace, disk.config.profile.name
+        ),
+    };
+    not_created(disk, claim, failed, DISK_LOST)
+}
+
 /// The outcome of a disk whose import waits in line: nothing created yet.
 fn queued(disk: &PlannedDisk, volume: &str, message: String) -> DiskOutcome {
-    let mut readiness = VolumeReadiness::new(
-        Readiness::InProgress {
-            reason: QUEUED.into(),
-            message: format!("DataVolume {volume}: {message}"),
-        },
-        Some(volume.to_owned()),
-    );
-    readiness.phase = Some(QUEUED.into());
-    DiskOutcome {
-        name: disk.config.disk.name.clone(),
-        backend: disk.backend_name.clone(),
-        attachment: disk.desired.attachment.clone(),
-        readiness,
-        refused_change: None,
-    }
+    let waiting = Readiness::InProgress {
+        reason: QUEUED.into(),
+        message: format!("DataVolume {volume}: {message}"),
+    };
+    not_created(disk, volume, waiting, QUEUED)
 }
 
 use vmop_api::reasons::QUEUED;

@@ -158,3 +158,49 @@ pub async fn annotate(profiles: &Api<VirtualMachineProfile>, name: &str, key: &s
         .await
         .expect("annotate");
 }
+
+/// What a watch saw of objects that are, for a while, busy with something (a VM starting, a
+/// DataVolume importing): the order they first became busy in, and the most busy at once.
+#[derive(Default)]
+pub struct InFlight {
+    pub began: Vec<String>,
+    pub busy: std::collections::BTreeSet<String>,
+    pub most: usize,
+}
+
+/// Watches `api` and records in [`InFlight`] which objects `busy` says are busy.
+pub fn watch_in_flight<K>(
+    api: Api<K>,
+    busy: impl Fn(&K) -> bool + Send + 'static,
+) -> (Arc<std::sync::Mutex<InFlight>>, JoinHandle<()>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+    K::DynamicType: Default + Clone + Eq + std::hash::Hash,
+{
+    use futures::StreamExt;
+    use kube::{
+        ResourceExt,
+        runtime::{WatchStreamExt, watcher},
+    };
+    let seen = Arc::new(std::sync::Mutex::new(InFlight::default()));
+    let record = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
+        while let Some(Ok(object)) = events.next().await {
+            let mut seen = record.lock().expect("lock");
+            let name = object.name_any();
+            if busy(&object) {
+                if !seen.began.contains(&name) {
+                    seen.began.push(name.clone());
+                }
+                seen.busy.insert(name);
+            } else {
+                seen.busy.remove(&name);
+            }
+            seen.most = seen.most.max(seen.busy.len());
+        }
+    });
+    (seen, task)
+}
