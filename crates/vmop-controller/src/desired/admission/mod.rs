@@ -225,6 +225,25 @@ impl Admission {
         self.release_all(&items, ns_cap);
     }
 
+    /// Of the items of `profile`, only those named in `keep` stay in the line: a disk
+    /// removed from the spec (or renamed) gives its place back.
+    pub(crate) fn retain_profile_items(
+        &self,
+        profile: &ProfileKey,
+        keep: &[&str],
+        ns_cap: &dyn Fn(&str) -> Option<usize>,
+    ) {
+        let gone: Vec<ProfileKey> = self
+            .lock()
+            .items_of(profile)
+            .into_iter()
+            .filter(|item| item != profile && !keep.contains(&item.name.as_str()))
+            .collect();
+        if !gone.is_empty() {
+            self.release_all(&gone, ns_cap);
+        }
+    }
+
     fn release_all(&self, keys: &[ProfileKey], ns_cap: &dyn Fn(&str) -> Option<usize>) {
         let mut line = self.lock();
         let mut changed = false;

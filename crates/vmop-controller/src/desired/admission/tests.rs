@@ -186,3 +186,21 @@ fn an_import_wakes_its_profile_and_a_deleted_profile_frees_all_its_imports() {
     imports.release(&key("a", "old-root"), &none);
     assert_eq!(woken.try_recv().expect("woken").name, "new");
 }
+
+#[test]
+fn a_disk_taken_out_of_the_spec_gives_its_place_back() {
+    let (tx, mut woken) = futures::channel::mpsc::unbounded();
+    let imports = Admission::new(Activity::Imports, Some(1), tx);
+    let none = |_: &str| None;
+    let web = key("a", "web");
+    assert_eq!(
+        imports.request_for(&key("a", "web-old"), "web", &order(0, "web-old"), &none),
+        Decision::Go
+    );
+    let queued = imports.request_for(&key("a", "db-root"), "db", &order(1, "db-root"), &none);
+    assert!(matches!(queued, Decision::Queued { .. }), "{queued:?}");
+    imports.retain_profile_items(&web, &["web-old", "web-new"], &none);
+    assert!(woken.try_recv().is_err(), "web-old is still in the spec");
+    imports.retain_profile_items(&web, &["web-new"], &none);
+    assert_eq!(woken.try_recv().expect("woken").name, "db");
+}
