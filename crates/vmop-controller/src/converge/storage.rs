@@ -227,6 +227,19 @@ impl Volume<'_> {
     }
 }
 
+/// Gives back the places in the import line of disks no longer in the spec.
+fn forget_removed_imports(ctx: &Context, profile: &VirtualMachineProfile, planned: &[PlannedDisk]) {
+    let volumes: Vec<&str> = planned
+        .iter()
+        .map(|d| d.desired.attachment.source.name())
+        .collect();
+    let policy = ctx.admin_policy.current();
+    ctx.imports
+        .retain_profile_items(&ProfileKey::of(profile), &volumes, &|namespace: &str| {
+            policy.import_cap(namespace)
+        });
+}
+
 /// Applies every disk's object and reports readiness, in spec order.
 pub async fn reconcile_disks(
     ctx: &Context,
@@ -239,15 +252,7 @@ pub async fn reconcile_disks(
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &namespace);
     let data_volumes: Api<DataVolume> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut outcomes = Vec::with_capacity(planned.len());
-    let volumes: Vec<&str> = planned
-        .iter()
-        .map(|d| d.desired.attachment.source.name())
-        .collect();
-    let policy = ctx.admin_policy.current();
-    ctx.imports
-        .retain_profile_items(&ProfileKey::of(profile), &volumes, &|namespace: &str| {
-            policy.import_cap(namespace)
-        });
+    forget_removed_imports(ctx, profile, planned);
     for disk in planned {
         let retention = retention_label(profile, &disk.config.disk);
         let name = disk.desired.attachment.source.name().to_owned();
