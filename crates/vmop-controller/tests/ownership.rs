@@ -91,6 +91,10 @@ async fn a_users_claim_with_a_derived_name_is_reported_and_left_alone() {
         message,
         "PersistentVolumeClaim db--data exists and is not this profile's (it was not created by this profile); nothing was written to it"
     );
+    assert!(
+        operator.metrics.reads_of("PersistentVolumeClaim", "get") >= 1,
+        "the refused create-only apply is followed by a read of whose the claim is"
+    );
     // The PV controller binds the claim meanwhile; the operator wrote nothing to it.
     let after = claims.get("db--data").await.expect("claim");
     assert_eq!(after.metadata.uid, before.metadata.uid);
@@ -212,6 +216,21 @@ async fn profiles_whose_names_joined_by_a_dash_would_collide_get_children_of_the
         let claim = claims.get(claim).await.expect("claim");
         let uid = profiles.get(owner).await.expect("owner").metadata.uid;
         assert_eq!(claim.owner_references()[0].uid, uid.unwrap_or_default());
+        let ours: Vec<_> = claim
+            .managed_fields()
+            .iter()
+            .filter(|entry| entry.manager.as_deref() == Some(vmop_controller::FIELD_MANAGER))
+            .map(|entry| entry.operation.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            ours,
+            ["Apply"],
+            "created by server-side apply, owned by it alone"
+        );
+    }
+    // New children are applied create-only: not one read to ask whether their names are free.
+    for kind in ["PersistentVolumeClaim", "Secret", "VirtualMachine"] {
+        assert_eq!(operator.metrics.reads_of(kind, "get"), 0, "{kind}");
     }
     operator.stop().await;
 }

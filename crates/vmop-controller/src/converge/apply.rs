@@ -114,45 +114,37 @@ fn retained_by_same_name(meta: &ObjectMeta, profile_key: &str) -> bool {
             .is_some_and(|from| from == profile_key)
 }
 
-/// Refuses to write to an object of this name that exists and is not the owner's. `cached`
-/// is the watch cache's copy; on a miss (a new child, or an object outside the watched
-/// labels) the API server is asked, once per creation. Returns whether the object exists.
-async fn check_ownership<K>(
-    ctx: &Context,
-    api: &Api<K>,
+/// The resourceVersion an apply carries when the cache does not hold the object. For an
+/// object that exists, a resourceVersion in an apply is a precondition, and no object has
+/// this one (etcd's first write is revision 2), so the API server refuses with a conflict
+/// instead of writing to an object someone else made. For an object that does not exist it
+/// creates it: the store clears the resourceVersion before writing. Server-side apply does not
+/// track `metadata.resourceVersion` in managed fields, so the field manager owns exactly what
+/// it applied.
+pub(crate) const CREATE_ONLY_VERSION: &str = "1";
+
+/// Refuses to write to `existing` unless it is the owner's (or a volume retained by
+/// `adopt_retained_from`, the only foreign object a profile may take over).
+fn check_ownership(
+    kind: &'static str,
     name: &str,
+    existing: &ObjectMeta,
     owner: &OwnerReference,
-    cached: Option<&ObjectMeta>,
     adopt_retained_from: Option<&str>,
-) -> Result<bool>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let live;
-    let existing = match cached {
-        Some(meta) => Some(meta),
-        None => {
-            ctx.metrics.read(kind_of::<K>(), "get");
-            live = api.get_metadata_opt(name).await?;
-            live.as_ref().map(|m| &m.metadata)
-        }
-    };
-    let Some(meta) = existing else {
-        return Ok(false);
-    };
-    if owned(meta, owner) {
-        return Ok(true);
+) -> Result<()> {
+    if owned(existing, owner) {
+        return Ok(());
     }
-    if adopt_retained_from.is_some_and(|key| retained_by_same_name(meta, key)) {
-        return Ok(true);
+    if adopt_retained_from.is_some_and(|key| retained_by_same_name(existing, key)) {
+        return Ok(());
     }
-    let why = if meta
+    let why = if existing
         .annotations
         .as_ref()
         .is_some_and(|a| a.contains_key(RETAINED_FROM_ANNOTATION))
     {
         "it was retained from a deleted profile; set adoptRetained: true on the disk to take it over"
-    } else if meta
+    } else if existing
         .owner_references
         .as_ref()
         .is_some_and(|r| !r.is_empty())
@@ -162,10 +154,15 @@ where
         "it was not created by this profile"
     };
     Err(Error::NotOurs {
-        kind: kind_of::<K>(),
+        kind,
         name: name.to_owned(),
         why: why.to_owned(),
     })
+}
+
+/// Whether an apply carrying [`CREATE_ONLY_VERSION`] failed because the object exists.
+fn name_taken(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
 }
 
 /// What [`ensure`] did.
@@ -175,8 +172,7 @@ pub enum Applied {
     Unchanged,
     /// Applied to an object that existed.
     Updated,
-    /// Applied where the API server had no such object (known for owned children, whose
-    /// absence is confirmed with a live read): a creation.
+    /// Applied where the API server had no such object: a creation.
     Created,
 }
 
@@ -184,6 +180,10 @@ pub enum Applied {
 /// existing object of the same name that is not the owner's is never touched:
 /// [`Error::NotOurs`]. `adopt_retained_from` (`<namespace>/<profile>`) allows taking over a
 /// volume that a profile of that name retained.
+///
+/// An owned child the cache does not hold is applied create-only ([`CREATE_ONLY_VERSION`]): no
+/// read on the common path. Only when the API server says the name is taken is the object
+/// read, its ownership checked, and the apply made again if it is the owner's.
 pub async fn ensure<K>(
     ctx: &Context,
     api: &Api<K>,
@@ -196,43 +196,71 @@ pub async fn ensure<K>(
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
-    let exists = match &owner {
-        Some(owner) => {
-            check_ownership(
-                ctx,
-                api,
-                &object.name_any(),
-                owner,
-                cached_meta,
-                adopt_retained_from,
-            )
-            .await?
-        }
-        None => cached_meta.is_some(),
-    };
+    let name = object.name_any();
+    if let (Some(owner), Some(meta)) = (&owner, cached_meta) {
+        check_ownership(kind_of::<K>(), &name, meta, owner, adopt_retained_from)?;
+    }
+    let create_only = owner.is_some() && cached_meta.is_none();
+    let owner_ref = owner.clone();
     let desired = stamp(&mut object, owner)?;
     let cached_annotations = cached_meta.map(|m| m.annotations.as_ref().unwrap_or(&EMPTY));
     if !needs_apply(&desired, cached_annotations, cached.as_ref()) {
         return Ok(Applied::Unchanged);
     }
-    let name = object.name_any();
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&object),
-    )
-    .await
-    .map_err(|source| Error::Apply {
-        kind: kind_of::<K>(),
-        name: name.clone(),
-        source,
-    })?;
-    ctx.metrics.wrote(kind_of::<K>(), "apply");
-    Ok(if exists {
+    if !create_only {
+        apply(ctx, api, &object).await?;
+        return Ok(if cached_meta.is_some() {
+            Applied::Updated
+        } else {
+            Applied::Created
+        });
+    }
+    let mut creating = object.clone();
+    creating.meta_mut().resource_version = Some(CREATE_ONLY_VERSION.to_owned());
+    match apply(ctx, api, &creating).await {
+        Ok(()) => return Ok(Applied::Created),
+        Err(Error::Apply { source, .. }) if name_taken(&source) => {}
+        Err(error) => return Err(error),
+    }
+    // The name is taken by an object the cache does not hold: whose is it?
+    ctx.metrics.read(kind_of::<K>(), "get");
+    let existing = api.get_metadata_opt(&name).await?;
+    if let (Some(existing), Some(owner)) = (&existing, &owner_ref) {
+        check_ownership(
+            kind_of::<K>(),
+            &name,
+            &existing.metadata,
+            owner,
+            adopt_retained_from,
+        )?;
+    }
+    apply(ctx, api, &object).await?;
+    Ok(if existing.is_some() {
         Applied::Updated
     } else {
         Applied::Created
     })
+}
+
+/// One server-side apply of `object` under the operator's field manager.
+async fn apply<K>(ctx: &Context, api: &Api<K>, object: &K) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = object.name_any();
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .map_err(|source| Error::Apply {
+        kind: kind_of::<K>(),
+        name,
+        source,
+    })?;
+    ctx.metrics.wrote(kind_of::<K>(), "apply");
+    Ok(())
 }
 
 /// Deletes an object; a missing one is fine.
