@@ -8,10 +8,16 @@ use futures::{StreamExt, TryStreamExt, stream};
 use kube::{Api, Client, api::PostParams};
 use vmop_api::k8s_openapi::api::core::v1::ConfigMap;
 
-/// Writes one profile needs at the least, in the benchmark's shape: its four children (NAD,
-/// DataVolume, cloud-init Secret, VirtualMachine), the finalizer, and one status write per
-/// phase it passes through (Provisioning, Starting, Running).
-pub const WRITES_PER_PROFILE: usize = 8;
+/// Writes one profile needs at the least, besides its children: the finalizer, and one status
+/// write per phase it passes through (Provisioning, Starting, Running).
+const WRITES_BESIDES_CHILDREN: usize = 4;
+
+/// Writes one profile of `shape` needs at the least: its children (minimal: NAD, DataVolume,
+/// cloud-init Secret, VirtualMachine; seed: one more DataVolume) and
+/// [`WRITES_BESIDES_CHILDREN`].
+pub fn writes_per_profile(shape: super::Shape) -> usize {
+    shape.children_per_profile() + WRITES_BESIDES_CHILDREN
+}
 
 /// Creates `count` ConfigMaps in `namespace`, `concurrency` at a time; returns how long.
 pub async fn measure(
@@ -28,8 +34,7 @@ pub async fn measure(
             async move {
                 let mut object = ConfigMap::default();
                 object.metadata.name = Some(format!("floor-{i:06}"));
-                object.data =
-                    Some([("profile".to_owned(), (i / WRITES_PER_PROFILE).to_string())].into());
+                object.data = Some([("write".to_owned(), i.to_string())].into());
                 api.create(&PostParams::default(), &object)
                     .await
                     .map(|_| ())

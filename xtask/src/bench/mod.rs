@@ -21,6 +21,7 @@ mod machine_cpu;
 mod process;
 mod report;
 mod running;
+mod shape;
 mod world_floor;
 
 use std::{
@@ -35,7 +36,7 @@ use kube::{
     api::{DeleteParams, ListParams, PostParams},
 };
 use vmop_api::{
-    DiskSpec, NetworkSpec, VirtualMachineProfile, VirtualMachineProfileSpec,
+    VirtualMachineProfile,
     external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
     k8s_openapi::{
         api::core::v1::{Namespace, PersistentVolume, PersistentVolumeClaim},
@@ -49,6 +50,7 @@ use self::{
     process::Operator,
     report::{Convergence, Memory, Report},
     running::RunningTimes,
+    shape::Shape,
 };
 
 const NAMESPACE: &str = "bench";
@@ -79,6 +81,11 @@ pub struct BenchArgs {
     /// Seconds of idle after convergence in which the operator's requests are counted.
     #[arg(long, default_value_t = 60)]
     idle_seconds: u64,
+    /// The profiles' shape: `minimal` (one bridge network, one image disk) or `seed` (the
+    /// user's web-vm-01: a VLAN bridge on the nodes with a static address, a reused NAD, an
+    /// image and a blank disk, cloud-init).
+    #[arg(long, value_enum, default_value_t = Shape::Minimal)]
+    shape: Shape,
     /// Memory mode: 10,000 profiles, RSS at 1,000 and at 10,000 Running; no deletion.
     #[arg(long)]
     memory: bool,
@@ -89,40 +96,6 @@ pub struct BenchArgs {
     /// Give up after this many seconds of waiting for convergence or deletion.
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
-}
-
-fn profile(i: usize) -> VirtualMachineProfile {
-    VirtualMachineProfile::new(
-        &format!("vm-{i:05}"),
-        VirtualMachineProfileSpec {
-            cpu: Some(2),
-            cpu_topology: None,
-            memory: Some("4Gi".into()),
-            instancetype: None,
-            preference: None,
-            run_strategy: Default::default(),
-            high_availability: false,
-            isolation: None,
-            live_update: None,
-            networks: vec![NetworkSpec {
-                name: "mgmt".into(),
-                bridge: Some("br-mgmt".into()),
-                vlan: Some(100),
-                ..NetworkSpec::default()
-            }],
-            disks: vec![DiskSpec {
-                name: "system".into(),
-                size: "20Gi".into(),
-                storage_class_name: Some(STORAGE_CLASS.into()),
-                image: Some("docker://registry.example.com/fedora:40".into()),
-                boot_order: Some(1),
-                ..DiskSpec::default()
-            }],
-            cloud_init: None,
-            disk_retention_policy: Default::default(),
-            template: None,
-        },
-    )
 }
 
 async fn create_namespace(client: &Client, name: &str) -> Result<()> {
@@ -187,9 +160,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let (client, _sims, kubeconfig) = prepare(&control_plane, &sims_binary, &work).await?;
+        shape::prepare(&client, args.shape, NAMESPACE).await?;
 
         // The floors first, on an idle API server.
-        let floor_writes = profiles * floor::WRITES_PER_PROFILE;
+        let floor_writes = profiles * floor::writes_per_profile(args.shape);
         let floor = floor::measure(&client, FLOOR_NAMESPACE, floor_writes, concurrency).await?;
         println!(
             "floor: {floor_writes} creates in {:.1} s",
@@ -227,14 +201,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         };
 
         // Last, on a cluster idle again: the same children without the operator.
-        let world_floor = match children {
-            None => None,
-            Some(children) => {
-                Some(measure_world_floor(&client, children, concurrency, timeout).await?)
-            }
-        };
+        let world_floor =
+            measure_world_floor(&client, args.shape, children, concurrency, timeout).await?;
 
         let report = Report::new(report::Inputs {
+            shape: args.shape,
             profiles,
             concurrency,
             floor,
@@ -292,8 +263,8 @@ async fn create_until_running(
             .map(|i| {
                 let (api, times) = (api.clone(), times.clone());
                 async move {
-                    let p = profile(i);
-                    times.created(&format!("vm-{i:05}"));
+                    let p = shape::profile(args.shape, i);
+                    times.created(&shape::name(i));
                     api.create(&PostParams::default(), &p).await.map(|_| ())
                 }
             })
@@ -417,7 +388,7 @@ async fn delete_all(
         .map(|i| {
             let api = api.clone();
             async move {
-                api.delete(&format!("vm-{i:05}"), &DeleteParams::default())
+                api.delete(&shape::name(i), &DeleteParams::default())
                     .await
                     .map(|_| ())
             }
@@ -430,8 +401,22 @@ async fn delete_all(
         Api::<DataVolume>::namespaced(client.clone(), NAMESPACE),
         Api::<VirtualMachine>::namespaced(client.clone(), NAMESPACE),
     );
+    // The profiles' own NADs: the NAD seed profiles reuse is its user's and stays.
+    let nads_of_profiles = async || -> Result<bool> {
+        let listed = nads
+            .list(
+                &ListParams::default()
+                    .labels(vmop_api::PROFILE_LABEL)
+                    .limit(1),
+            )
+            .await?;
+        Ok(listed.items.is_empty())
+    };
     until("every profile and child gone", timeout, || async {
-        Ok(empty(api).await? && empty(&nads).await? && empty(&dvs).await? && empty(&vms).await?)
+        Ok(empty(api).await?
+            && nads_of_profiles().await?
+            && empty(&dvs).await?
+            && empty(&vms).await?)
     })
     .await?;
     Ok(started.elapsed())
@@ -441,10 +426,20 @@ async fn delete_all(
 /// every VM is Running; (objects, time).
 async fn measure_world_floor(
     client: &Client,
-    children: world_floor::Children,
+    shape: Shape,
+    children: Option<world_floor::Children>,
     concurrency: usize,
     timeout: Duration,
-) -> Result<(usize, Duration)> {
+) -> Result<Option<(usize, Duration)>> {
+    let Some(children) = children else {
+        return Ok(None);
+    };
+    if shape == Shape::Seed {
+        // Its copies' VMs did not reach Running in the simulators within the timeout (first
+        // run, after commit 5252367): not reported until that is understood.
+        println!("world floor: not measured for the seed shape yet");
+        return Ok(None);
+    }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     until("the run's claims and volumes gone", timeout, || async {
@@ -452,6 +447,8 @@ async fn measure_world_floor(
     })
     .await?;
     create_namespace(client, WORLD_NAMESPACE).await?;
+    // The user's own NAD exists before, as in the run.
+    shape::shared_nad(client, shape, WORLD_NAMESPACE).await?;
     let objects = children.count();
     let took = children
         .measure(client, WORLD_NAMESPACE, concurrency, timeout)
@@ -460,5 +457,5 @@ async fn measure_world_floor(
         "world floor: {objects} children created directly, every VM Running in {:.1} s",
         took.as_secs_f64()
     );
-    Ok((objects, took))
+    Ok(Some((objects, took)))
 }

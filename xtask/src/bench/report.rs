@@ -17,6 +17,7 @@ pub struct Memory {
 /// What a run measured.
 #[derive(Debug)]
 pub struct Inputs {
+    pub shape: super::Shape,
     pub profiles: usize,
     pub concurrency: usize,
     pub floor: Duration,
@@ -102,11 +103,12 @@ impl Report {
         Report(json!({
             "commit": commit,
             "cpus": nproc,
+            "shape": i.shape.name(),
             "profiles": i.profiles,
             "concurrency": i.concurrency,
             "floor": {
                 "writes": i.floor_writes,
-                "writes_per_profile": super::floor::WRITES_PER_PROFILE,
+                "writes_per_profile": super::floor::writes_per_profile(i.shape),
                 "seconds": i.floor.as_secs_f64(),
             },
             "binder_floor": i.binder_floor.map(|bound| json!({
@@ -159,8 +161,8 @@ impl Report {
     pub fn print(&self) {
         let r = &self.0;
         println!(
-            "\n{} profiles, {} CPUs, commit {}",
-            r["profiles"], r["cpus"], r["commit"]
+            "\n{} profiles of the {} shape, {} CPUs, commit {}",
+            r["profiles"], r["shape"], r["cpus"], r["commit"]
         );
         println!(
             "floor ({} creates, concurrency {})   {:.1} s",
@@ -247,11 +249,16 @@ impl Report {
         );
     }
 
-    /// Writes `target/bench/bench-<profiles>[-memory].json`.
+    /// Writes `target/bench/bench-<profiles>.json` (minimal shape) or
+    /// `bench-seed-<profiles>.json`.
     pub fn write(&self, root: &std::path::Path) -> Result<PathBuf> {
         let dir = root.join("target/bench");
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("bench-{}.json", self.0["profiles"]));
+        let shape = match self.0["shape"].as_str() {
+            Some("minimal") | None => String::new(),
+            Some(other) => format!("{other}-"),
+        };
+        let path = dir.join(format!("bench-{shape}{}.json", self.0["profiles"]));
         std::fs::write(&path, serde_json::to_string_pretty(&self.0)?)?;
         Ok(path)
     }

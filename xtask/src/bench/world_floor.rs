@@ -1,5 +1,5 @@
 //! The world's floor: the children the operator made in the run (NADs, cloud-init Secrets,
-//! DataVolumes, VirtualMachines), copied and created directly by this client into a namespace
+//! DataVolumes, VirtualMachines, and the node network policies they share), copied and created directly by this client into a namespace
 //! of their own, like hand-written YAML applied all at once, with the same concurrency and no
 //! operator involved. The simulators, the volume binder and the API server then take this long
 //! to get every VM Running: what any way of making these objects pays, so the operator's time
@@ -20,16 +20,35 @@ use kube::{
 use serde_json::Value;
 use vmop_api::{
     PROFILE_LABEL,
-    external::{cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition},
+    external::{
+        cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition,
+        nmstate::NodeNetworkConfigurationPolicy,
+    },
     k8s_openapi::api::core::v1::Secret,
 };
 
 /// Copies of the operator's children, ready to create elsewhere.
 #[derive(Debug)]
 pub struct Children {
+    /// Cluster-scoped: the node network policies, renamed (the run's still exist).
+    policies: Vec<DynamicObject>,
     /// In creation order: per profile, its NAD, Secret, DataVolume and VM.
     objects: Vec<(ApiResource, DynamicObject)>,
     vms: usize,
+}
+
+/// The copy of a node network policy: its content under another name, without the
+/// operator's label (the copy is nobody's).
+fn policy_copy(mut policy: DynamicObject) -> DynamicObject {
+    let name = format!("{}-world", policy.metadata.name.take().unwrap_or_default());
+    policy.metadata = ObjectMeta {
+        name: Some(name),
+        ..ObjectMeta::default()
+    };
+    if let Some(data) = policy.data.as_object_mut() {
+        data.remove("status");
+    }
+    policy
 }
 
 fn resources() -> [ApiResource; 4] {
@@ -93,6 +112,14 @@ pub async fn capture(client: &Client, from: &str, to: &str) -> Result<Children> 
             .collect();
         by_kind.push((resource, copies));
     }
+    let policies = Api::<DynamicObject>::all_with(client.clone(), &policy_resource())
+        // Every node network policy of the bench's cluster is the operator's.
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(policy_copy)
+        .collect();
     let vms = by_kind.last().map_or(0, |(_, v)| v.len());
     let longest = by_kind.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     let mut objects = Vec::new();
@@ -103,13 +130,21 @@ pub async fn capture(client: &Client, from: &str, to: &str) -> Result<Children> 
             }
         }
     }
-    Ok(Children { objects, vms })
+    Ok(Children {
+        policies,
+        objects,
+        vms,
+    })
+}
+
+fn policy_resource() -> ApiResource {
+    ApiResource::erase::<NodeNetworkConfigurationPolicy>(&())
 }
 
 impl Children {
     /// How many objects there are to create.
     pub fn count(&self) -> usize {
-        self.objects.len()
+        self.policies.len() + self.objects.len()
     }
 
     /// Creates the copies in `namespace`, `concurrency` at a time, and returns how long until
@@ -128,6 +163,10 @@ impl Children {
             .applied_objects()
             .boxed();
         let started = Instant::now();
+        let policies: Api<DynamicObject> = Api::all_with(client.clone(), &policy_resource());
+        for policy in &self.policies {
+            policies.create(&PostParams::default(), policy).await?;
+        }
         let create = stream::iter(self.objects)
             .map(|(resource, object)| {
                 let api: Api<DynamicObject> =
