@@ -49,7 +49,7 @@ use crate::{
     desired::wants::wants,
     error::{Error, Result},
     report::status::{Converged, Observed, compute},
-    report::write::{DETAIL_INTERVAL, deferred, now, write_status},
+    report::write::{deferred, now, write_status},
     requests::apply::carry_out,
 };
 
@@ -439,11 +439,16 @@ fn wanted(plan: &Plan) -> Wanted {
     }
 }
 
-/// When to look again. A held-back detail is written by the next look: while the profile
-/// waits for its children, their next watch event (or the safety net); when settled or
-/// waiting for something unwatched, a look after [`DETAIL_INTERVAL`], so that, say, an
-/// address that came just after the Running write shows within seconds.
-fn look_again(timing: &Timing, settled: bool, unwatched_wait: bool, detail_held: bool) -> Duration {
+/// When to look again. A detail held back for `detail_held` is written by the next look:
+/// while the profile waits for its children, their next watch event (or the safety net);
+/// when settled or waiting for something unwatched, a look once it may be written, so that,
+/// say, an address that came just after the Running write shows within seconds.
+fn look_again(
+    timing: &Timing,
+    settled: bool,
+    unwatched_wait: bool,
+    detail_held: Option<Duration>,
+) -> Duration {
     let (interval, watched_wait) = if settled {
         (timing.settled, false)
     } else if unwatched_wait {
@@ -451,10 +456,9 @@ fn look_again(timing: &Timing, settled: bool, unwatched_wait: bool, detail_held:
     } else {
         (timing.waiting, true)
     };
-    if detail_held && !watched_wait {
-        interval.min(DETAIL_INTERVAL)
-    } else {
-        interval
+    match detail_held {
+        Some(held) if !watched_wait => interval.min(held),
+        _ => interval,
     }
 }
 
@@ -481,15 +485,20 @@ mod tests {
 
     #[test]
     fn a_held_back_detail_rides_on_the_next_child_event_unless_none_is_coming() {
+        use crate::report::write::{DETAIL_INTERVAL, PROGRESS_INTERVAL};
         let timing = Timing::default();
+        let held = Some(DETAIL_INTERVAL);
         // Waiting for watched children: their events (or the safety net) bring the next look.
-        assert_eq!(look_again(&timing, false, false, true), timing.waiting);
-        assert_eq!(look_again(&timing, false, false, false), timing.waiting);
+        assert_eq!(look_again(&timing, false, false, held), timing.waiting);
+        assert_eq!(look_again(&timing, false, false, None), timing.waiting);
         // Settled, or waiting for something no watch reports: look again for the detail.
-        assert_eq!(look_again(&timing, true, false, true), DETAIL_INTERVAL);
-        assert_eq!(look_again(&timing, true, false, false), timing.settled);
-        assert_eq!(look_again(&timing, false, true, true), DETAIL_INTERVAL);
-        assert_eq!(look_again(&timing, false, true, false), timing.converging);
+        assert_eq!(look_again(&timing, true, false, held), DETAIL_INTERVAL);
+        assert_eq!(look_again(&timing, true, false, None), timing.settled);
+        assert_eq!(
+            look_again(&timing, false, true, Some(PROGRESS_INTERVAL)),
+            PROGRESS_INTERVAL.min(timing.converging)
+        );
+        assert_eq!(look_again(&timing, false, true, None), timing.converging);
     }
 
     #[test]

@@ -434,12 +434,6 @@ async fn measure_world_floor(
     let Some(children) = children else {
         return Ok(None);
     };
-    if shape == Shape::Seed {
-        // Its copies' VMs did not reach Running in the simulators within the timeout (first
-        // run, after commit 5252367): not reported until that is understood.
-        println!("world floor: not measured for the seed shape yet");
-        return Ok(None);
-    }
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), NAMESPACE);
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
     until("the run's claims and volumes gone", timeout, || async {

@@ -1,5 +1,5 @@
 //! The world's floor: the children the operator made in the run (NADs, cloud-init Secrets,
-//! DataVolumes, VirtualMachines, and the node network policies they share), copied and created directly by this client into a namespace
+//! DataVolumes, claims of blank disks, VirtualMachines, and the node network policies they share), copied and created directly by this client into a namespace
 //! of their own, like hand-written YAML applied all at once, with the same concurrency and no
 //! operator involved. The simulators, the volume binder and the API server then take this long
 //! to get every VM Running: what any way of making these objects pays, so the operator's time
@@ -24,7 +24,7 @@ use vmop_api::{
         cdi::DataVolume, kubevirt::VirtualMachine, multus::NetworkAttachmentDefinition,
         nmstate::NodeNetworkConfigurationPolicy,
     },
-    k8s_openapi::api::core::v1::Secret,
+    k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret},
 };
 
 /// Copies of the operator's children, ready to create elsewhere.
@@ -32,7 +32,7 @@ use vmop_api::{
 pub struct Children {
     /// Cluster-scoped: the node network policies, renamed (the run's still exist).
     policies: Vec<DynamicObject>,
-    /// In creation order: per profile, its NAD, Secret, DataVolume and VM.
+    /// In creation order: per profile, its NAD, Secret, DataVolumes, claims and VM.
     objects: Vec<(ApiResource, DynamicObject)>,
     vms: usize,
 }
@@ -51,26 +51,46 @@ fn policy_copy(mut policy: DynamicObject) -> DynamicObject {
     policy
 }
 
-fn resources() -> [ApiResource; 4] {
+fn resources() -> [ApiResource; 5] {
     [
         ApiResource::erase::<NetworkAttachmentDefinition>(&()),
         ApiResource::erase::<Secret>(&()),
         ApiResource::erase::<DataVolume>(&()),
+        // Blank disks (the seed shape's data disk) are claims of their own.
+        ApiResource::erase::<PersistentVolumeClaim>(&()),
         ApiResource::erase::<VirtualMachine>(&()),
     ]
 }
 
+/// Annotation prefixes the cluster's controllers set (the volume binder's on a claim), not
+/// its writer.
+const SET_BY_THE_CLUSTER: [&str; 3] = [
+    "pv.kubernetes.io/",
+    "volume.kubernetes.io/",
+    "volume.beta.kubernetes.io/",
+];
+
 /// `object` as a user would write it: name, labels and annotations; no owner (its profile
-/// is not there), no status, no server-set fields.
+/// is not there), no status, no server-set fields, and no binding (a claim's volume is the
+/// binder's choice).
 fn as_written(mut object: DynamicObject, from: &str, to: &str) -> DynamicObject {
+    let annotations = object.metadata.annotations.take().map(|annotations| {
+        annotations
+            .into_iter()
+            .filter(|(key, _)| !SET_BY_THE_CLUSTER.iter().any(|p| key.starts_with(p)))
+            .collect()
+    });
     object.metadata = ObjectMeta {
         name: object.metadata.name.take(),
         labels: object.metadata.labels.take(),
-        annotations: object.metadata.annotations.take(),
+        annotations,
         ..ObjectMeta::default()
     };
     if let Some(data) = object.data.as_object_mut() {
         data.remove("status");
+        if let Some(spec) = data.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.remove("volumeName");
+        }
     }
     requalify(&mut object.data, &format!("{from}/"), &format!("{to}/"));
     object
@@ -94,6 +114,15 @@ fn requalify(value: &mut Value, from: &str, to: &str) {
     }
 }
 
+fn owned_by_data_volume(object: &DynamicObject) -> bool {
+    object
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|owner| owner.kind == "DataVolume")
+}
+
 /// The operator's children in `from`, as they would be written for namespace `to`.
 pub async fn capture(client: &Client, from: &str, to: &str) -> Result<Children> {
     let mut by_kind = Vec::new();
@@ -108,6 +137,8 @@ pub async fn capture(client: &Client, from: &str, to: &str) -> Result<Children> 
         let copies: Vec<DynamicObject> = listed
             .items
             .into_iter()
+            // A DataVolume's claim is CDI's to make (it carries the DataVolume's labels).
+            .filter(|o| !owned_by_data_volume(o))
             .map(|o| as_written(o, from, to))
             .collect();
         by_kind.push((resource, copies));
@@ -192,15 +223,45 @@ impl Children {
             }
             anyhow::Ok(started.elapsed())
         };
-        let (created, running) =
-            tokio::time::timeout(timeout, futures::future::join(create, running))
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!("the world floor's VMs: not all Running after {timeout:?}")
-                })?;
+        let Ok((created, running)) =
+            tokio::time::timeout(timeout, futures::future::join(create, running)).await
+        else {
+            let listed =
+                Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &vm_resource)
+                    .list(&ListParams::default())
+                    .await?;
+            bail!(
+                "the world floor's VMs: not all Running after {timeout:?}; {}",
+                stuck_summary(&listed.items)
+            );
+        };
         created?;
         running
     }
+}
+
+/// What the VMs that are not Running show: their printable status and the first one's
+/// conditions, so that a stuck world floor says why.
+fn stuck_summary(vms: &[DynamicObject]) -> String {
+    let stuck: Vec<&DynamicObject> = vms
+        .iter()
+        .filter(|vm| vm.data["status"]["printableStatus"] != "Running")
+        .collect();
+    let mut statuses: Vec<String> = stuck
+        .iter()
+        .map(|vm| vm.data["status"]["printableStatus"].to_string())
+        .collect();
+    statuses.sort();
+    statuses.dedup();
+    let first = stuck
+        .first()
+        .map_or(Value::Null, |vm| vm.data["status"]["conditions"].clone());
+    format!(
+        "{} of {} not Running (status {}); the first one's conditions: {first}",
+        stuck.len(),
+        vms.len(),
+        statuses.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -236,5 +297,39 @@ mod tests {
             "bench-world/vm-00001-lan"
         );
         assert_eq!(networks[1]["multus"]["networkName"], "benchmark/x");
+    }
+
+    #[test]
+    fn a_claim_copy_is_unbound_and_without_the_binders_annotations() {
+        let resource = ApiResource::erase::<PersistentVolumeClaim>(&());
+        let mut claim = DynamicObject::new("vm-00001--data", &resource).within("bench");
+        claim.metadata.annotations = Some(
+            [
+                ("pv.kubernetes.io/bind-completed", "yes"),
+                ("volume.kubernetes.io/selected-node", "node-1"),
+                ("vmoperator.io/disk", "data"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        );
+        claim.data = json!({"spec": {"volumeName": "pvc-1", "resources": {}}});
+        let copy = as_written(claim.clone(), "bench", "bench-world");
+        let kept: Vec<String> = copy
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        assert_eq!(kept, ["vmoperator.io/disk"]);
+        assert!(copy.data["spec"].get("volumeName").is_none());
+        assert!(copy.data["spec"].get("resources").is_some());
+        assert!(!owned_by_data_volume(&claim));
+        claim.metadata.owner_references = Some(vec![
+            vmop_api::k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                kind: "DataVolume".into(),
+                ..Default::default()
+            },
+        ]);
+        assert!(owned_by_data_volume(&claim), "CDI's claim is not copied");
     }
 }
