@@ -32,14 +32,21 @@ pub use kube;
 pub use profile::{
     AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, EgressRule, EgressSpec,
     InstancetypeKind, InstancetypeRef, IpamSpec, IsolationPort, IsolationSpec, LiveUpdateSpec,
-    NetworkSpec, PortProtocol, PreferenceKind, PreferenceRef, PullMethod, RetentionPolicy,
-    RunStrategy, SecretReference, SourceReference, SriovSpec, VirtualMachineProfile,
-    VirtualMachineProfileSpec, VolumeMode,
+    LocalReference, NetworkSpec, PortProtocol, PreferenceKind, PreferenceRef, PullMethod,
+    RetentionPolicy, RunStrategy, SecretReference, SourceReference, SriovSpec,
+    VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
 };
 pub use status::{
     Access, ConditionType, DiskStatus, NetworkStatus, Phase, RequestPhase, RequestStatus,
     Resources, VirtualMachineProfileStatus,
 };
+/// Label a tenant's Secret carries, with the value `"true"`, to be usable as a disk's
+/// `credentialsSecretRef`: whoever may label it agrees that profiles of its namespace send it
+/// to the hosts their images name.
+pub const IMPORT_CREDENTIALS_LABEL: &str = "vmoperator.io/import-credentials";
+/// The keys CDI's importer reads from a credentials Secret (`KeyAccess` and `KeySecret` of
+/// CDI's `pkg/common`): the user name or S3 access key, and the password or S3 secret key.
+pub const IMPORT_CREDENTIALS_KEYS: [&str; 2] = ["accessKeyId", "secretKey"];
 
 /// The API group of vm-operator's own kinds.
 pub const GROUP: &str = "vmoperator.io";

@@ -72,7 +72,14 @@ pub const IPAM_STATIC_NEEDS_ADDRESS: &str = "ipam type static needs ipAddress";
 /// `spec.networks[].sriov.numVfs` out of range.
 pub const NUM_VFS_RANGE: &str = "must be between 1 and 256";
 /// `spec.disks[].image` with a scheme CDI does not import.
-pub const IMAGE_SCHEME: &str = "must start with docker://, oci-archive://, http:// or https://";
+pub const IMAGE_SCHEME: &str =
+    "must start with docker://, oci-archive://, http://, https:// or s3://";
+/// `spec.disks[].image` of `s3://` without an endpoint, a bucket or an object.
+pub const S3_URL: &str = "an s3:// image names the endpoint, the bucket and the object: s3://<endpoint>/<bucket>/<object>";
+/// `spec.disks[].credentialsSecretRef` or `certConfigMapRef` without an image CDI fetches.
+pub const CREDENTIALS_NEED_IMPORT: &str = "applies only to a docker://, http(s):// or s3:// image";
+/// A reference to credentials or certificates that names a namespace.
+pub const OTHER_NAMESPACE: &str = "credentials and certificates are read only from the profile's own namespace: leave namespace out";
 /// `spec.disks[]` with both `image` and `source`.
 pub const IMAGE_OR_SOURCE: &str = "set either image or source, not both";
 /// `spec.disks[].source` with none or several sources.
@@ -134,7 +141,7 @@ pub const BLANK_TRUE: &str = "must be true (leave source out for no source)";
 /// `spec.disks[].accessModes` empty.
 pub const ACCESS_MODES_EMPTY: &str = "must list at least one access mode";
 /// `spec.disks[].image` with whitespace or credentials.
-pub const IMAGE_URL: &str = "must not contain whitespace or credentials (user:password@host): registries and servers that need credentials are configured in CDI";
+pub const IMAGE_URL: &str = "must not contain whitespace or credentials (user:password@host): name a Secret in credentialsSecretRef instead";
 /// `spec.networks[].ipAddress` that is its subnet's network address.
 pub const NETWORK_ADDRESS: &str = "is the subnet's network address: give the VM a host address";
 /// `spec.networks[].ipAddress` that is its subnet's broadcast address.

@@ -34,6 +34,11 @@ pub const PREFERENCE_NOT_FOUND: &str = "PreferenceNotFound";
 pub const USER_DATA_SECRET_NOT_FOUND: &str = "UserDataSecretNotFound";
 /// That Secret has no `userdata` key.
 pub const USER_DATA_KEY_MISSING: &str = "UserDataKeyMissing";
+/// The Secret a disk's `credentialsSecretRef` names does not exist.
+pub const CREDENTIALS_NOT_FOUND: &str = "CredentialsNotFound";
+/// That Secret lacks a key CDI reads (`accessKeyId`, `secretKey`) or the label that lets
+/// profiles use it (`vmoperator.io/import-credentials: "true"`).
+pub const CREDENTIALS_UNUSABLE: &str = "CredentialsUnusable";
 /// The change takes effect only after a restart of the VM.
 pub const RESTART_REQUIRED: &str = "RestartRequired";
 /// The profile's networks are isolated as `spec.isolation` asks.

@@ -112,8 +112,9 @@ pub struct Context {
     pub claims: Arc<crate::desired::claims::Claims>,
     /// Whether the watches are up (readiness reads it).
     pub watch_health: Arc<crate::cache::watch_health::WatchHealth>,
-    /// The user-data Secrets profiles name, and what reading them last gave.
-    pub(crate) user_data_secrets: Arc<crate::cache::user_data_secrets::UserDataSecrets>,
+    /// The tenants' Secrets profiles name (user data, import credentials), and what reading
+    /// them last gave.
+    pub(crate) tenant_secrets: Arc<crate::cache::tenant_secrets::TenantSecrets>,
     /// One gate per shared policy: its deletion and its users' applies never interleave.
     pub(crate) node_policy_gates: crate::converge::node_policy_gate::NodePolicyGates,
     /// The namespace watched, or `None` for all: the scope of the shared policies.

@@ -24,8 +24,8 @@ use crate::{
         relist::relisting,
         seed::{restore_claims, restore_import_line, restore_start_line},
         stores::{Scope, Watches, watch_all},
+        tenant_secrets::TenantSecrets,
         trim::strip,
-        user_data_secrets::UserDataSecrets,
         watch_health::WatchHealth,
         watches::{Enqueue, api, logged},
     },
@@ -94,16 +94,10 @@ pub fn controller(
     let shutdown = shutdown.shared();
     let queue = Arc::new(WorkQueue::default());
     let health = Arc::new(WatchHealth::default());
-    let user_data_secrets = Arc::new(UserDataSecrets::default());
+    let tenant_secrets = Arc::new(TenantSecrets::default());
     let claims = Arc::default();
-    let (profiles, profile_stream) = profile_watch(
-        &client,
-        &config,
-        &health,
-        &queue,
-        &metrics,
-        &user_data_secrets,
-    );
+    let (profiles, profile_stream) =
+        profile_watch(&client, &config, &health, &queue, &metrics, &tenant_secrets);
     let watches = watch_all(
         Scope {
             client: &client,
@@ -111,7 +105,7 @@ pub fn controller(
             health: &health,
             enqueue: enqueue(&queue, &metrics, &profiles),
             claims: &claims,
-            user_data_secrets: &user_data_secrets,
+            tenant_secrets: &tenant_secrets,
         },
         profiles.clone(),
         &config.admin_policy,
@@ -144,7 +138,7 @@ pub fn controller(
         claims,
         node_policy_gates: Default::default(),
         watch_health: health,
-        user_data_secrets,
+        tenant_secrets,
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
         queue,
@@ -204,15 +198,14 @@ fn profile_watch(
     health: &Arc<WatchHealth>,
     queue: &Arc<WorkQueue>,
     metrics: &Arc<Metrics>,
-    user_data_secrets: &Arc<UserDataSecrets>,
+    tenant_secrets: &Arc<TenantSecrets>,
 ) -> (
     Store<VirtualMachineProfile>,
     impl Stream<Item = Result<VirtualMachineProfile, watcher::Error>> + Send + 'static,
 ) {
     let (profiles, mut writer) = reflector::store();
     let cached = profiles.clone();
-    let (queue, metrics, user_data_secrets) =
-        (queue.clone(), metrics.clone(), user_data_secrets.clone());
+    let (queue, metrics, tenant_secrets) = (queue.clone(), metrics.clone(), tenant_secrets.clone());
     let stream = logged(relisting(
         api::<VirtualMachineProfile>(client, config.namespace.as_deref()),
         watcher::Config::default(),
@@ -241,7 +234,7 @@ fn profile_watch(
         }
         Ok(watcher::Event::Delete(p)) => {
             metrics.dequeued(None, queue.forget(&ObjectRef::from(p)));
-            user_data_secrets.forget(&ObjectRef::from(p));
+            tenant_secrets.forget(&ObjectRef::from(p));
         }
         _ => {}
     })

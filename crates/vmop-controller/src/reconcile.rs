@@ -37,6 +37,7 @@ use crate::{
     context::{Context, FINALIZER},
     converge::apply::owner_reference,
     converge::cleanup::{Wanted, cleanup, has_unwanted, remove_orphans},
+    converge::credentials::unusable_credentials,
     converge::network::{NetworkOutcome, delete_unused_node_policies, reconcile_networks},
     converge::network_policy::reconcile_isolation,
     converge::storage::{DiskOutcome, reconcile_disks},
@@ -132,6 +133,10 @@ async fn converge(
         Ok(planned) => planned,
         Err(stop) => return Ok(stop),
     };
+    // A credentials Secret CDI could not use would leave an import waiting unexplained.
+    if let Some((reason, messages)) = unusable_credentials(ctx, profile).await? {
+        return Ok(Outcome::Missing { reason, messages });
+    }
     // Held in common with other profiles (addresses, node interfaces, shared policies): all
     // or nothing, before anything is written.
     let claimed = ctx

@@ -19,7 +19,7 @@ use kube::{
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use vmop_api::external::{
-    cdi::{DataVolume, DataVolumeSource, DataVolumeSpec, RegistrySource, StorageSpec},
+    cdi::{DataVolume, DataVolumeSource, DataVolumeSpec, RegistrySource, S3Source, StorageSpec},
     find_condition,
     kubevirt::{
         ClaimVolumeSource, CloudInitNoCloud, Devices, DomainSpec, Interface, LocalObjectReference,
@@ -371,6 +371,95 @@ async fn cdi_fails_an_import_of_a_bad_image_with_the_upstream_message() {
             .is_some_and(|m| m.contains("404 Not Found")),
         "{running:?}"
     );
+}
+
+#[tokio::test]
+async fn cdi_starts_an_s3_importer_only_once_its_credentials_secret_has_both_keys() {
+    let ns = TestEnv::shared().namespace("cdi-s3").await;
+    let dvs: Api<DataVolume> = ns.api();
+    let mut dv = data_volume("bucket-disk", "unused");
+    dv.spec.source = Some(DataVolumeSource {
+        s3: Some(S3Source {
+            url: "s3://s3.example.com/images/centos.qcow2".into(),
+            secret_ref: Some("s3-login".into()),
+            ..S3Source::default()
+        }),
+        ..DataVolumeSource::default()
+    });
+    dvs.create(&PostParams::default(), &dv)
+        .await
+        .expect("DataVolume");
+    let running_reason = |dv: &DataVolume| {
+        let status = dv.status.as_ref()?;
+        let c = find_condition(&status.conditions, "Running")?;
+        Some((c.reason.clone()?, c.message.clone()?))
+    };
+    let waiting = wait_for(
+        &dvs,
+        "bucket-disk",
+        "the importer to wait for its Secret",
+        |dv| running_reason(dv).is_some_and(|(r, _)| r == "CreateContainerConfigError"),
+    )
+    .await;
+    assert_eq!(
+        running_reason(&waiting).map(|(_, m)| m).as_deref(),
+        Some("secret \"s3-login\" not found")
+    );
+    let claim = ns
+        .api::<PersistentVolumeClaim>()
+        .get("bucket-disk")
+        .await
+        .expect("claim");
+    let annotations = claim.annotations();
+    assert_eq!(
+        annotations
+            .get("cdi.kubevirt.io/storage.import.source")
+            .map(String::as_str),
+        Some("s3")
+    );
+    assert_eq!(
+        annotations
+            .get("cdi.kubevirt.io/storage.import.secretName")
+            .map(String::as_str),
+        Some("s3-login")
+    );
+
+    let secrets: Api<Secret> = ns.api();
+    let mut secret = Secret {
+        metadata: ObjectMeta {
+            name: Some("s3-login".into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            "accessKeyId".into(),
+            ByteString(b"AKIA".to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("Secret");
+    wait_for(
+        &dvs,
+        "bucket-disk",
+        "the importer to miss secretKey",
+        |dv| running_reason(dv).is_some_and(|(_, m)| m.contains("couldn't find key secretKey")),
+    )
+    .await;
+    secret
+        .data
+        .as_mut()
+        .expect("data")
+        .insert("secretKey".into(), ByteString(b"hunter2".to_vec()));
+    secrets
+        .replace("s3-login", &PostParams::default(), &secret)
+        .await
+        .expect("Secret with both keys");
+    wait_for(&dvs, "bucket-disk", "the import to succeed", |dv| {
+        dv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+    })
+    .await;
 }
 
 fn bridge_policy(

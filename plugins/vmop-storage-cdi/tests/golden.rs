@@ -8,8 +8,8 @@ use vmop_plugin::{
     DiskConfig, ObservedVolume, Readiness, StorageBackend, StorageClassInfo, VolumeObject,
     testing::{assert_golden, disk_config, render_volume},
     vmop_api::{
-        DiskSource, DiskSpec, PullMethod, SourceReference, VolumeMode, external::cdi::DataVolume,
-        profile::AccessMode,
+        DiskSource, DiskSpec, LocalReference, PullMethod, SourceReference, VolumeMode,
+        external::cdi::DataVolume, profile::AccessMode,
     },
 };
 use vmop_storage_cdi::CdiBackend;
@@ -41,6 +41,13 @@ fn reference(name: &str, namespace: Option<&str>) -> SourceReference {
     }
 }
 
+fn local(name: &str) -> LocalReference {
+    LocalReference {
+        name: name.into(),
+        namespace: None,
+    }
+}
+
 fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
     vec![
         (
@@ -64,6 +71,35 @@ fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
         (
             "http",
             disk("system", "https://images.example.com/fedora-40.qcow2"),
+            false,
+        ),
+        (
+            "s3-credentials",
+            DiskSpec {
+                credentials_secret_ref: Some(local("s3-login")),
+                cert_config_map_ref: Some(local("minio-ca")),
+                ..disk("system", "s3://s3.example.com/images/centos-stream-8.qcow2")
+            },
+            false,
+        ),
+        (
+            "registry-credentials",
+            DiskSpec {
+                credentials_secret_ref: Some(local("registry-login")),
+                cert_config_map_ref: Some(local("registry-ca")),
+                ..disk(
+                    "system",
+                    "docker://registry.internal.example.com/centos-stream:8",
+                )
+            },
+            false,
+        ),
+        (
+            "http-credentials",
+            DiskSpec {
+                credentials_secret_ref: Some(local("web-login")),
+                ..disk("system", "https://images.example.com/fedora-40.qcow2")
+            },
             false,
         ),
         (

@@ -84,6 +84,9 @@ pub struct DataVolumeSource {
     /// `registry` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySource>,
+    /// `s3` of CDI's `DataVolumeSource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Source>,
     /// `pvc` of CDI's `DataVolumeSource`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pvc: Option<PvcSource>,
@@ -101,6 +104,14 @@ pub struct DataVolumeSource {
 pub struct HttpSource {
     /// `url` of CDI's `HttpSource`.
     pub url: String,
+    /// `secretRef` of CDI's source: a Secret in the DataVolume's namespace with
+    /// `accessKeyId` and `secretKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+    /// `certConfigMap` of CDI's source: a ConfigMap in the DataVolume's namespace with the
+    /// server's certificate authorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map: Option<String>,
     /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,
@@ -116,6 +127,34 @@ pub struct RegistrySource {
     /// `pod` or `node`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_method: Option<String>,
+    /// `secretRef` of CDI's source: a Secret in the DataVolume's namespace with
+    /// `accessKeyId` and `secretKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+    /// `certConfigMap` of CDI's source: a ConfigMap in the DataVolume's namespace with the
+    /// server's certificate authorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map: Option<String>,
+    /// Fields not modelled here, kept as read.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An object in an S3 bucket (`DataVolumeSourceS3`): `url` is
+/// `<scheme>://<endpoint>/<bucket>/<object>`, TLS unless the scheme is `http`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Source {
+    /// `url` of CDI's `DataVolumeSourceS3`.
+    pub url: String,
+    /// `secretRef` of CDI's source: a Secret in the DataVolume's namespace with
+    /// `accessKeyId` and `secretKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+    /// `certConfigMap` of CDI's source: a ConfigMap in the DataVolume's namespace with the
+    /// server's certificate authorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map: Option<String>,
     /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,

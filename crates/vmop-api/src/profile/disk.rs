@@ -10,7 +10,9 @@ use super::RetentionPolicy;
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = kube::core::Rule::new("!has(self.image) || !has(self.source)").message(crate::messages::IMAGE_OR_SOURCE).field_path(".source"),
-    validation = kube::core::Rule::new("!has(self.pullMethod) || (has(self.image) && self.image.startsWith('docker://'))").message(crate::messages::PULL_METHOD_NEEDS_REGISTRY).field_path(".pullMethod")
+    validation = kube::core::Rule::new("!has(self.pullMethod) || (has(self.image) && self.image.startsWith('docker://'))").message(crate::messages::PULL_METHOD_NEEDS_REGISTRY).field_path(".pullMethod"),
+    validation = kube::core::Rule::new("!has(self.credentialsSecretRef) || (has(self.image) && !self.image.startsWith('oci-archive://'))").message(crate::messages::CREDENTIALS_NEED_IMPORT).field_path(".credentialsSecretRef"),
+    validation = kube::core::Rule::new("!has(self.certConfigMapRef) || (has(self.image) && !self.image.startsWith('oci-archive://'))").message(crate::messages::CREDENTIALS_NEED_IMPORT).field_path(".certConfigMapRef")
 )]
 pub struct DiskSpec {
     /// Name of the disk, unique in the profile; the claim is named `<profile>-<disk>`.
@@ -30,14 +32,30 @@ pub struct DiskSpec {
     pub storage_class_name: Option<String>,
 
     /// Image imported into the disk by CDI: `docker://registry/image:tag`,
-    /// `oci-archive://...`, or an `http(s)://` URL of a qcow2/raw/iso file.
+    /// `oci-archive://...`, an `http(s)://` URL of a qcow2/raw/iso file, or an object in an
+    /// S3 bucket, `s3://<endpoint>/<bucket>/<object>` (path-style, over TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     #[x_kube(
-        validation = kube::core::Rule::new("self.matches('^(docker|oci-archive|https?)://.+$')").message(crate::messages::IMAGE_SCHEME),
-        validation = kube::core::Rule::new("!self.matches('\\\\s') && !self.matches('^[a-z-]+://[^/]*@')").message(crate::messages::IMAGE_URL)
+        validation = kube::core::Rule::new("self.matches('^(docker|oci-archive|https?|s3)://.+$')").message(crate::messages::IMAGE_SCHEME),
+        validation = kube::core::Rule::new("!self.matches('\\\\s') && !self.matches('^[a-z0-9-]+://[^/]*@')").message(crate::messages::IMAGE_URL),
+        validation = kube::core::Rule::new("!self.startsWith('s3://') || self.matches('^s3://[^/?#]+/[^/?#]+/[^?#]+$')").message(crate::messages::S3_URL)
     )]
     pub image: Option<String>,
+
+    /// A Secret in the profile's namespace with the image source's credentials, in the
+    /// keys CDI reads: `accessKeyId` (user name, or S3 access key) and `secretKey`
+    /// (password, or S3 secret key). The Secret must carry the label
+    /// `vmoperator.io/import-credentials: "true"`: whoever may label it agrees that profiles
+    /// in the namespace send it to the hosts their images name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<LocalReference>,
+
+    /// A ConfigMap in the profile's namespace with the certificate authorities (PEM) that
+    /// sign the image server's certificate: a registry, http(s) server or S3 endpoint with a
+    /// private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map_ref: Option<LocalReference>,
 
     /// How CDI pulls a docker:// image: `pod` (default) or `node` (the node's container
     /// runtime, which caches layers).
@@ -159,6 +177,23 @@ pub struct SourceReference {
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::OBJECT_NAME))]
     pub name: String,
     /// Namespace of the object (default: the profile's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub namespace: Option<String>,
+}
+
+/// An object in the profile's own namespace, by name: credentials and certificates are never
+/// read from another namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = kube::core::Rule::new("!has(self.__namespace__)").message(crate::messages::OTHER_NAMESPACE).field_path(".namespace"))]
+pub struct LocalReference {
+    /// Name of the object.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message(crate::messages::OBJECT_NAME))]
+    pub name: String,
+    /// Not allowed: present only so that a namespace written here is refused with a reason
+    /// rather than dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 63))]
     pub namespace: Option<String>,

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::{
     messages as msg,
-    profile::{AccessMode, DiskSource, DiskSpec, VirtualMachineProfileSpec},
+    profile::{AccessMode, DiskSource, DiskSpec, LocalReference, VirtualMachineProfileSpec},
     validate::{Errors, check_unique, formats::*},
 };
 
@@ -65,10 +65,21 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
         );
     }
     if let Some(image) = &d.image {
-        let scheme_ok = ["docker://", "oci-archive://", "http://", "https://"]
-            .iter()
-            .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
+        let scheme_ok = [
+            "docker://",
+            "oci-archive://",
+            "http://",
+            "https://",
+            "s3://",
+        ]
+        .iter()
+        .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
         e.check(scheme_ok, || format!("{at}.image"), msg::IMAGE_SCHEME);
+        e.check(
+            image.strip_prefix("s3://").is_none_or(is_s3_location),
+            || format!("{at}.image"),
+            msg::S3_URL,
+        );
         let authority = image
             .split_once("://")
             .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
@@ -91,6 +102,21 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
         || format!("{at}.pullMethod"),
         msg::PULL_METHOD_NEEDS_REGISTRY,
     );
+    for (field, reference) in [
+        ("credentialsSecretRef", &d.credentials_secret_ref),
+        ("certConfigMapRef", &d.cert_config_map_ref),
+    ] {
+        if let Some(reference) = reference {
+            validate_local_reference(e, &format!("{at}.{field}"), reference);
+            e.check(
+                d.image
+                    .as_deref()
+                    .is_some_and(|image| !image.starts_with("oci-archive://")),
+                || format!("{at}.{field}"),
+                msg::CREDENTIALS_NEED_IMPORT,
+            );
+        }
+    }
     if let Some(source) = &d.source {
         validate_source(e, &format!("{at}.source"), source);
     }
@@ -108,6 +134,28 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
             msg::PLUGIN_NAME,
         );
     }
+}
+
+/// `<endpoint>/<bucket>/<object>`, none empty (CDI's importer takes the first path segment
+/// as the bucket and the rest as the object).
+fn is_s3_location(location: &str) -> bool {
+    let mut parts = location.splitn(3, '/');
+    let (endpoint, bucket, object) = (parts.next(), parts.next(), parts.next());
+    let plain = |part: Option<&str>| part.is_some_and(|p| !p.is_empty() && !p.contains(['?', '#']));
+    plain(endpoint) && plain(bucket) && plain(object)
+}
+
+fn validate_local_reference(e: &mut Errors, at: &str, reference: &LocalReference) {
+    e.check(
+        is_dns_subdomain(&reference.name),
+        || format!("{at}.name"),
+        msg::OBJECT_NAME,
+    );
+    e.check(
+        reference.namespace.is_none(),
+        || format!("{at}.namespace"),
+        msg::OTHER_NAMESPACE,
+    );
 }
 
 fn validate_source(e: &mut Errors, at: &str, source: &DiskSource) {

@@ -4,13 +4,14 @@
 
 pub(crate) mod admin_policy;
 pub(crate) mod index;
+pub(crate) mod named_secrets;
 pub(crate) mod packed;
 pub(crate) mod profile_triggers;
 pub(crate) mod queue;
 pub(crate) mod relist;
 pub(crate) mod seed;
 pub(crate) mod stores;
+pub(crate) mod tenant_secrets;
 pub(crate) mod trim;
-pub(crate) mod user_data_secrets;
 pub(crate) mod watch_health;
 pub(crate) mod watches;

@@ -47,8 +47,8 @@ use crate::{
         packed::PackedStore,
         queue::controlling_profiles,
         relist::relisting,
+        tenant_secrets::TenantSecrets,
         trim::{self, strip},
-        user_data_secrets::UserDataSecrets,
         watch_health::WatchHealth,
         watches::{
             Cacheable, Enqueue, api, cached, cached_changes, cached_when_installed, labelled,
@@ -166,7 +166,7 @@ pub(crate) struct Scope<'a> {
     pub enqueue: Enqueue,
     /// Shared objects map to their users through the claims' indexes, never a scan.
     pub claims: &'a Arc<Claims>,
-    pub user_data_secrets: &'a Arc<UserDataSecrets>,
+    pub tenant_secrets: &'a Arc<TenantSecrets>,
 }
 
 /// Starts (lazily) every watch the reconciles read from, besides the profiles' own.
@@ -443,7 +443,7 @@ impl Wiring {
     /// Every Secret's metadata, of which only those profiles name are kept: an edit of a
     /// user-data Secret triggers exactly the profiles naming it.
     fn user_data_triggers(&mut self, scope: &Scope<'_>) {
-        let (secrets, health) = (scope.user_data_secrets.clone(), scope.health.clone());
+        let (secrets, health) = (scope.tenant_secrets.clone(), scope.health.clone());
         let triggers = logged(relisting(
             api::<PartialObjectMeta<Secret>>(scope.client, scope.namespace),
             watcher::Config::default(),

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod cleanup;
+pub(crate) mod credentials;
 pub(crate) mod network;
 pub(crate) mod network_policy;
 pub(crate) mod node_policy_gate;

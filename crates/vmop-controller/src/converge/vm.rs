@@ -104,14 +104,14 @@ pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result
         .as_ref()
         .and_then(|c| c.user_data_secret_ref.as_ref())
     else {
-        ctx.user_data_secrets.name(&me, None);
+        ctx.tenant_secrets.user_data.name(&me, None);
         return Ok(Ok(None));
     };
     let namespace = profile.namespace().unwrap_or_default();
     let key = (namespace.clone(), reference.name.clone());
     // Named before the read: a change after it triggers this profile again.
-    ctx.user_data_secrets.name(&me, Some(key.clone()));
-    if let Some(data) = ctx.user_data_secrets.cached(&key) {
+    ctx.tenant_secrets.user_data.name(&me, Some(key.clone()));
+    if let Some(data) = ctx.tenant_secrets.user_data.cached(&key) {
         return Ok(data);
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -138,7 +138,7 @@ pub async fn user_data(ctx: &Context, profile: &VirtualMachineProfile) -> Result
         )),
     };
     if let Some(version) = version {
-        ctx.user_data_secrets.store(&key, version, &read);
+        ctx.tenant_secrets.user_data.store(&key, version, &read);
     }
     Ok(read)
 }

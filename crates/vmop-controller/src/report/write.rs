@@ -35,6 +35,8 @@ const REFUSALS: &[&str] = &[
     APPLY_REJECTED,
     crate::desired::plan::NOT_ALLOWED,
     crate::desired::plan::STORAGE_CLASS_NOT_FOUND,
+    vmop_api::reasons::CREDENTIALS_NOT_FOUND,
+    vmop_api::reasons::CREDENTIALS_UNUSABLE,
     sizing::INSTANCETYPE_NOT_FOUND,
     sizing::PREFERENCE_NOT_FOUND,
     crate::desired::disk_changes::DISK_CHANGE_REFUSED,

@@ -11,7 +11,10 @@
 //! does: with `pullMethod: node` the importer pod's own image is the VM image, and the pod
 //! waits in `ErrImagePull` (phase ImportScheduled, Running False `ImagePullFailed`, "failed to
 //! pull image: IMAGE"); otherwise CDI's importer fails to pull it, terminates with that text,
-//! and is restarted like any failing importer.
+//! and is restarted like any failing importer. The claim carries CDI's import annotations
+//! (source, endpoint, Secret, CA ConfigMap); an importer whose Secret or key is missing
+//! waits in `CreateContainerConfigError`, one whose ConfigMap is missing in
+//! `ContainerCreating`, as the kubelet reports them.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -27,7 +30,7 @@ use kube::{
 use serde_json::json;
 
 use super::{
-    Caches, SimConfig, SimContext, SimError, controller, drive, informer, keep_filled,
+    Caches, SimConfig, SimContext, SimError, controller, drive, importer, informer, keep_filled,
     kinds::{
         Condition,
         cdi::{DataVolume, DataVolumeStatus},
@@ -64,9 +67,9 @@ enum Work {
 
 fn work_of(dv: &DataVolume) -> Work {
     let source = dv.spec.source.as_ref();
-    if let Some(http) = source.and_then(|s| s.http.as_ref()) {
+    if let Some(url_source) = source.and_then(|s| s.http.as_ref().or(s.s3.as_ref())) {
         return Work::Import {
-            url: http.url.clone(),
+            url: url_source.url.clone(),
             node_pull: false,
         };
     }
@@ -142,7 +145,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
                     node_pull,
                     claim: &name,
                 };
-                import_step(&current_phase, &current, &import, config)
+                import_status(&ctx, &claim, &current, &import).await?
             }
             Work::Clone {
                 namespace: source_ns,
@@ -188,6 +191,31 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         ) => Ok(Action::await_change()),
         _ => Ok(config.next_step()),
     }
+}
+
+/// The next status of an import: waiting while its importer pod cannot start, else its next
+/// step.
+async fn import_status(
+    ctx: &SimContext,
+    claim: &PersistentVolumeClaim,
+    current: &DataVolumeStatus,
+    import: &Import<'_>,
+) -> Result<DataVolumeStatus, SimError> {
+    let current_phase = current.phase.clone().unwrap_or_default();
+    // A running importer read its environment when it started.
+    let blocked = if current_phase == phase::IMPORT_IN_PROGRESS {
+        None
+    } else {
+        importer::cannot_start(ctx, claim).await?
+    };
+    Ok(match blocked {
+        Some((reason, message)) => {
+            let mut s = status(phase::IMPORT_SCHEDULED, "N/A", import.claim, true, None);
+            set(&mut s, condition::RUNNING, false, reason, &message);
+            s
+        }
+        None => import_step(&current_phase, current, import, &ctx.config),
+    })
 }
 
 /// CDI's `shouldBeMarkedWaitForFirstConsumer`: the claim is Pending on a class that binds on
@@ -391,6 +419,7 @@ fn claim_for(dv: &DataVolume) -> Result<PersistentVolumeClaim, SimError> {
     let mut labels = BTreeMap::from([("app".into(), "containerized-data-importer".into())]);
     labels.extend(dv.labels().clone());
     let mut annotations = dv.annotations().clone();
+    importer::import_annotations(&mut annotations, dv);
     annotations.insert(cdi_annotation::POD_RESTARTS.into(), "0".into());
     annotations.insert(
         cdi_annotation::CREATED_FOR_DATA_VOLUME.into(),

@@ -20,6 +20,7 @@
 
 pub mod cdi;
 pub mod csi;
+mod importer;
 pub mod instancetype;
 pub mod kinds;
 pub mod kubevirt;

@@ -99,6 +99,19 @@ pub mod cdi_annotation {
     pub const POD_RESTARTS: &str = "cdi.kubevirt.io/storage.pod.restarts";
     /// `AnnCreatedForDataVolume`: the UID of the DataVolume the claim was made for.
     pub const CREATED_FOR_DATA_VOLUME: &str = "cdi.kubevirt.io/createdForDataVolume";
+    /// `AnnSource`: `http`, `s3` or `registry` (`SourceHTTP`, `SourceS3`, `SourceRegistry`).
+    pub const SOURCE: &str = "cdi.kubevirt.io/storage.import.source";
+    /// `AnnEndpoint`: the URL imported.
+    pub const ENDPOINT: &str = "cdi.kubevirt.io/storage.import.endpoint";
+    /// `AnnSecret`: the Secret the importer pod reads its credentials from.
+    pub const SECRET: &str = "cdi.kubevirt.io/storage.import.secretName";
+    /// `AnnCertConfigMap`: the ConfigMap mounted as the importer's CA certificates.
+    pub const CERT_CONFIG_MAP: &str = "cdi.kubevirt.io/storage.import.certConfigMap";
+    /// `AnnRegistryImportMethod`: a registry import's pull method.
+    pub const REGISTRY_IMPORT_METHOD: &str = "cdi.kubevirt.io/storage.import.registryImportMethod";
+    /// The keys the importer pod's environment reads from that Secret (`KeyAccess`,
+    /// `KeySecret` in `pkg/common`).
+    pub const CREDENTIAL_KEYS: [&str; 2] = ["accessKeyId", "secretKey"];
 }
 
 /// Set by the scheduler on a WaitForFirstConsumer claim once a pod using it has a node.

@@ -7,7 +7,7 @@ use vmop_api::external::cdi::{DataVolume, phase as dv_phase};
 /// Source kinds whose data CDI's importer pod fetches from outside the cluster
 /// (`DataVolumeSource` in CDI's `v1beta1` types); clones, uploads and blank disks are not
 /// imports.
-const OTHER_IMPORT_SOURCES: [&str; 4] = ["s3", "gcs", "imageio", "vddk"];
+const OTHER_IMPORT_SOURCES: [&str; 3] = ["gcs", "imageio", "vddk"];
 
 /// Whether `dv` is an import.
 pub(crate) fn is_import(dv: &DataVolume) -> bool {
@@ -16,6 +16,7 @@ pub(crate) fn is_import(dv: &DataVolume) -> bool {
     };
     source.http.is_some()
         || source.registry.is_some()
+        || source.s3.is_some()
         || OTHER_IMPORT_SOURCES
             .iter()
             .any(|kind| source.extra.contains_key(*kind))

@@ -35,6 +35,9 @@ pub struct Source {
     pub http: Option<UrlSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySource>,
+    /// `DataVolumeSourceS3`: the same fields as HTTP's that the simulator reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<UrlSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pvc: Option<PvcSource>,
     #[serde(flatten)]
@@ -43,17 +46,27 @@ pub struct Source {
 
 /// `DataVolumeSourceHTTP`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct UrlSource {
     pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map: Option<String>,
     #[serde(flatten)]
     pub rest: Rest,
 }
 
 /// `DataVolumeSourceRegistry` (`url` is optional upstream: an image stream may name it).
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct RegistrySource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_config_map: Option<String>,
     #[serde(flatten)]
     pub rest: Rest,
 }

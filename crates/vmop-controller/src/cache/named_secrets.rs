@@ -1,10 +1,10 @@
-//! The user-data Secrets profiles name in `spec.cloudInit.userDataSecretRef`: which profile
-//! names which, what a watch of Secrets' metadata says their resourceVersion is now, and the
-//! user data last read.
+//! Tenants' own Secrets that profiles name for one purpose (user data, import credentials):
+//! which profile names which, what a watch of Secrets' metadata says their resourceVersion
+//! is now, and what the last read of each gave.
 //!
 //! A reconcile reads a Secret with a GET only when the watch says it changed since it was
 //! last read (or it was never read): a settled reconcile asks nothing, and an edit triggers
-//! exactly the profiles that name the Secret. Only named Secrets are kept, each at most
+//! exactly the profiles that name the Secret. Only named Secrets are kept, each read at most
 //! [`MAX_CACHED_BYTES`], so memory follows the number of profiles, whatever else the
 //! namespaces hold.
 
@@ -23,9 +23,25 @@ use vmop_api::VirtualMachineProfile;
 
 use crate::converge::vm::UserData;
 
-/// User data longer than this is read again each time, not kept: the bundled template
-/// refuses more than 256 KiB anyway (as cloud providers cap user data near there).
+/// A read larger than this is done again each time, not kept: the bundled template refuses
+/// user data over 256 KiB anyway (as cloud providers cap user data near there).
 pub(crate) const MAX_CACHED_BYTES: usize = 256 * 1024;
+
+/// What a read of a Secret leaves to keep: never the Secret itself, only what reconciles use.
+pub(crate) trait SecretRead: Clone {
+    /// Bytes kept.
+    fn size(&self) -> usize;
+}
+
+impl SecretRead for UserData {
+    fn size(&self) -> usize {
+        match self {
+            Ok(Some(text)) => text.len(),
+            Ok(None) => 0,
+            Err((reason, message)) => reason.len() + message.len(),
+        }
+    }
+}
 
 /// A Secret by namespace and name.
 pub(crate) type SecretKey = (String, String);
@@ -33,25 +49,39 @@ pub(crate) type SecretKey = (String, String);
 type ProfileRef = ObjectRef<VirtualMachineProfile>;
 
 /// See the module documentation.
-#[derive(Debug, Default)]
-pub(crate) struct UserDataSecrets {
-    inner: Mutex<Inner>,
+#[derive(Debug)]
+pub(crate) struct NamedSecrets<T> {
+    inner: Mutex<Inner<T>>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
+impl<T> Default for NamedSecrets<T> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                users: HashMap::new(),
+                named_by: HashMap::new(),
+                versions: HashMap::new(),
+                read: HashMap::new(),
+                relisting: None,
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner<T> {
     users: HashMap<SecretKey, HashSet<ProfileRef>>,
-    named_by: HashMap<ProfileRef, SecretKey>,
+    named_by: HashMap<ProfileRef, Vec<SecretKey>>,
     /// The resourceVersion of each named Secret as last seen (watch or read); absent when
     /// unknown or deleted.
     versions: HashMap<SecretKey, String>,
     /// What the last read gave, at which resourceVersion.
-    read: HashMap<SecretKey, (String, UserData)>,
+    read: HashMap<SecretKey, (String, T)>,
     /// During a relist: the named Secrets listed so far, with their versions.
     relisting: Option<HashMap<SecretKey, String>>,
 }
 
-impl Inner {
+impl<T> Inner<T> {
     fn forget_secret_if_unused(&mut self, key: &SecretKey) {
         if self.users.get(key).is_none_or(HashSet::is_empty) {
             self.users.remove(key);
@@ -81,30 +111,35 @@ fn key_of(secret: &PartialObjectMeta<Secret>) -> SecretKey {
     (secret.namespace().unwrap_or_default(), secret.name_any())
 }
 
-impl UserDataSecrets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+impl<T: SecretRead> NamedSecrets<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<T>> {
         // A panic elsewhere leaves the maps consistent (each change is one insert/remove).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes that `profile` names `secret` (or none), before it is read: a change seen from
-    /// then on triggers the profile.
-    pub(crate) fn name(&self, profile: &ProfileRef, secret: Option<SecretKey>) {
+    /// Notes that `profile` names `secrets` (and no other), before they are read: a change
+    /// seen from then on triggers the profile.
+    pub(crate) fn name(&self, profile: &ProfileRef, secrets: impl IntoIterator<Item = SecretKey>) {
+        let mut secrets: Vec<SecretKey> = secrets.into_iter().collect();
+        secrets.sort();
+        secrets.dedup();
         let mut inner = self.lock();
-        let before = match &secret {
-            Some(secret) => inner.named_by.insert(profile.clone(), secret.clone()),
-            None => inner.named_by.remove(profile),
-        };
-        if before == secret {
+        let before = if secrets.is_empty() {
+            inner.named_by.remove(profile)
+        } else {
+            inner.named_by.insert(profile.clone(), secrets.clone())
+        }
+        .unwrap_or_default();
+        if before == secrets {
             return;
         }
-        if let Some(before) = before {
-            if let Some(users) = inner.users.get_mut(&before) {
+        for gone in before.iter().filter(|key| !secrets.contains(key)) {
+            if let Some(users) = inner.users.get_mut(gone) {
                 users.remove(profile);
             }
-            inner.forget_secret_if_unused(&before);
+            inner.forget_secret_if_unused(gone);
         }
-        if let Some(secret) = secret {
+        for secret in secrets {
             inner
                 .users
                 .entry(secret)
@@ -119,14 +154,14 @@ impl UserDataSecrets {
     }
 
     /// What the last read of `secret` gave, if the Secret has not changed since.
-    pub(crate) fn cached(&self, secret: &SecretKey) -> Option<UserData> {
+    pub(crate) fn cached(&self, secret: &SecretKey) -> Option<T> {
         let inner = self.lock();
         let (version, data) = inner.read.get(secret)?;
         (inner.versions.get(secret) == Some(version)).then(|| data.clone())
     }
 
     /// Keeps what a read of `secret` at `version` gave (when small enough and still named).
-    pub(crate) fn store(&self, secret: &SecretKey, version: String, data: &UserData) {
+    pub(crate) fn store(&self, secret: &SecretKey, version: String, data: &T) {
         let mut inner = self.lock();
         if !inner.users.contains_key(secret) {
             return;
@@ -137,12 +172,7 @@ impl UserDataSecrets {
             .versions
             .entry(secret.clone())
             .or_insert_with(|| version.clone());
-        let size = match data {
-            Ok(Some(text)) => text.len(),
-            Ok(None) => 0,
-            Err((reason, message)) => reason.len() + message.len(),
-        };
-        if size <= MAX_CACHED_BYTES {
+        if data.size() <= MAX_CACHED_BYTES {
             inner.read.insert(secret.clone(), (version, data.clone()));
         } else {
             inner.read.remove(secret);
@@ -210,6 +240,8 @@ mod tests {
         Ok(Some(value.into()))
     }
 
+    type UserDataSecrets = NamedSecrets<UserData>;
+
     #[test]
     fn a_read_is_reused_until_the_watch_says_the_secret_changed() {
         let secrets = UserDataSecrets::default();
@@ -247,6 +279,29 @@ mod tests {
         let inner = secrets.lock();
         assert!(!inner.users.contains_key(&key("s")) && !inner.versions.contains_key(&key("s")));
         assert!(inner.users.contains_key(&key("t")));
+    }
+
+    #[test]
+    fn a_profile_may_name_several_and_dropping_one_keeps_the_others() {
+        let secrets = UserDataSecrets::default();
+        secrets.name(&profile("a"), [key("s"), key("t"), key("s")]);
+        let mut triggered = secrets.observe(&watcher::Event::Apply(secret("t", "2")));
+        triggered.extend(secrets.observe(&watcher::Event::Apply(secret("s", "2"))));
+        assert_eq!(triggered, vec![profile("a"), profile("a")]);
+
+        secrets.name(&profile("a"), [key("t")]);
+        assert!(
+            secrets
+                .observe(&watcher::Event::Apply(secret("s", "3")))
+                .is_empty(),
+            "no longer named"
+        );
+        assert_eq!(
+            secrets.observe(&watcher::Event::Apply(secret("t", "3"))),
+            vec![profile("a")]
+        );
+        secrets.name(&profile("a"), []);
+        assert!(secrets.lock().users.is_empty() && secrets.lock().named_by.is_empty());
     }
 
     #[test]
