@@ -423,3 +423,93 @@ async fn of_two_replicas_only_the_leader_reconciles_and_the_other_takes_over() {
         .expect("claims");
     assert_eq!(claims.items.len(), 3, "one claim per profile");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clone_from_another_namespace_runs_once_the_clone_source_role_is_bound_there() {
+    use k8s_openapi::api::{
+        core::v1::PersistentVolumeClaim,
+        rbac::v1::{RoleBinding, RoleRef, Subject},
+    };
+    use vmop_api::{DiskSource, SourceReference};
+
+    let env = TestEnv::shared();
+    let golden = env.namespace("golden-images").await;
+    let tenant = env.namespace("cloning-tenant").await;
+    let claim: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "centos-golden"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "longhorn",
+            "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .expect("claim");
+    golden
+        .api::<PersistentVolumeClaim>()
+        .create(&PostParams::default(), &claim)
+        .await
+        .expect("golden claim");
+    publish_policy(
+        "clone-test-policy",
+        &format!(
+            "clones:\n  - namespaces: [{}]\n    sourceNamespaces: [{}]\n",
+            tenant.name, golden.name
+        ),
+    )
+    .await;
+    let operator = OperatorProcess::start(&tenant.name, "clone-test-policy").await;
+    let mut profile = vmop_testenv::profiles::small_profile("copy-vm");
+    let disk = &mut profile.spec.disks[0];
+    disk.image = None;
+    disk.storage_class_name = Some("longhorn".into());
+    disk.source = Some(DiskSource {
+        pvc: Some(SourceReference {
+            name: "centos-golden".into(),
+            namespace: Some(golden.name.clone()),
+        }),
+        ..DiskSource::default()
+    });
+    let profiles: Api<VirtualMachineProfile> = tenant.api();
+    profiles
+        .create(&PostParams::default(), &profile)
+        .await
+        .expect("profile");
+
+    // Allowed by the administrator's policy, refused by CDI: the operator may not clone there.
+    let expected = format!(
+        "insufficient permissions in clone source namespace {}",
+        golden.name
+    );
+    wait::until("CDI's refusal in status", WAIT, || async {
+        let p = profiles.get("copy-vm").await.ok()?;
+        vmop_testenv::profiles::condition(&p, "Ready")
+            .filter(|c| c.reason == "ApplyRejected" && c.message.contains(&expected))
+            .map(|_| ())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()));
+
+    // As the shipped rbac.yaml says: bind vm-operator-clone-source in the source namespace.
+    let binding = RoleBinding {
+        metadata: kube::core::ObjectMeta {
+            name: Some("vm-operator-clone-source".into()),
+            ..Default::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "vm-operator-clone-source".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "vm-operator".into(),
+            namespace: Some("vm-operator".into()),
+            ..Subject::default()
+        }]),
+    };
+    golden
+        .api::<RoleBinding>()
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("RoleBinding");
+    wait::wait_for_phase(&profiles, "copy-vm", Phase::Running, WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", operator.log()));
+}

@@ -30,12 +30,14 @@ use crate::TestEnvError;
 pub const MANAGER: &str = "vmop-testenv";
 
 /// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
-pub const UPSTREAM_CRDS: [&str; 12] = [
+pub const UPSTREAM_CRDS: [&str; 14] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
     include_str!("../crds/k8s.cni.cncf.io_multi-networkpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationenactments.yaml"),
     include_str!("../crds/cdi.kubevirt.io_datavolumes.yaml"),
+    include_str!("../crds/cdi.kubevirt.io_datasources.yaml"),
+    include_str!("../crds/cdi.kubevirt.io_dataimportcrons.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachines.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachineinstances.yaml"),
     include_str!("../crds/kubevirt.io_virtualmachineinstancemigrations.yaml"),
@@ -173,10 +175,17 @@ pub fn storage_classes() -> Vec<StorageClass> {
     ]
 }
 
-/// What CDI's admission webhook does for DataVolumes on update ("Cannot update DataVolume
-/// Spec", `pkg/apiserver/webhooks/datavolume-validate.go`), as a ValidatingAdmissionPolicy
-/// with its binding.
-pub const CDI_ADMISSION: &str = include_str!("../policies/cdi-datavolume-spec-immutable.yaml");
+/// What CDI's admission webhooks do for DataVolumes, as ValidatingAdmissionPolicies with
+/// their bindings: on update "Cannot update DataVolume Spec"
+/// (`pkg/apiserver/webhooks/datavolume-validate.go`), on create the clone authorization of
+/// the requesting user in the source namespace (`datavolume-mutate.go`). The policy the
+/// bootstrap probes comes last: the API server learns of policies in the order they were
+/// written, so once it enforces that one it enforces the others.
+pub const CDI_ADMISSION: &str = concat!(
+    include_str!("../policies/cdi-clone-authorization.yaml"),
+    "\n---\n",
+    include_str!("../policies/cdi-datavolume-spec-immutable.yaml")
+);
 
 /// Registers [`nodes`] as kubelets do: the Node, then its status (its own subresource, which
 /// an apply of the Node leaves out).

@@ -1,11 +1,15 @@
 //! The behaviours of the real API server that the operator relies on, proven on the test
 //! control plane: CRD validation (OpenAPI and CEL), server-side apply with two managers,
-//! optimistic concurrency, owner-reference garbage collection, RBAC and restarts.
+//! optimistic concurrency, owner-reference garbage collection, RBAC (with CDI's clone
+//! authorization, a policy here as its webhook is upstream) and restarts.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use k8s_openapi::{
-    api::core::v1::{ConfigMap, Secret},
+    api::{
+        core::v1::{ConfigMap, Secret},
+        rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject},
+    },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
 use kube::{
@@ -14,6 +18,7 @@ use kube::{
 };
 use vmop_api::{
     VirtualMachineProfile,
+    external::cdi::DataVolume,
     fixtures::{invalid_cases, valid_profile},
 };
 use vmop_testenv::{ControlPlane, Datastore, TestEnv, wait};
@@ -316,5 +321,151 @@ async fn a_restarted_control_plane_keeps_its_objects_and_address_on_either_datas
             Some(BTreeMap::from([("k".into(), "v".into())])),
             "{datastore:?}"
         );
+    }
+}
+
+/// A Role in `ns` with `rules`, bound to the kubeconfig's `restricted` user.
+async fn grant_restricted(ns: &vmop_testenv::TestNamespace, name: &str, rules: Vec<PolicyRule>) {
+    let meta = ObjectMeta {
+        name: Some(name.into()),
+        ..ObjectMeta::default()
+    };
+    ns.api::<Role>()
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta.clone(),
+                rules: Some(rules),
+            },
+        )
+        .await
+        .expect("Role");
+    ns.api::<RoleBinding>()
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta,
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "Role".into(),
+                    name: name.into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "User".into(),
+                    name: "restricted".into(),
+                    ..Subject::default()
+                }]),
+            },
+        )
+        .await
+        .expect("RoleBinding");
+}
+
+fn rule(resources: &[&str]) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec!["cdi.kubevirt.io".into()]),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        verbs: vec!["create".into()],
+        ..PolicyRule::default()
+    }
+}
+
+/// A DataVolume named `name` with the source fields `source`, on a class nothing serves.
+fn cloning(name: &str, source: serde_json::Value) -> DataVolume {
+    let mut spec = serde_json::json!({"storage": {"storageClassName": "vmop-testenv-none",
+        "resources": {"requests": {"storage": "1Gi"}}}});
+    if let (Some(spec), Some(source)) = (spec.as_object_mut(), source.as_object()) {
+        spec.extend(source.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "cdi.kubevirt.io/v1beta1",
+        "kind": "DataVolume",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("DataVolume")
+}
+
+#[tokio::test]
+async fn a_clone_from_another_namespace_needs_create_on_datavolumes_source_there() {
+    let env = TestEnv::shared();
+    let source = env.namespace("clone-src").await;
+    let target = env.namespace("clone-dst").await;
+    grant_restricted(&target, "datavolume-writer", vec![rule(&["datavolumes"])]).await;
+    let restricted = vmop_testenv::client_for(env.kubeconfig(), Some("restricted"))
+        .await
+        .expect("restricted client");
+    let dvs: Api<DataVolume> = Api::namespaced(restricted, &target.name);
+
+    // From its own namespace a clone needs nothing more (and RBAC has caught up).
+    let own = serde_json::json!({"source": {"pvc": {"namespace": target.name, "name": "golden"}}});
+    wait::until(
+        "RBAC to let restricted create DataVolumes",
+        WAIT,
+        || async {
+            dvs.create(&PostParams::default(), &cloning("own", own.clone()))
+                .await
+                .ok()
+        },
+    )
+    .await
+    .expect("a same-namespace clone");
+
+    let other =
+        serde_json::json!({"source": {"pvc": {"namespace": source.name, "name": "golden"}}});
+    let by_ref = serde_json::json!({"sourceRef": {"kind": "DataSource", "namespace": source.name, "name": "fedora"}});
+    // A policy takes effect shortly after it is created (the bootstrap probes only the
+    // first): a dry run tells when, writing nothing.
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    wait::until(
+        "the clone authorization policy to be active",
+        WAIT,
+        || async {
+            let refused = dvs.create(&dry_run, &cloning("probe", other.clone())).await;
+            matches!(refused, Err(kube::Error::Api(status)) if status.code == 422).then_some(())
+        },
+    )
+    .await
+    .expect("the policy refuses an unauthorized clone");
+    for (name, fields) in [("from-claim", &other), ("from-data-source", &by_ref)] {
+        let error = dvs
+            .create(&PostParams::default(), &cloning(name, fields.clone()))
+            .await
+            .expect_err("no create on datavolumes/source in the source namespace");
+        let kube::Error::Api(status) = &error else {
+            panic!("expected an API error, got {error}");
+        };
+        assert_eq!(status.code, 422, "{status:?}");
+        let expected = format!(
+            "User restricted has insufficient permissions in clone source namespace {}",
+            source.name
+        );
+        assert!(status.message.contains(&expected), "{}", status.message);
+    }
+
+    // Upstream reads the DataSource at admission: it exists, as CDI would require.
+    let fedora: vmop_testenv::sim::kinds::cdi::DataSource = serde_json::from_value(
+        serde_json::json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataSource",
+            "metadata": {"name": "fedora"},
+            "spec": {"source": {"pvc": {"namespace": source.name, "name": "golden"}}}}),
+    )
+    .expect("DataSource");
+    source
+        .api::<vmop_testenv::sim::kinds::cdi::DataSource>()
+        .create(&PostParams::default(), &fedora)
+        .await
+        .expect("DataSource");
+    grant_restricted(&source, "clone-source", vec![rule(&["datavolumes/source"])]).await;
+    for (name, fields) in [("from-claim", &other), ("from-data-source", &by_ref)] {
+        wait::until("the clone to be authorized", WAIT, || async {
+            dvs.create(&PostParams::default(), &cloning(name, fields.clone()))
+                .await
+                .ok()
+        })
+        .await
+        .expect("authorized by datavolumes/source in the source namespace");
     }
 }

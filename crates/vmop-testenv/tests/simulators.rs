@@ -19,7 +19,10 @@ use kube::{
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use vmop_api::external::{
-    cdi::{DataVolume, DataVolumeSource, DataVolumeSpec, RegistrySource, S3Source, StorageSpec},
+    cdi::{
+        DataVolume, DataVolumeSource, DataVolumeSourceRef, DataVolumeSpec, RegistrySource,
+        S3Source, StorageSpec,
+    },
     find_condition,
     kubevirt::{
         ClaimVolumeSource, CloudInitNoCloud, Devices, DomainSpec, Interface, LocalObjectReference,
@@ -460,6 +463,82 @@ async fn cdi_starts_an_s3_importer_only_once_its_credentials_secret_has_both_key
         dv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
     })
     .await;
+}
+
+#[tokio::test]
+async fn cdi_clones_the_claim_a_data_source_resolves_to_through_one_more_data_source() {
+    let ns = TestEnv::shared().namespace("cdi-datasource").await;
+    let data_source = |name: &str, source: serde_json::Value| -> serde_json::Value {
+        json!({
+            "apiVersion": "cdi.kubevirt.io/v1beta1",
+            "kind": "DataSource",
+            "metadata": {"name": name, "namespace": ns.name},
+            "spec": {"source": source},
+        })
+    };
+    let sources: Api<vmop_testenv::sim::kinds::cdi::DataSource> = ns.api();
+    for (name, source) in [
+        (
+            "fedora-40",
+            json!({"pvc": {"namespace": ns.name, "name": "fedora-40-golden"}}),
+        ),
+        (
+            "fedora",
+            json!({"dataSource": {"namespace": ns.name, "name": "fedora-40"}}),
+        ),
+        (
+            "missing-claim",
+            json!({"pvc": {"namespace": ns.name, "name": "not-there"}}),
+        ),
+    ] {
+        let object = serde_json::from_value(data_source(name, source)).expect("DataSource");
+        sources
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("DataSource accepted by the upstream schema");
+    }
+    ns.api::<PersistentVolumeClaim>()
+        .create(
+            &PostParams::default(),
+            &claim("fedora-40-golden", "huamei-sc-ssd"),
+        )
+        .await
+        .expect("golden claim");
+    let dvs: Api<DataVolume> = ns.api();
+    for (dv, source) in [("vm-root", "fedora"), ("orphan", "missing-claim")] {
+        let mut volume = data_volume(dv, "unused");
+        volume.spec.source = None;
+        volume.spec.source_ref = Some(DataVolumeSourceRef {
+            kind: "DataSource".into(),
+            name: source.into(),
+            namespace: Some(ns.name.clone()),
+            ..DataVolumeSourceRef::default()
+        });
+        dvs.create(&PostParams::default(), &volume)
+            .await
+            .expect("DataVolume");
+    }
+    wait_for(
+        &dvs,
+        "vm-root",
+        "the clone through fedora to succeed",
+        |dv| dv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"),
+    )
+    .await;
+    let orphan = wait_for(&dvs, "orphan", "the clone to wait for its claim", |dv| {
+        dv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("CloneScheduled")
+    })
+    .await;
+    let status = orphan.status.expect("status");
+    let running = find_condition(&status.conditions, "Running").expect("Running");
+    assert_eq!(running.reason.as_deref(), Some("CloneWithoutSource"));
+    assert!(
+        running
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not-there")),
+        "{running:?}"
+    );
 }
 
 fn bridge_policy(

@@ -30,7 +30,8 @@ use kube::{
 use serde_json::json;
 
 use super::{
-    Caches, SimConfig, SimContext, SimError, controller, drive, importer, informer, keep_filled,
+    Caches, SimConfig, SimContext, SimError, controller, data_source, drive, importer, informer,
+    keep_filled,
     kinds::{
         Condition,
         cdi::{DataVolume, DataVolumeStatus},
@@ -62,6 +63,7 @@ pub async fn run(client: Client, config: Arc<SimConfig>) {
 enum Work {
     Import { url: String, node_pull: bool },
     Clone { namespace: String, name: String },
+    FromDataSource { namespace: String, name: String },
     Blank,
 }
 
@@ -86,8 +88,7 @@ fn work_of(dv: &DataVolume) -> Work {
         };
     }
     if let Some(reference) = &dv.spec.source_ref {
-        // A DataSource points at a golden claim of the same name in its namespace.
-        return Work::Clone {
+        return Work::FromDataSource {
             namespace: reference
                 .namespace
                 .clone()
@@ -148,28 +149,18 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
                 import_status(&ctx, &claim, &current, &import).await?
             }
             Work::Clone {
-                namespace: source_ns,
+                namespace,
                 name: source,
-            } => {
-                let exists =
-                    Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &source_ns)
-                        .get_opt(&source)
-                        .await?
-                        .is_some();
-                if exists {
-                    clone_step(&current_phase, &current, &name, config)
-                } else {
-                    let mut s = status(phase::CLONE_SCHEDULED, "N/A", &name, true, None);
-                    set(
-                        &mut s,
-                        condition::RUNNING,
-                        false,
-                        "CloneWithoutSource",
-                        &format!("source PVC {source_ns}/{source} not found"),
-                    );
-                    s
+            } => clone_status(&ctx, &current, &name, &namespace, &source).await?,
+            Work::FromDataSource {
+                namespace,
+                name: source,
+            } => match data_source::resolve(&ctx, &namespace, &source).await? {
+                Some((namespace, source)) => {
+                    clone_status(&ctx, &current, &name, &namespace, &source).await?
                 }
-            }
+                None => current.clone(),
+            },
             Work::Blank => match current_phase.as_str() {
                 phase::IMPORT_SCHEDULED => status(phase::SUCCEEDED, "100.0%", &name, true, None),
                 _ => status(phase::IMPORT_SCHEDULED, "N/A", &name, true, None),
@@ -191,6 +182,33 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         ) => Ok(Action::await_change()),
         _ => Ok(config.next_step()),
     }
+}
+
+/// The next status of a clone of the claim `source_ns`/`source` into `name`.
+async fn clone_status(
+    ctx: &SimContext,
+    current: &DataVolumeStatus,
+    name: &str,
+    source_ns: &str,
+    source: &str,
+) -> Result<DataVolumeStatus, SimError> {
+    let exists = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), source_ns)
+        .get_opt(source)
+        .await?
+        .is_some();
+    let current_phase = current.phase.clone().unwrap_or_default();
+    if exists {
+        return Ok(clone_step(&current_phase, current, name, &ctx.config));
+    }
+    let mut s = status(phase::CLONE_SCHEDULED, "N/A", name, true, None);
+    set(
+        &mut s,
+        condition::RUNNING,
+        false,
+        "CloneWithoutSource",
+        &format!("source PVC {source_ns}/{source} not found"),
+    );
+    Ok(s)
 }
 
 /// The next status of an import: waiting while its importer pod cannot start, else its next

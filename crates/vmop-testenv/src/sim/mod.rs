@@ -20,6 +20,7 @@
 
 pub mod cdi;
 pub mod csi;
+mod data_source;
 mod importer;
 pub mod instancetype;
 pub mod kinds;

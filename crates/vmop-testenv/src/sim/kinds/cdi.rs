@@ -117,3 +117,33 @@ pub struct DataVolumeStatus {
     #[serde(default)]
     pub conditions: Vec<Condition>,
 }
+
+/// `DataSourceSpec`: a name for a golden image, pointing at a claim, a snapshot or another
+/// DataSource.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default)]
+#[kube(
+    group = "cdi.kubevirt.io",
+    version = "v1beta1",
+    kind = "DataSource",
+    namespaced,
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceSpec {
+    pub source: DataSourceSource,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataSourceSource`: exactly one of its fields is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<PvcSource>,
+    /// `DataSourceRefSourceDataSource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_source: Option<PvcSource>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
