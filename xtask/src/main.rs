@@ -68,11 +68,14 @@ fn workspace_root() -> PathBuf {
 fn crdgen() -> Result<()> {
     let profiles = vmop_api::crd_yaml().context("serializing the CRD")?;
     let pools = vmop_api::pool_crd_yaml().context("serializing the pool CRD")?;
+    let images = vmop_api::image_crd_yaml().context("serializing the image CRD")?;
     let targets = [
         (vmop_api::CRD_PATH, &profiles),
         (vmop_api::CHART_CRD_PATH, &profiles),
         (vmop_api::POOL_CRD_PATHS[0], &pools),
         (vmop_api::POOL_CRD_PATHS[1], &pools),
+        (vmop_api::IMAGE_CRD_PATHS[0], &images),
+        (vmop_api::IMAGE_CRD_PATHS[1], &images),
     ];
     for (path, yaml) in targets {
         let path = workspace_root().join(path);

@@ -17,6 +17,7 @@ pub mod address_range;
 pub mod external;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod image;
 pub mod json;
 pub mod messages;
 pub mod pool;
@@ -74,6 +75,11 @@ pub fn pool_crd_yaml() -> Result<String, serde_yaml::Error> {
     generated_crd::<pool::VirtualMachineProfilePool>()
 }
 
+/// The VirtualMachineImage CRD as YAML, as `cargo xtask crdgen` writes it.
+pub fn image_crd_yaml() -> Result<String, serde_yaml::Error> {
+    generated_crd::<image::VirtualMachineImage>()
+}
+
 fn generated_crd<K: kube::CustomResourceExt>() -> Result<String, serde_yaml::Error> {
     let mut crd =
         serde_json::to_value(K::crd()).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
@@ -89,6 +95,11 @@ pub const CRD_PATH: &str = "deploy/crds/vmoperator.io_virtualmachineprofiles.yam
 /// The same CRD in the Helm chart (Helm installs `crds/` before the templates).
 pub const CHART_CRD_PATH: &str =
     "charts/vm-operator/crds/vmoperator.io_virtualmachineprofiles.yaml";
+/// Where the committed image CRD lives, and its copy in the chart.
+pub const IMAGE_CRD_PATHS: [&str; 2] = [
+    "deploy/crds/vmoperator.io_virtualmachineimages.yaml",
+    "charts/vm-operator/crds/vmoperator.io_virtualmachineimages.yaml",
+];
 /// Where the committed pool CRD lives, and its copy in the chart.
 pub const POOL_CRD_PATHS: [&str; 2] = [
     "deploy/crds/vmoperator.io_virtualmachineprofilepools.yaml",

@@ -186,3 +186,25 @@ pub const WHEREABOUTS_WITH_ADDRESS: &str =
 /// `spec.networks[].sriov.resourceName` that is not an extended resource name.
 pub const RESOURCE_NAME: &str =
     "must be an extended resource name such as intel.com/sriov_netdevice";
+
+/// Longest VirtualMachineImage name: its versions are `<name>-<12 digest characters>`.
+pub const MAX_IMAGE_NAME: usize = 50;
+/// `metadata.name` of a VirtualMachineImage.
+pub const IMAGE_NAME: &str =
+    "must be a DNS-1123 label of at most 50 characters: versions are named <image>-<digest>";
+/// `spec.disks[].imageRef` together with `image` or `source`.
+pub const IMAGE_REF_EXCLUSIVE: &str = "set one of image, imageRef or source";
+/// `spec.disks[].imageRef` that is not a name.
+pub const IMAGE_REF_NAME: &str =
+    "must name a VirtualMachineImage of this namespace (a DNS-1123 label)";
+/// `spec.schedule` of a VirtualMachineImage that is not five cron fields.
+pub const SCHEDULE_FORMAT: &str = "must be a cron schedule of five fields (minute hour day-of-month month day-of-week), such as \"0 2 * * *\", or @daily, @weekly, @monthly, @yearly, @hourly";
+/// `spec.schedule` on an image not from a registry.
+pub const SCHEDULE_NEEDS_REGISTRY: &str =
+    "a refresh schedule applies only to a docker:// source (CDI polls registries for new digests)";
+/// `spec.importsToKeep` out of range.
+pub const IMPORTS_TO_KEEP_RANGE: &str = "must be between 1 and 20";
+/// `spec.importsToKeep` without a schedule.
+pub const IMPORTS_TO_KEEP_NEEDS_SCHEDULE: &str = "applies only with a schedule";
+/// `spec.source` of a VirtualMachineImage with a scheme CDI cannot import into a catalog.
+pub const IMAGE_SOURCE_SCHEME: &str = "must start with docker://, http://, https:// or s3://";

@@ -26,6 +26,10 @@ pub const DISK_LOST: &str = "DiskLost";
 pub const DISK_CHANGE_REFUSED: &str = "DiskChangeRefused";
 /// The StorageClass a disk names does not exist.
 pub const STORAGE_CLASS_NOT_FOUND: &str = "StorageClassNotFound";
+/// The VirtualMachineImage a disk's `imageRef` names does not exist.
+pub const IMAGE_NOT_FOUND: &str = "ImageNotFound";
+/// The VirtualMachineImage a disk's `imageRef` names has no version to clone yet.
+pub const IMAGE_NOT_READY: &str = "ImageNotReady";
 /// The instancetype a profile names does not exist.
 pub const INSTANCETYPE_NOT_FOUND: &str = "InstancetypeNotFound";
 /// The preference a profile names does not exist.

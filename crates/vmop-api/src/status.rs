@@ -228,6 +228,10 @@ pub struct DiskStatus {
     /// first and becomes the disk's consumer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting_for_first_consumer: bool,
+    /// The catalog image version (the claim a VirtualMachineImage's DataSource pointed at)
+    /// the disk was cloned from, for a disk with `imageRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_version: Option<String>,
     /// The disk is bound and, where it has an image, imported.
     #[serde(default)]
     pub ready: bool,

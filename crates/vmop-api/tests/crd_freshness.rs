@@ -7,11 +7,14 @@ fn committed_crds_match_the_generated_one() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let profiles = vmop_api::crd_yaml().expect("the CRD serializes");
     let pools = vmop_api::pool_crd_yaml().expect("the pool CRD serializes");
+    let images = vmop_api::image_crd_yaml().expect("the image CRD serializes");
     for (relative, generated) in [
         (vmop_api::CRD_PATH, &profiles),
         (vmop_api::CHART_CRD_PATH, &profiles),
         (vmop_api::POOL_CRD_PATHS[0], &pools),
         (vmop_api::POOL_CRD_PATHS[1], &pools),
+        (vmop_api::IMAGE_CRD_PATHS[0], &images),
+        (vmop_api::IMAGE_CRD_PATHS[1], &images),
     ] {
         let path = root.join(relative);
         let committed = fs::read_to_string(&path).unwrap_or_else(|e| {

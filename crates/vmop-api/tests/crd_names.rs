@@ -160,7 +160,11 @@ fn no_name_of_ours_is_taken_by_another_kind_of_the_stack() {
             .is_some_and(|k| k == "VirtualMachinePreference"),
         "the upstream CRDs were read: {taken:?}"
     );
-    for yaml in [vmop_api::crd_yaml(), vmop_api::pool_crd_yaml()] {
+    for yaml in [
+        vmop_api::crd_yaml(),
+        vmop_api::pool_crd_yaml(),
+        vmop_api::image_crd_yaml(),
+    ] {
         let crd: Value = serde_yaml::from_str(&yaml.expect("serializes")).expect("parses");
         let (kind, names) = names_of(&crd).expect("names");
         for name in names {

@@ -144,3 +144,32 @@ fn each_invalid_pool_gets_exactly_its_field_and_message() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+#[test]
+fn each_invalid_image_gets_exactly_its_field_and_message() {
+    use vmop_api::{
+        fixtures::{invalid_image_cases, valid_image},
+        validate::validate_image,
+    };
+    assert_eq!(
+        validate_image("ubuntu", &valid_image("ubuntu").spec),
+        Ok(())
+    );
+    let cases = invalid_image_cases();
+    assert!(cases.len() >= 10, "the image table covers its rules");
+    for case in cases {
+        let name = case.image.metadata.name.clone().unwrap_or_default();
+        let errors = validate_image(&name, &case.image.spec)
+            .expect_err(case.description)
+            .0;
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.path.as_str(), e.message.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(case.path, case.message)],
+            "{}",
+            case.description
+        );
+    }
+}

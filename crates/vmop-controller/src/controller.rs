@@ -90,7 +90,7 @@ pub fn controller(
     config: ControllerConfig,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> Running {
-    // Both controllers (profiles, pools) stop on the same signal.
+    // The controllers (profiles, pools, images) stop on the same signal.
     let shutdown = shutdown.shared();
     let queue = Arc::new(WorkQueue::default());
     let health = Arc::new(WatchHealth::default());
@@ -155,13 +155,20 @@ pub fn controller(
         .run(reconcile, error_policy, context.clone())
         .for_each(note_watch_failures(context.watch_health.clone()));
     let pools = crate::pools::pool::pool_controller(
+        client.clone(),
+        context.clone(),
+        config.namespace.clone(),
+        config.concurrency,
+        shutdown.clone(),
+    );
+    let images = crate::images::image::image_controller(
         client,
         context.clone(),
         config.namespace.clone(),
         config.concurrency,
         shutdown,
     );
-    let controllers = future::join(profile_controller, pools);
+    let controllers = future::join3(profile_controller, pools, images);
     let background = background(context.clone(), read_only, synced, synced_tx);
     Running {
         context,

@@ -45,6 +45,7 @@ mod converge;
 mod desired;
 mod error;
 mod error_policy;
+mod images;
 pub mod lease;
 mod metrics;
 mod pools;

@@ -36,6 +36,7 @@ use crate::{
     config::Timing,
     context::{Context, FINALIZER},
     converge::apply::owner_reference,
+    converge::catalog_images::{image_versions, stamp_versions},
     converge::cleanup::{Wanted, cleanup, has_unwanted, remove_orphans},
     converge::credentials::unusable_credentials,
     converge::network::{NetworkOutcome, delete_unused_node_policies, reconcile_networks},
@@ -129,13 +130,19 @@ async fn converge(
     old: &VirtualMachineProfileStatus,
 ) -> Result<Outcome> {
     let user_data = user_data(ctx, profile).await?;
-    let (plan, resources) = match planned(ctx, profile, user_data.clone().ok().flatten()).await {
+    let (mut plan, resources) = match planned(ctx, profile, user_data.clone().ok().flatten()).await
+    {
         Ok(planned) => planned,
         Err(stop) => return Ok(stop),
     };
     // A credentials Secret CDI could not use would leave an import waiting unexplained.
     if let Some((reason, messages)) = unusable_credentials(ctx, profile).await? {
         return Ok(Outcome::Missing { reason, messages });
+    }
+    // A catalog image that does not exist or has no version yet: nothing is created.
+    match image_versions(&ctx.stores, profile) {
+        Ok(versions) => stamp_versions(&mut plan, &versions),
+        Err((reason, messages)) => return Ok(Outcome::Missing { reason, messages }),
     }
     // Held in common with other profiles (addresses, node interfaces, shared policies): all
     // or nothing, before anything is written.

@@ -336,6 +336,7 @@ fn through_the_status(registries: &Registries, children: &Value) {
                 attachment: d.desired.attachment.clone(),
                 readiness: d.backend.readiness(&d.desired, &observed),
                 refused_change: None,
+                image_version: None,
             }
         })
         .collect();

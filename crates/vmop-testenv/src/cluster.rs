@@ -215,7 +215,11 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     // Exactly the committed CRD (kube-testenv installed it already): an apply that changed it
     // would make the API server rebuild the kind's storage under running watches.
     let mut all: Vec<CustomResourceDefinition> = Vec::new();
-    for ours in [vmop_api::crd_yaml(), vmop_api::pool_crd_yaml()] {
+    for ours in [
+        vmop_api::crd_yaml(),
+        vmop_api::pool_crd_yaml(),
+        vmop_api::image_crd_yaml(),
+    ] {
         let ours = ours.map_err(|e| TestEnvError::Bootstrap {
             detail: format!("our CRD: {e}"),
         })?;

@@ -124,6 +124,47 @@ async fn every_invalid_pool_is_rejected_at_admission_with_its_field_and_message(
 }
 
 #[tokio::test]
+async fn every_invalid_image_is_rejected_at_admission_with_its_field_and_message() {
+    use vmop_api::{
+        fixtures::{invalid_image_cases, valid_image},
+        image::VirtualMachineImage,
+    };
+    let ns = TestEnv::shared().namespace("invalid-images").await;
+    let api: Api<VirtualMachineImage> = ns.api();
+    api.create(
+        &PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        },
+        &valid_image("ubuntu"),
+    )
+    .await
+    .expect("the API server accepts the valid image");
+    let mut failures = Vec::new();
+    for case in invalid_image_cases() {
+        let message = match api.create(&PostParams::default(), &case.image).await {
+            Ok(_) => {
+                failures.push(format!("{}: accepted", case.description));
+                continue;
+            }
+            Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+            Err(other) => {
+                failures.push(format!("{}: {other}", case.description));
+                continue;
+            }
+        };
+        let path = case.api_server_path.unwrap_or(case.path);
+        if !message.contains(&format!("{path}: ")) || !message.contains(case.message) {
+            failures.push(format!(
+                "{}: expected `{path}: ... {}`, got: {message}",
+                case.description, case.message
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
 async fn two_field_managers_own_their_own_fields_under_server_side_apply() {
     let ns = TestEnv::shared().namespace("ssa").await;
     let api: Api<ConfigMap> = ns.api();

@@ -19,8 +19,8 @@ use vmop_plugin::{
         external::{
             Empty,
             cdi::{
-                DataVolume, DataVolumeSource, DataVolumeSourceRef, DataVolumeSpec, HttpSource,
-                PvcSource, RegistrySource, S3Source, StorageSpec, condition, phase,
+                DataVolume, DataVolumeSource, DataVolumeSourceRef, DataVolumeSpec, PvcSource,
+                StorageSpec, condition, phase,
             },
             find_condition,
         },
@@ -51,49 +51,31 @@ fn source_of(
     if let Some(image) = &disk.image {
         let secret_ref = disk.credentials_secret_ref.as_ref().map(|r| r.name.clone());
         let cert_config_map = disk.cert_config_map_ref.as_ref().map(|r| r.name.clone());
-        let source = if image.starts_with("docker://") || image.starts_with("oci-archive://") {
-            DataVolumeSource {
-                registry: Some(RegistrySource {
-                    url: Some(image.clone()),
-                    pull_method: disk.pull_method.map(|m| match m {
-                        PullMethod::Pod => "pod".to_owned(),
-                        PullMethod::Node => "node".to_owned(),
-                    }),
-                    secret_ref,
-                    cert_config_map,
-                    ..RegistrySource::default()
-                }),
-                ..DataVolumeSource::default()
-            }
-        } else if image.starts_with("http://") || image.starts_with("https://") {
-            DataVolumeSource {
-                http: Some(HttpSource {
-                    url: image.clone(),
-                    secret_ref,
-                    cert_config_map,
-                    ..HttpSource::default()
-                }),
-                ..DataVolumeSource::default()
-            }
-        } else if image.starts_with("s3://") {
-            // CDI's importer reads the endpoint from the host and the bucket and object from
-            // the path, and speaks TLS for every scheme but http: the URL goes as written.
-            DataVolumeSource {
-                s3: Some(S3Source {
-                    url: image.clone(),
-                    secret_ref,
-                    cert_config_map,
-                    ..S3Source::default()
-                }),
-                ..DataVolumeSource::default()
-            }
-        } else {
-            return Err(PluginError::invalid(
-                config.field_path("image"),
-                vmop_plugin::vmop_api::messages::IMAGE_SCHEME,
-            ));
-        };
+        let pull_method = disk.pull_method.map(|m| match m {
+            PullMethod::Pod => "pod".to_owned(),
+            PullMethod::Node => "node".to_owned(),
+        });
+        let source =
+            DataVolumeSource::from_image_url(image, pull_method, secret_ref, cert_config_map)
+                .ok_or_else(|| {
+                    PluginError::invalid(
+                        config.field_path("image"),
+                        vmop_plugin::vmop_api::messages::IMAGE_SCHEME,
+                    )
+                })?;
         return Ok((Some(source), None));
+    }
+    // A catalog image: its DataSource has the image's name (VirtualMachineImage's contract).
+    if let Some(image) = &disk.image_ref {
+        return Ok((
+            None,
+            Some(DataVolumeSourceRef {
+                kind: "DataSource".into(),
+                name: image.clone(),
+                namespace: Some(namespace.clone()),
+                ..DataVolumeSourceRef::default()
+            }),
+        ));
     }
     let source = disk.source.clone().unwrap_or_default();
     if let Some(pvc) = source.pvc {

@@ -233,3 +233,52 @@ pub struct DataVolumeStatus {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+impl DataVolumeSource {
+    /// The source CDI imports `image` from: `docker://` and `oci-archive://` from a
+    /// registry (`pull_method` `pod` or `node`), `http(s)://` over HTTP, `s3://` from S3 (the
+    /// URL as written: CDI's importer takes the endpoint, bucket and object from it), with
+    /// the credentials Secret and CA ConfigMap named; `None` for any other scheme.
+    pub fn from_image_url(
+        image: &str,
+        pull_method: Option<String>,
+        secret_ref: Option<String>,
+        cert_config_map: Option<String>,
+    ) -> Option<Self> {
+        let source = if image.starts_with("docker://") || image.starts_with("oci-archive://") {
+            DataVolumeSource {
+                registry: Some(RegistrySource {
+                    url: Some(image.to_owned()),
+                    pull_method,
+                    secret_ref,
+                    cert_config_map,
+                    ..RegistrySource::default()
+                }),
+                ..DataVolumeSource::default()
+            }
+        } else if image.starts_with("http://") || image.starts_with("https://") {
+            DataVolumeSource {
+                http: Some(HttpSource {
+                    url: image.to_owned(),
+                    secret_ref,
+                    cert_config_map,
+                    ..HttpSource::default()
+                }),
+                ..DataVolumeSource::default()
+            }
+        } else if image.starts_with("s3://") {
+            DataVolumeSource {
+                s3: Some(S3Source {
+                    url: image.to_owned(),
+                    secret_ref,
+                    cert_config_map,
+                    ..S3Source::default()
+                }),
+                ..DataVolumeSource::default()
+            }
+        } else {
+            return None;
+        };
+        Some(source)
+    }
+}

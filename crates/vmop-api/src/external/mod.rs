@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod cdi;
+pub mod cdi_catalog;
 pub mod instancetype;
 pub mod kubevirt;
 pub mod multinetworkpolicy;

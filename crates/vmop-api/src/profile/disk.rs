@@ -10,6 +10,7 @@ use super::RetentionPolicy;
 #[serde(rename_all = "camelCase")]
 #[x_kube(
     validation = kube::core::Rule::new("!has(self.image) || !has(self.source)").message(crate::messages::IMAGE_OR_SOURCE).field_path(".source"),
+    validation = kube::core::Rule::new("!has(self.imageRef) || (!has(self.image) && !has(self.source))").message(crate::messages::IMAGE_REF_EXCLUSIVE).field_path(".imageRef"),
     validation = kube::core::Rule::new("!has(self.pullMethod) || (has(self.image) && self.image.startsWith('docker://'))").message(crate::messages::PULL_METHOD_NEEDS_REGISTRY).field_path(".pullMethod"),
     validation = kube::core::Rule::new("!has(self.credentialsSecretRef) || (has(self.image) && !self.image.startsWith('oci-archive://'))").message(crate::messages::CREDENTIALS_NEED_IMPORT).field_path(".credentialsSecretRef"),
     validation = kube::core::Rule::new("!has(self.certConfigMapRef) || (has(self.image) && !self.image.startsWith('oci-archive://'))").message(crate::messages::CREDENTIALS_NEED_IMPORT).field_path(".certConfigMapRef")
@@ -42,6 +43,14 @@ pub struct DiskSpec {
         validation = kube::core::Rule::new("!self.startsWith('s3://') || self.matches('^s3://[^/?#]+/[^/?#]+/[^?#]+$')").message(crate::messages::S3_URL)
     )]
     pub image: Option<String>,
+
+    /// A VirtualMachineImage of the profile's namespace (the catalog) to clone: the disk's
+    /// DataVolume clones the image's current version through its CDI DataSource, so many
+    /// disks from one image make one import. Exclusive with `image` and `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = kube::core::Rule::new("size(self) <= 50 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::IMAGE_REF_NAME))]
+    pub image_ref: Option<String>,
 
     /// A Secret in the profile's namespace with the image source's credentials, in the
     /// keys CDI reads: `accessKeyId` (user name, or S3 access key) and `secretKey`

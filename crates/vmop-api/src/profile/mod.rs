@@ -309,7 +309,9 @@ impl VirtualMachineProfileSpec {
     pub fn backend_of(disk: &DiskSpec) -> Option<&str> {
         match &disk.backend {
             Some(backend) => Some(backend),
-            None if disk.image.is_some() || disk.source.is_some() => Some(DEFAULT_IMPORT_BACKEND),
+            None if disk.image.is_some() || disk.image_ref.is_some() || disk.source.is_some() => {
+                Some(DEFAULT_IMPORT_BACKEND)
+            }
             None => None,
         }
     }

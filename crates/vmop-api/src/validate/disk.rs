@@ -39,6 +39,43 @@ pub(super) fn check_disks(e: &mut Errors, name: &str, spec: &VirtualMachineProfi
     }
 }
 
+/// The schemes a disk's `image` may have.
+const DISK_IMAGE_SCHEMES: [&str; 5] = [
+    "docker://",
+    "oci-archive://",
+    "http://",
+    "https://",
+    "s3://",
+];
+
+/// An image URL: one of `schemes` (else `scheme_message`), a whole S3 location, no
+/// whitespace and no credentials in the authority; errors at `path`.
+pub(super) fn check_image_url(
+    e: &mut Errors,
+    path: &str,
+    image: &str,
+    schemes: &[&str],
+    scheme_message: &str,
+) {
+    let scheme_ok = schemes
+        .iter()
+        .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
+    e.check(scheme_ok, || path.to_owned(), scheme_message);
+    e.check(
+        image.strip_prefix("s3://").is_none_or(is_s3_location),
+        || path.to_owned(),
+        msg::S3_URL,
+    );
+    let authority = image
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    e.check(
+        !image.chars().any(char::is_whitespace) && !authority.contains('@'),
+        || path.to_owned(),
+        msg::IMAGE_URL,
+    );
+}
+
 fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
     e.check(
         is_entry_name(&d.name),
@@ -65,28 +102,24 @@ fn validate_disk(e: &mut Errors, at: &str, d: &DiskSpec) {
         );
     }
     if let Some(image) = &d.image {
-        let scheme_ok = [
-            "docker://",
-            "oci-archive://",
-            "http://",
-            "https://",
-            "s3://",
-        ]
-        .iter()
-        .any(|scheme| image.len() > scheme.len() && image.starts_with(scheme));
-        e.check(scheme_ok, || format!("{at}.image"), msg::IMAGE_SCHEME);
-        e.check(
-            image.strip_prefix("s3://").is_none_or(is_s3_location),
-            || format!("{at}.image"),
-            msg::S3_URL,
+        check_image_url(
+            e,
+            &format!("{at}.image"),
+            image,
+            &DISK_IMAGE_SCHEMES,
+            msg::IMAGE_SCHEME,
         );
-        let authority = image
-            .split_once("://")
-            .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    }
+    if let Some(image_ref) = &d.image_ref {
         e.check(
-            !image.chars().any(char::is_whitespace) && !authority.contains('@'),
-            || format!("{at}.image"),
-            msg::IMAGE_URL,
+            is_dns_label(image_ref, msg::MAX_IMAGE_NAME),
+            || format!("{at}.imageRef"),
+            msg::IMAGE_REF_NAME,
+        );
+        e.check(
+            d.image.is_none() && d.source.is_none(),
+            || format!("{at}.imageRef"),
+            msg::IMAGE_REF_EXCLUSIVE,
         );
     }
     e.check(
@@ -145,7 +178,7 @@ fn is_s3_location(location: &str) -> bool {
     plain(endpoint) && plain(bucket) && plain(object)
 }
 
-fn validate_local_reference(e: &mut Errors, at: &str, reference: &LocalReference) {
+pub(super) fn validate_local_reference(e: &mut Errors, at: &str, reference: &LocalReference) {
     e.check(
         is_dns_subdomain(&reference.name),
         || format!("{at}.name"),

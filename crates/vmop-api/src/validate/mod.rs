@@ -7,6 +7,7 @@
 mod cloud_init;
 mod disk;
 mod formats;
+mod image;
 mod network;
 mod pool;
 mod resources;
@@ -21,6 +22,7 @@ use formats::network_of;
 pub use formats::{
     is_cidr, is_dns_label, is_dns_subdomain, is_interface_name, is_unicast_mac, parse_cidr,
 };
+pub use image::validate_image;
 pub use pool::validate_pool;
 
 use crate::{messages as msg, profile::VirtualMachineProfileSpec};

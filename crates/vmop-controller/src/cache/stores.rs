@@ -37,6 +37,7 @@ use vmop_api::{
             NodeNetworkConfigurationPolicy,
         },
     },
+    image::VirtualMachineImage,
 };
 use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 
@@ -100,6 +101,8 @@ pub struct Stores {
     pub multi_network_policies: PackedStore<PartialObjectMeta<MultiNetworkPolicy>>,
     /// Live migrations asked for by profiles.
     pub migrations: PackedStore<VirtualMachineInstanceMigration>,
+    /// The catalog images (VirtualMachineImages) disks may clone with `imageRef`.
+    pub images: Store<VirtualMachineImage>,
     /// Lookups by label into the caches above, so that no reconcile scans them.
     pub index: Indexes,
 }
@@ -258,6 +261,8 @@ pub(crate) fn watch_all(
             w.health.clone(),
         )),
         migrations: w.child(None, strip),
+        // Read when a disk names one; a profile waiting for an image looks again on its own.
+        images: w.read_only(w.namespaced()),
         index,
     };
     let admin_policy = w.admin_policy(admin_policy);

@@ -2,6 +2,7 @@
 //! (networks, storage, the VM), network policies, and cleanup of what is no longer wanted.
 
 pub(crate) mod apply;
+pub(crate) mod catalog_images;
 pub(crate) mod cleanup;
 pub(crate) mod credentials;
 pub(crate) mod network;

@@ -42,6 +42,22 @@ pub struct DiskOutcome {
     pub readiness: VolumeReadiness,
     /// A change of the spec that upstream refuses, and how to get it instead.
     pub refused_change: Option<String>,
+    /// The catalog image version the disk was cloned from (`imageRef` disks).
+    pub image_version: Option<String>,
+}
+
+/// The image version stamped on a disk's planned DataVolume (see
+/// [`crate::converge::catalog_images`]).
+fn image_version_of(disk: &PlannedDisk) -> Option<String> {
+    match &disk.desired.object {
+        vmop_plugin::VolumeObject::DataVolume(dv) => dv
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(vmop_api::image::IMAGE_VERSION_ANNOTATION)
+            .cloned(),
+        _ => None,
+    }
 }
 
 /// The value of a disk's retention label.
@@ -108,6 +124,7 @@ fn not_created(disk: &PlannedDisk, volume: &str, readiness: Readiness, phase: &s
         attachment: disk.desired.attachment.clone(),
         readiness,
         refused_change: None,
+        image_version: image_version_of(disk),
     }
 }
 
@@ -335,6 +352,7 @@ pub async fn reconcile_disks(
             attachment: disk.desired.attachment.clone(),
             readiness: disk.backend.readiness(&disk.desired, &observed),
             refused_change,
+            image_version: image_version_of(disk),
         });
     }
     Ok(outcomes)

@@ -414,6 +414,7 @@ fn disk_statuses(observed: &Observed<'_>) -> Vec<DiskStatus> {
             progress: d.readiness.progress.clone(),
             restart_count: d.readiness.restart_count,
             waiting_for_first_consumer: d.readiness.waits_for_consumer,
+            image_version: d.image_version.clone(),
             ready: d.readiness.readiness.is_ready(),
         })
         .collect()
@@ -465,6 +466,7 @@ mod tests {
                 ..VolumeReadiness::new(readiness, Some("web--system".into()))
             },
             refused_change: None,
+            image_version: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! |------------|-------------------------------|----------------------------------------------|
 //! | [`csi`]    | CSI external-provisioners (Huamei, local-path, Longhorn) | creates a PV for each claim of their classes (WaitForFirstConsumer ones on the selected node); the real PV binder binds it; deletes released PVs |
 //! | [`cdi`]    | CDI DataVolume controller     | creates the claim, moves the DataVolume through import phases with progress, or fails it |
+//! | `data_import_cron`, `data_source_ready` | CDI DataImportCron (with its source poller) and DataSource controllers | imports a registry image on its schedule when [`registry`] has a new digest, points the managed DataSource at the newest import, keeps `importsToKeep`; reports DataSources Ready |
 //! | [`nmstate`]| kubernetes-nmstate handler    | writes per-node enactments and the policy's Available/Degraded/Ignored conditions |
 //! | [`kubevirt`]| virt-controller + virt-handler | creates, schedules and boots a VMI per running VM, reports interfaces and VM status |
 //!
@@ -20,13 +21,16 @@
 
 pub mod cdi;
 pub mod csi;
+mod data_import_cron;
 mod data_source;
+mod data_source_ready;
 mod importer;
 pub mod instancetype;
 pub mod kinds;
 pub mod kubevirt;
 pub mod migration;
 pub mod nmstate;
+pub mod registry;
 pub mod upstream;
 
 use std::{sync::Arc, time::Duration};
@@ -121,6 +125,8 @@ pub async fn run_all(client: Client, config: SimConfig) {
     tokio::join!(
         csi::run(client.clone(), config.clone()),
         cdi::run(client.clone(), config.clone()),
+        data_import_cron::run(client.clone(), config.clone()),
+        data_source_ready::run(client.clone(), config.clone()),
         nmstate::run(client.clone(), config.clone()),
         kubevirt::run(client.clone(), config.clone()),
         migration::run(client, config),

@@ -93,6 +93,42 @@ pub mod dv_condition {
     pub const RUNNING: &str = "Running";
 }
 
+/// What CDI's DataImportCron controller and its source poller write
+/// (`pkg/controller/dataimportcron-controller.go`, `dataimportcron-conditions.go`,
+/// `datasource-controller.go`, `pkg/common/common.go`).
+pub mod import_cron {
+    /// `DataImportCronLabel`: on every DataVolume, claim and DataSource a cron made.
+    pub const CRON_LABEL: &str = "cdi.kubevirt.io/dataImportCron";
+    /// `DataImportCronCleanupLabel`: deleted with the cron (`retentionPolicy: None`).
+    pub const CLEANUP_LABEL: &str = "cdi.kubevirt.io/dataImportCron.cleanup";
+    /// `AnnSourceDesiredDigest`: the digest the poller found.
+    pub const DESIRED_DIGEST: &str = "cdi.kubevirt.io/storage.import.sourceDesiredDigest";
+    /// `AnnLastCronTime`: when the poller last ran.
+    pub const LAST_CRON_TIME: &str = "cdi.kubevirt.io/storage.import.lastCronTime";
+    /// `AnnLastUseTime`: newest first decides what garbage collection keeps.
+    pub const LAST_USE_TIME: &str = "cdi.kubevirt.io/storage.import.lastUseTime";
+    /// `AnnImmediateBinding`.
+    pub const IMMEDIATE_BINDING: &str = "cdi.kubevirt.io/storage.bind.immediate.requested";
+    /// The cron's finalizer (`dataImportCronFinalizer`).
+    pub const FINALIZER: &str = "cdi.kubevirt.io/dataImportCronFinalizer";
+    /// `defaultImportsToKeepPerCron`.
+    pub const DEFAULT_IMPORTS_TO_KEEP: usize = 3;
+    /// `digestDvNameSuffixLength`: digest characters in a version's name.
+    pub const DIGEST_SUFFIX_LENGTH: usize = 12;
+    /// Condition types and reasons.
+    pub const PROGRESSING: &str = "Progressing";
+    pub const UP_TO_DATE: &str = "UpToDate";
+    pub const OUTDATED: &str = "Outdated";
+    pub const NO_IMPORT: &str = "NoImport";
+    pub const NO_DIGEST: &str = "NoDigest";
+    pub const SCHEDULED: &str = "ImportScheduled";
+    pub const IN_PROGRESS: &str = "ImportProgressing";
+    /// DataSource `Ready` reasons.
+    pub const READY: &str = "Ready";
+    pub const NO_SOURCE: &str = "NoSource";
+    pub const NOT_FOUND: &str = "NotFound";
+}
+
 /// Annotations CDI puts on the claims it makes (`pkg/controller/common/util.go`).
 pub mod cdi_annotation {
     /// `AnnPodRestarts`: restarts of the importer pod.

@@ -72,7 +72,7 @@ pub struct RegistrySource {
 }
 
 /// `DataVolumeSourcePVC`.
-#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct PvcSource {
     pub namespace: String,
     pub name: String,
@@ -126,6 +126,7 @@ pub struct DataVolumeStatus {
     version = "v1beta1",
     kind = "DataSource",
     namespaced,
+    status = "DataSourceStatus",
     schema = "disabled"
 )]
 #[serde(rename_all = "camelCase")]
@@ -146,4 +147,83 @@ pub struct DataSourceSource {
     pub data_source: Option<PvcSource>,
     #[serde(flatten)]
     pub rest: Rest,
+}
+
+/// `DataSourceStatus`: the source resolved, and whether it is `Ready`. DataSource has no
+/// status subresource upstream: CDI writes it with the object.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataImportCronSpec`: a DataVolume template imported on a schedule into versions named
+/// after `managedDataSource`, which points at the newest.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default)]
+#[kube(
+    group = "cdi.kubevirt.io",
+    version = "v1beta1",
+    kind = "DataImportCron",
+    namespaced,
+    status = "DataImportCronStatus",
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DataImportCronSpec {
+    /// A whole DataVolume (`apiVersion`, `kind`, `metadata`, `spec`), as upstream.
+    pub template: DataVolumeTemplate,
+    pub schedule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub garbage_collect: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imports_to_keep: Option<i32>,
+    pub managed_data_source: String,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// The DataVolume a DataImportCron's template holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct DataVolumeTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub spec: DataVolumeSpec,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `DataImportCronStatus` (no status subresource upstream: written with the object).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DataImportCronStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub current_imports: Vec<ImportStatus>,
+    #[serde(
+        rename = "lastImportedPVC",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_imported_pvc: Option<PvcSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_execution_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_import_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_format: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// `ImportStatus`: upstream spells its JSON fields with capitals.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ImportStatus {
+    #[serde(rename = "DataVolumeName")]
+    pub data_volume_name: String,
+    #[serde(rename = "Digest")]
+    pub digest: String,
 }
