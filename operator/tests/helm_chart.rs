@@ -226,7 +226,11 @@ async fn the_chart_lints_renders_and_the_api_server_accepts_it() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     crd_files.sort();
-    assert_eq!(crd_files.len(), 2, "profiles and pools: {crd_files:?}");
+    assert_eq!(
+        crd_files.len(),
+        3,
+        "profiles, pools and images: {crd_files:?}"
+    );
     let crds = crd_files
         .iter()
         .map(|path| std::fs::read_to_string(path).expect("CRD"))

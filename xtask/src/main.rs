@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod demo_catalog;
 mod demo_migrate;
 mod demo_pool;
 mod image;

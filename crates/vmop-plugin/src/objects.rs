@@ -222,8 +222,8 @@ pub fn profile_labels(profile: &crate::context::ProfileRef) -> BTreeMap<String, 
     BTreeMap::from([(PROFILE_LABEL.to_owned(), profile.name.clone())])
 }
 
-/// Refuses a disk with an image or a clone source: `backend` (its name) creates blank disks
-/// only, and says that the cdi backend imports them.
+/// Refuses a disk with an image, a catalog image or a clone source: `backend` (its name)
+/// creates blank disks only, and says that the cdi backend imports them.
 pub fn require_blank(
     config: &crate::context::DiskConfig,
     backend: &str,
@@ -231,6 +231,8 @@ pub fn require_blank(
     let disk = &config.disk;
     let field = if disk.image.is_some() {
         "image"
+    } else if disk.image_ref.is_some() {
+        "imageRef"
     } else if disk.source.is_some() {
         "source"
     } else {

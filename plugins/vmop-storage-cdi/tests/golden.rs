@@ -127,6 +127,15 @@ fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
             false,
         ),
         (
+            "catalog-image",
+            DiskSpec {
+                image: None,
+                image_ref: Some("fedora-41".into()),
+                ..disk("copy", "")
+            },
+            false,
+        ),
+        (
             "blank",
             source(DiskSource {
                 blank: Some(true),

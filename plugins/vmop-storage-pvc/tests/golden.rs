@@ -81,6 +81,14 @@ fn cases() -> Vec<(&'static str, DiskSpec, bool)> {
             false,
         ),
         (
+            "error-image-ref",
+            DiskSpec {
+                image_ref: Some("fedora-41".into()),
+                ..disk("system")
+            },
+            false,
+        ),
+        (
             "error-source",
             DiskSpec {
                 source: Some(DiskSource {

@@ -15,6 +15,7 @@
 
 mod audit;
 mod binder_floor;
+mod catalog;
 mod floor;
 mod identity;
 mod machine_cpu;
@@ -161,6 +162,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     runtime.block_on(async {
         let (client, _sims, kubeconfig) = prepare(&control_plane, &sims_binary, &work).await?;
         shape::prepare(&client, args.shape, NAMESPACE).await?;
+        catalog::create(&client, NAMESPACE).await?;
 
         // The floors first, on an idle API server.
         let floor_writes = profiles * floor::writes_per_profile(args.shape);
@@ -175,6 +177,12 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             Some(measure_binder_floor(&client, &args, profiles).await?)
         };
         let operator = start_operator(&binary, &kubeconfig, &args, &work).await?;
+        catalog::wait_ready(&client, NAMESPACE, Duration::from_secs(args.timeout)).await?;
+        println!(
+            "catalog image {} Ready (schedule {:?}): present through the idle window",
+            catalog::IMAGE,
+            catalog::SCHEDULE
+        );
         let mut audit = AuditLog::new(audit_path.clone());
         let start_up = audit.since_last(identity::OPERATOR_USER)?;
 
