@@ -66,7 +66,8 @@ async fn create_cron(ns: &TestNamespace, url: &str) {
             "template": {"spec": {
                 "source": {"registry": {"url": url}},
                 "storage": {
-                    "storageClassName": "huamei-sc-ssd",
+                    // k3s's default class binds on first consumer: CDI's importer pod is it.
+                    "storageClassName": "local-path",
                     "resources": {"requests": {"storage": "1Gi"}}
                 }
             }}

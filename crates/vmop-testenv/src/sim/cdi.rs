@@ -14,7 +14,9 @@
 //! and is restarted like any failing importer. The claim carries CDI's import annotations
 //! (source, endpoint, Secret, CA ConfigMap); an importer whose Secret or key is missing
 //! waits in `CreateContainerConfigError`, one whose ConfigMap is missing in
-//! `ContainerCreating`, as the kubelet reports them.
+//! `ContainerCreating`, as the kubelet reports them. A claim asking for immediate binding (a
+//! DataImportCron's versions) on a WaitForFirstConsumer class does not wait: its importer
+//! pod is its first consumer, placed by the scheduler.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -39,6 +41,7 @@ use super::{
     retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, cdi_annotation, dv_condition as condition, dv_phase as phase,
+        import_cron,
     },
 };
 
@@ -124,6 +127,16 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
     };
     let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
     let waits_for_consumer = !bound && waits_for_first_consumer(&ctx, &claim).await?;
+    // `IsImmediateBindingRequested` (a DataImportCron's versions): CDI does not wait; its
+    // importer pod is the claim's first consumer, and the scheduler selects its node.
+    let immediate = claim
+        .annotations()
+        .get(import_cron::IMMEDIATE_BINDING)
+        .is_some_and(|v| v == "true");
+    if waits_for_consumer && immediate {
+        schedule_importer(&ctx, &claim).await?;
+        return Ok(ctx.config.next_step());
+    }
 
     let current = dv.status.clone().unwrap_or_default();
     let current_phase = current.phase.clone().unwrap_or_default();
@@ -254,6 +267,36 @@ async fn waits_for_first_consumer(
     };
     let class = ctx.storage_class(&class_name).await?;
     Ok(class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer"))
+}
+
+/// The scheduler's part for an importer pod that is a claim's first consumer: the first
+/// node by name gets it, and is selected on the claim (`volume.kubernetes.io/selected-node`),
+/// so that the provisioner creates the volume there.
+async fn schedule_importer(
+    ctx: &SimContext,
+    claim: &PersistentVolumeClaim,
+) -> Result<(), SimError> {
+    let mut nodes: Vec<String> = ctx
+        .nodes()
+        .await?
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    nodes.sort();
+    let Some(node) = nodes.first() else {
+        return Ok(());
+    };
+    Api::<PersistentVolumeClaim>::namespaced(
+        ctx.client.clone(),
+        &claim.namespace().unwrap_or_default(),
+    )
+    .patch(
+        &claim.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}})),
+    )
+    .await?;
+    Ok(())
 }
 
 /// One import: its source URL, whether the node pulls it, and the claim it fills.
