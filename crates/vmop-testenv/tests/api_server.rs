@@ -82,6 +82,34 @@ async fn every_invalid_profile_is_rejected_at_admission_with_its_field_and_messa
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
+/// Creates each case of `cases` (description, object, path, message): every one must be
+/// refused with 422 naming its path and message. Returns what went otherwise.
+async fn refusals<K>(api: &Api<K>, cases: Vec<(&str, K, &str, &str)>) -> Vec<String>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut failures = Vec::new();
+    for (description, object, path, expected) in cases {
+        let message = match api.create(&PostParams::default(), &object).await {
+            Ok(_) => {
+                failures.push(format!("{description}: accepted"));
+                continue;
+            }
+            Err(kube::Error::Api(status)) if status.code == 422 => status.message,
+            Err(other) => {
+                failures.push(format!("{description}: {other}"));
+                continue;
+            }
+        };
+        if !message.contains(&format!("{path}: ")) || !message.contains(expected) {
+            failures.push(format!(
+                "{description}: expected `{path}: ... {expected}`, got: {message}"
+            ));
+        }
+    }
+    failures
+}
+
 #[tokio::test]
 async fn every_invalid_pool_is_rejected_at_admission_with_its_field_and_message() {
     use vmop_api::{
@@ -99,27 +127,14 @@ async fn every_invalid_pool_is_rejected_at_admission_with_its_field_and_message(
     )
     .await
     .expect("the API server accepts the valid pool");
-    let mut failures = Vec::new();
-    for case in invalid_pool_cases() {
-        let message = match api.create(&PostParams::default(), &case.pool).await {
-            Ok(_) => {
-                failures.push(format!("{}: accepted", case.description));
-                continue;
-            }
-            Err(kube::Error::Api(status)) if status.code == 422 => status.message,
-            Err(other) => {
-                failures.push(format!("{}: {other}", case.description));
-                continue;
-            }
-        };
-        let path = case.api_server_path.unwrap_or(case.path);
-        if !message.contains(&format!("{path}: ")) || !message.contains(case.message) {
-            failures.push(format!(
-                "{}: expected `{path}: ... {}`, got: {message}",
-                case.description, case.message
-            ));
-        }
-    }
+    let cases = invalid_pool_cases()
+        .into_iter()
+        .map(|c| {
+            let path = c.api_server_path.unwrap_or(c.path);
+            (c.description, c.pool, path, c.message)
+        })
+        .collect();
+    let failures = refusals(&api, cases).await;
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
@@ -140,27 +155,14 @@ async fn every_invalid_image_is_rejected_at_admission_with_its_field_and_message
     )
     .await
     .expect("the API server accepts the valid image");
-    let mut failures = Vec::new();
-    for case in invalid_image_cases() {
-        let message = match api.create(&PostParams::default(), &case.image).await {
-            Ok(_) => {
-                failures.push(format!("{}: accepted", case.description));
-                continue;
-            }
-            Err(kube::Error::Api(status)) if status.code == 422 => status.message,
-            Err(other) => {
-                failures.push(format!("{}: {other}", case.description));
-                continue;
-            }
-        };
-        let path = case.api_server_path.unwrap_or(case.path);
-        if !message.contains(&format!("{path}: ")) || !message.contains(case.message) {
-            failures.push(format!(
-                "{}: expected `{path}: ... {}`, got: {message}",
-                case.description, case.message
-            ));
-        }
-    }
+    let cases = invalid_image_cases()
+        .into_iter()
+        .map(|c| {
+            let path = c.api_server_path.unwrap_or(c.path);
+            (c.description, c.image, path, c.message)
+        })
+        .collect();
+    let failures = refusals(&api, cases).await;
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 

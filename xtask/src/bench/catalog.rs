@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use kube::{Api, Client, api::PostParams};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, PostParams},
+};
 use vmop_api::image::{VirtualMachineImage, VirtualMachineImageSpec};
 
 /// The bench's catalog image.
@@ -55,4 +58,13 @@ pub async fn wait_ready(client: &Client, namespace: &str, timeout: Duration) -> 
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Deletes the image once the profiles are gone: its version's claim and volume go with it
+/// (CDI deletes a cron's versions), so that the world's floor starts on an empty namespace.
+pub async fn delete(client: &Client, namespace: &str) -> Result<()> {
+    Api::<VirtualMachineImage>::namespaced(client.clone(), namespace)
+        .delete(IMAGE, &DeleteParams::default())
+        .await?;
+    Ok(())
 }

@@ -205,6 +205,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             let children = world_floor::capture(&client, NAMESPACE, WORLD_NAMESPACE).await?;
             let took = delete_all(&client, &api, profiles, concurrency, timeout).await?;
             let writes = audit.since_last(identity::OPERATOR_USER)?.operator;
+            catalog::delete(&client, NAMESPACE).await?;
             (Some(children), Some((took, writes)))
         };
 
@@ -409,21 +410,15 @@ async fn delete_all(
         Api::<DataVolume>::namespaced(client.clone(), NAMESPACE),
         Api::<VirtualMachine>::namespaced(client.clone(), NAMESPACE),
     );
-    // The profiles' own NADs: the NAD seed profiles reuse is its user's and stays.
-    let nads_of_profiles = async || -> Result<bool> {
-        let listed = nads
-            .list(
-                &ListParams::default()
-                    .labels(vmop_api::PROFILE_LABEL)
-                    .limit(1),
-            )
-            .await?;
-        Ok(listed.items.is_empty())
-    };
+    // The profiles' own children: the NAD seed profiles reuse is its user's, and the catalog
+    // image's version is the image's; both stay.
+    let profiles_own = ListParams::default()
+        .labels(vmop_api::PROFILE_LABEL)
+        .limit(1);
     until("every profile and child gone", timeout, || async {
         Ok(empty(api).await?
-            && nads_of_profiles().await?
-            && empty(&dvs).await?
+            && nads.list(&profiles_own).await?.items.is_empty()
+            && dvs.list(&profiles_own).await?.items.is_empty()
             && empty(&vms).await?)
     })
     .await?;

@@ -279,6 +279,35 @@ where
 }
 
 /// The kind of `K`, as a static string for metric labels.
+/// Applies `status` as the status of `object`, one of the operator's own kinds with a status
+/// subresource (a pool, an image), under `manager`; counted as a status write.
+pub(crate) async fn apply_status<K>(
+    ctx: &Context,
+    object: &K,
+    manager: &str,
+    status: &impl Serialize,
+) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default())
+        .patch_status(
+            &object.name_any(),
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(serde_json::json!({
+                "apiVersion": K::api_version(&()),
+                "kind": K::kind(&()),
+                "status": status,
+            })),
+        )
+        .await?;
+    ctx.metrics.wrote(kind_of::<K>(), "status");
+    Ok(())
+}
+
 pub fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
     match K::kind(&()).as_ref() {
         "NetworkAttachmentDefinition" => "NetworkAttachmentDefinition",
@@ -292,6 +321,10 @@ pub fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "MultiNetworkPolicy" => "MultiNetworkPolicy",
         "VirtualMachineInstance" => "VirtualMachineInstance",
         "VirtualMachineInstanceMigration" => "VirtualMachineInstanceMigration",
+        "VirtualMachineProfilePool" => "VirtualMachineProfilePool",
+        "VirtualMachineImage" => "VirtualMachineImage",
+        "DataImportCron" => "DataImportCron",
+        "DataSource" => "DataSource",
         _ => "Other",
     }
 }

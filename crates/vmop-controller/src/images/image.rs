@@ -37,7 +37,7 @@ use crate::{
     cache::relist::relisting,
     context::{Context, FIELD_MANAGER},
     converge::{
-        apply::{kind_of, needs_apply, owned, stamp},
+        apply::{apply_status, kind_of, needs_apply, owned, stamp},
         credentials::check_secret,
     },
     error::{Error, Result},
@@ -281,30 +281,15 @@ pub async fn reconcile_image(image: Arc<VirtualMachineImage>, ctx: Arc<Context>)
     }
     observe(&ctx, &image, &owner, &mut observed).await?;
     let status = image_status(&image, &observed, k8s_openapi::jiff::Timestamp::now());
-    let ready = status.phase.as_deref() == Some(vmop_api::image::image_phase::READY);
     if image.status.as_ref() != Some(&status) {
-        Api::<VirtualMachineImage>::namespaced(
-            ctx.client.clone(),
-            &image.namespace().unwrap_or_default(),
-        )
-        .patch_status(
-            &image.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(json!({
-                "apiVersion": "vmoperator.io/v1alpha1",
-                "kind": "VirtualMachineImage",
-                "status": status,
-            })),
-        )
-        .await?;
-        ctx.metrics
-            .wrote(kind_of::<VirtualMachineImage>(), "status");
+        apply_status(&ctx, image.as_ref(), FIELD_MANAGER, &status).await?;
     }
     // CDI's writes to the image's objects wake it; a problem waits for a change of the spec
     // or looks again after a while (a Secret created later).
-    Ok(match (&observed.problem, ready) {
-        (None, _) => Action::await_change(),
-        (Some(_), _) => Action::requeue(ctx.timing.converging),
+    Ok(if observed.problem.is_some() {
+        Action::requeue(ctx.timing.converging)
+    } else {
+        Action::await_change()
     })
 }
 

@@ -27,7 +27,7 @@ use vmop_api::{
 use crate::{
     cache::relist::relisting,
     context::Context,
-    converge::apply::kind_of,
+    converge::apply::{apply_status, kind_of},
     error::{Error, Result},
     pools::pool_plan::{PoolPlan, member_name, plan_pool},
     report::status::RESTART_REQUIRED,
@@ -298,20 +298,7 @@ pub async fn reconcile_pool(
         .first()
         .is_some_and(|c| c.status == "True");
     if pool.status.as_ref() != Some(&status) {
-        let pools: Api<VirtualMachineProfilePool> = Api::namespaced(ctx.client.clone(), &namespace);
-        pools
-            .patch_status(
-                &pool.name_any(),
-                &PatchParams::apply(POOL_FIELD_MANAGER).force(),
-                &Patch::Apply(json!({
-                    "apiVersion": "vmoperator.io/v1alpha1",
-                    "kind": "VirtualMachineProfilePool",
-                    "status": status,
-                })),
-            )
-            .await?;
-        ctx.metrics
-            .wrote(kind_of::<VirtualMachineProfilePool>(), "status");
+        apply_status(&ctx, pool.as_ref(), POOL_FIELD_MANAGER, &status).await?;
     }
     Ok(if settled {
         Action::await_change()
