@@ -134,7 +134,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
         .get(import_cron::IMMEDIATE_BINDING)
         .is_some_and(|v| v == "true");
     if waits_for_consumer && immediate {
-        schedule_importer(&ctx, &claim).await?;
+        importer::schedule(&ctx, &claim).await?;
         return Ok(ctx.config.next_step());
     }
 
@@ -267,36 +267,6 @@ async fn waits_for_first_consumer(
     };
     let class = ctx.storage_class(&class_name).await?;
     Ok(class.and_then(|c| c.volume_binding_mode).as_deref() == Some("WaitForFirstConsumer"))
-}
-
-/// The scheduler's part for an importer pod that is a claim's first consumer: the first
-/// node by name gets it, and is selected on the claim (`volume.kubernetes.io/selected-node`),
-/// so that the provisioner creates the volume there.
-async fn schedule_importer(
-    ctx: &SimContext,
-    claim: &PersistentVolumeClaim,
-) -> Result<(), SimError> {
-    let mut nodes: Vec<String> = ctx
-        .nodes()
-        .await?
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
-    nodes.sort();
-    let Some(node) = nodes.first() else {
-        return Ok(());
-    };
-    Api::<PersistentVolumeClaim>::namespaced(
-        ctx.client.clone(),
-        &claim.namespace().unwrap_or_default(),
-    )
-    .patch(
-        &claim.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}})),
-    )
-    .await?;
-    Ok(())
 }
 
 /// One import: its source URL, whether the node pulls it, and the claim it fills.

@@ -4,9 +4,17 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
-use kube::{Api, ResourceExt};
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::json;
 
-use super::{SimContext, SimError, kinds::cdi::DataVolume, upstream::cdi_annotation};
+use super::{
+    SimContext, SimError,
+    kinds::cdi::DataVolume,
+    upstream::{SELECTED_NODE_ANNOTATION, cdi_annotation},
+};
 
 /// CDI's `UpdateHTTPAnnotations`, `UpdateS3Annotations` and `UpdateRegistryAnnotations`:
 /// what the importer pod is made from.
@@ -96,4 +104,34 @@ pub(super) async fn cannot_start(
         }
     }
     Ok(None)
+}
+
+/// The scheduler's part for an importer pod that is a claim's first consumer: the first
+/// node by name gets it, and is selected on the claim (`volume.kubernetes.io/selected-node`),
+/// so that the provisioner creates the volume there.
+pub(super) async fn schedule(
+    ctx: &SimContext,
+    claim: &PersistentVolumeClaim,
+) -> Result<(), SimError> {
+    let mut nodes: Vec<String> = ctx
+        .nodes()
+        .await?
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    nodes.sort();
+    let Some(node) = nodes.first() else {
+        return Ok(());
+    };
+    Api::<PersistentVolumeClaim>::namespaced(
+        ctx.client.clone(),
+        &claim.namespace().unwrap_or_default(),
+    )
+    .patch(
+        &claim.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}})),
+    )
+    .await?;
+    Ok(())
 }
