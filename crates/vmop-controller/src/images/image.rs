@@ -284,12 +284,11 @@ pub async fn reconcile_image(image: Arc<VirtualMachineImage>, ctx: Arc<Context>)
     if image.status.as_ref() != Some(&status) {
         apply_status(&ctx, image.as_ref(), FIELD_MANAGER, &status).await?;
     }
-    // CDI's writes to the image's objects wake it; a problem waits for a change of the spec
-    // or looks again after a while (a Secret created later).
-    Ok(if observed.problem.is_some() {
-        Action::requeue(ctx.timing.converging)
-    } else {
-        Action::await_change()
+    // CDI's writes to the image's objects wake it, and a change of the spec does; a problem
+    // outside the spec (a Secret created later, a name freed) is looked at again after a while.
+    Ok(match &observed.problem {
+        Some((reason, _)) if reason != INVALID_SPEC => Action::requeue(ctx.timing.converging),
+        _ => Action::await_change(),
     })
 }
 
