@@ -33,13 +33,13 @@ pub use kube;
 pub use profile::{
     AllowFrom, CloudInitSpec, CpuTopology, DiskSource, DiskSpec, EgressRule, EgressSpec,
     InstancetypeKind, InstancetypeRef, IpamSpec, IsolationPort, IsolationSpec, LiveUpdateSpec,
-    LocalReference, NetworkSpec, PortProtocol, PreferenceKind, PreferenceRef, PullMethod,
-    RetentionPolicy, RunStrategy, SecretReference, SourceReference, SriovSpec,
-    VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
+    LocalReference, MAX_SNAPSHOTS_KEEP, NetworkSpec, PortProtocol, PreferenceKind, PreferenceRef,
+    PullMethod, RetentionPolicy, RunStrategy, SecretReference, SnapshotPolicy, SourceReference,
+    SriovSpec, VirtualMachineProfile, VirtualMachineProfileSpec, VolumeMode,
 };
 pub use status::{
-    Access, ConditionType, DiskStatus, NetworkStatus, Phase, RequestPhase, RequestStatus,
-    Resources, VirtualMachineProfileStatus,
+    Access, ConditionType, DiskStatus, MAX_LISTED_SNAPSHOTS, NetworkStatus, Phase, RequestPhase,
+    RequestStatus, Resources, SnapshotStatus, VirtualMachineProfileStatus,
 };
 /// Label a tenant's Secret carries, with the value `"true"`, to be usable as a disk's
 /// `credentialsSecretRef`: whoever may label it agrees that profiles of its namespace send it
@@ -63,6 +63,18 @@ pub const RESTART_ANNOTATION: &str = "vmoperator.io/restart-requested";
 /// Annotation asking for a live migration of the VM: each new value is one request, acted on
 /// once; `status.migration` reports it.
 pub const MIGRATE_ANNOTATION: &str = "vmoperator.io/migrate-requested";
+/// Annotation asking for a snapshot of the VM: each new value is one request, acted on once;
+/// `status.snapshots` lists the snapshot.
+pub const SNAPSHOT_ANNOTATION: &str = "vmoperator.io/snapshot-requested";
+/// Annotation asking to restore the VM from one of its snapshots: the value names the
+/// snapshot (`<snapshot>`, or `<snapshot>/<anything>` to restore the same one again);
+/// `status.restore` reports it.
+pub const RESTORE_ANNOTATION: &str = "vmoperator.io/restore-requested";
+/// Label on the VirtualMachineSnapshots the operator takes on a profile's schedule.
+pub const SCHEDULED_SNAPSHOT_LABEL: &str = "vmoperator.io/scheduled-snapshot";
+/// Annotation on an operator's snapshot: the time it was due (RFC 3339), by which the
+/// oldest are chosen for deletion.
+pub const SNAPSHOT_DUE_ANNOTATION: &str = "vmoperator.io/snapshot-due";
 
 /// The CustomResourceDefinition of `VirtualMachineProfile` as YAML, exactly as committed
 /// under `deploy/crds/` (regenerate with `cargo xtask crdgen`).

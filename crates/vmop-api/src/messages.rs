@@ -204,6 +204,8 @@ pub const SCHEDULE_NEEDS_REGISTRY: &str =
     "a refresh schedule applies only to a docker:// source (CDI polls registries for new digests)";
 /// `spec.importsToKeep` out of range.
 pub const IMPORTS_TO_KEEP_RANGE: &str = "must be between 1 and 20";
+/// `spec.snapshots.keep` out of range.
+pub const SNAPSHOTS_KEEP_RANGE: &str = "must be between 1 and 100";
 /// `spec.importsToKeep` without a schedule.
 pub const IMPORTS_TO_KEEP_NEEDS_SCHEDULE: &str = "applies only with a schedule";
 /// `spec.source` of a VirtualMachineImage with a scheme CDI cannot import into a catalog.

@@ -71,3 +71,11 @@ pub const MEMBER_REJECTED: &str = "MemberRejected";
 pub const ADDRESS_RANGE_INVALID: &str = "AddressRangeInvalid";
 /// A pool's address range has no address left for another member.
 pub const ADDRESS_RANGE_EXHAUSTED: &str = "AddressRangeExhausted";
+/// Condition type, when the profile asks for snapshots: whether KubeVirt can snapshot every
+/// disk (a VolumeSnapshotClass for each disk's StorageClass).
+pub const SNAPSHOTS_AVAILABLE: &str = "SnapshotsAvailable";
+/// `SnapshotsAvailable=False`: a disk's class has no VolumeSnapshotClass; its snapshots
+/// leave that disk out.
+pub const SNAPSHOTS_UNAVAILABLE: &str = "SnapshotsUnavailable";
+/// `Ready=False` while a restore of the VM from a snapshot is under way.
+pub const RESTORING: &str = "Restoring";

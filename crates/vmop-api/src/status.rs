@@ -49,6 +49,43 @@ pub struct VirtualMachineProfileStatus {
     /// and what became of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<RequestStatus>,
+    /// The VM's snapshots that the operator took (scheduled and requested), newest first,
+    /// at most 128.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 128))]
+    pub snapshots: Vec<SnapshotStatus>,
+    /// The last snapshot asked for with the annotation `vmoperator.io/snapshot-requested`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<RequestStatus>,
+    /// The last restore asked for with the annotation `vmoperator.io/restore-requested`, and
+    /// what became of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RequestStatus>,
+}
+
+/// Most snapshots `status.snapshots` lists (the newest).
+pub const MAX_LISTED_SNAPSHOTS: usize = 128;
+
+/// One of the VM's snapshots, as KubeVirt reports it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotStatus {
+    /// Name of the VirtualMachineSnapshot.
+    pub name: String,
+    /// When it was taken (KubeVirt's `creationTime`), or when it was due while it is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// KubeVirt's phase: InProgress, Succeeded, Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Whether it can be restored (`readyToUse`).
+    pub ready: bool,
+    /// Sum of its volumes' restore sizes, where the CSI driver reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// Taken on `spec.snapshots.schedule` (counted by `keep`), else asked for.
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 /// What became of a request made with an annotation (each new value is one request).
@@ -70,6 +107,12 @@ pub struct RequestStatus {
     /// The node a migration started from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_node: Option<String>,
+    /// The VirtualMachineSnapshot a snapshot request made, or a restore restores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_name: Option<String>,
+    /// The VirtualMachineRestore that carries a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_name: Option<String>,
     /// The node a migration moved the VM to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_node: Option<String>,

@@ -7,7 +7,7 @@ use kube::{Client, runtime::reflector::ObjectRef};
 use vmop_api::VirtualMachineProfile;
 use vmop_plugin::Registries;
 
-pub use crate::cache::stores::{Indexes, Stores};
+pub use crate::cache::{index::Indexes, stores::Stores};
 use crate::{
     cache::admin_policy::AdminPolicyHandle, config::Timing, metrics::Metrics,
     report::events::EventPublisher,

@@ -9,7 +9,8 @@
 //! - `converge/`: the three managers, networks ([`NetworkOutcome`]), storage
 //!   ([`DiskOutcome`]) and the VM ([`VmOutcome`]), with server-side apply and cleanup;
 //! - `report/`: the status ([`compute`], pure, from what was [`Observed`]) and Events;
-//! - `requests/` (restart, migration) and `pools/` (VirtualMachineProfilePools);
+//! - `requests/` (restart, migration), `snapshots/` (scheduled and requested snapshots,
+//!   restore) and `pools/` (VirtualMachineProfilePools);
 //! - `render.rs`: the same pure steps with no cluster ([`render_profile`], [`render_pool`]),
 //!   for `vm-operator render`.
 //!
@@ -53,6 +54,7 @@ mod reconcile;
 mod render;
 mod report;
 mod requests;
+mod snapshots;
 
 pub use cache::admin_policy::AdminPolicyHandle;
 pub use cache::{packed::PackedStore, watch_health::WatchHealth};

@@ -3,6 +3,7 @@
 //! ```text
 //! fetch (watch caches)
 //!   -> plan: validate + build        pure; an invalid spec stops here, nothing is created
+//!   -> snapshots, restore             taken and deleted on schedule; a restore holds the rest
 //!   -> claims                         addresses, node interfaces, shared policies: all or nothing
 //!   -> networks ┐ concurrently        NetworkManager, StorageManager: apply, read readiness
 //!   -> storage  ┘
@@ -28,7 +29,7 @@ use kube::{
 use tracing::{Instrument, info, info_span, instrument, warn};
 use vmop_api::{
     Phase, Resources, VirtualMachineProfile, VirtualMachineProfileStatus,
-    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING, QUOTA_EXCEEDED},
+    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING, QUOTA_EXCEEDED, RESTORING},
 };
 use vmop_plugin::VolumeObject;
 
@@ -46,13 +47,14 @@ use crate::{
     desired::claims::ProfileKey,
     desired::classes::storage_class,
     desired::plan::{Plan, Planned, TemplateExtras, plan, scope_node_policies},
-    desired::quota,
+    desired::quota_caches::over_quota,
     desired::sizing,
     desired::wants::wants,
     error::{Error, Result},
     report::status::{Converged, Observed, compute},
     report::write::{deferred, now, write_status},
     requests::apply::carry_out,
+    snapshots::{self, apply::SnapshotsPass},
 };
 
 /// Reconciles one profile (the kube-runtime `reconcile` function).
@@ -97,6 +99,9 @@ enum Outcome {
         messages: Vec<String>,
         category: &'static str,
     },
+    /// A restore from a snapshot is under way: KubeVirt rewrites the VM and its claims, so
+    /// nothing else is written until it ends.
+    Restoring(Box<SnapshotsPass>),
     /// The children are applied and read back.
     Converged(Box<Pass>),
 }
@@ -110,6 +115,7 @@ struct Pass {
     restart: Option<vmop_api::RequestStatus>,
     migration: Option<vmop_api::RequestStatus>,
     isolation: Option<(bool, &'static str, String)>,
+    snapshots: SnapshotsPass,
 }
 
 impl Outcome {
@@ -143,6 +149,11 @@ async fn converge(
     match image_versions(&ctx.stores, profile) {
         Ok(versions) => stamp_versions(&mut plan, &versions),
         Err((reason, messages)) => return Ok(Outcome::Missing { reason, messages }),
+    }
+    let (cached_vm, cached_vmi) = cached_vm(ctx, profile);
+    let snapshots = snapshots::apply::carry_out(ctx, profile, old, cached_vm.as_deref()).await?;
+    if snapshots.restore.holds_children() {
+        return Ok(Outcome::Restoring(Box::new(snapshots)));
     }
     // Held in common with other profiles (addresses, node interfaces, shared policies): all
     // or nothing, before anything is written.
@@ -194,7 +205,6 @@ async fn converge(
     if spec_changed(profile, old) || has_unwanted(ctx, profile, &wanted, vm.secrets()) {
         remove_orphans(ctx, profile, &wanted, vm.secrets()).await?;
     }
-    let (cached_vm, cached_vmi) = cached_vm(ctx, profile);
     let (restart, migration) = carry_out(
         ctx,
         profile,
@@ -211,6 +221,7 @@ async fn converge(
         restart,
         migration,
         isolation: isolation.condition(),
+        snapshots,
     })))
 }
 
@@ -252,40 +263,6 @@ async fn planned(
     Ok((plan, resources))
 }
 
-/// What the profile's missing children would take past its namespace's ResourceQuotas, from
-/// the quota and claim caches.
-fn over_quota(
-    ctx: &Context,
-    profile: &VirtualMachineProfile,
-    plan: &Plan,
-    resources: &Resources,
-    vm_exists: bool,
-) -> Vec<String> {
-    let namespace = profile.namespace().unwrap_or_default();
-    let stores = &ctx.stores;
-    // A claim that exists is counted by the quota already; one whose DataVolume exists is on
-    // its way (CDI creates it whatever this pass decides).
-    let exists = |name: &str| {
-        stores
-            .claims
-            .get(&ObjectRef::new(name).within(&namespace))
-            .is_some()
-            || stores
-                .data_volumes
-                .get(&ObjectRef::new(name).within(&namespace))
-                .is_some()
-    };
-    let asks = quota::asks(
-        plan,
-        resources,
-        profile.spec.run_strategy,
-        vm_exists,
-        exists,
-    );
-    let quotas = ctx.stores.resource_quotas.state();
-    quota::exceeded(quotas.iter().map(|q| q.as_ref()), &namespace, &asks)
-}
-
 /// Turns how the pass ended into status (computed once, written if it changed), and says
 /// when to look again.
 async fn conclude(
@@ -310,6 +287,16 @@ async fn conclude(
         } => {
             let observed = Observed::stopped(profile, None, Some((reason, messages)));
             (compute(old, &observed, now()), None)
+        }
+        Outcome::Restoring(pass) => {
+            let message = pass.restore.recorded.as_ref().map(|r| r.message.clone());
+            let messages = Vec::from_iter(message);
+            let observed = Observed::stopped(profile, None, Some((RESTORING, &messages)));
+            let mut status = compute(old, &observed, now());
+            status.restore = pass.restore.recorded.clone();
+            status.snapshot = pass.snapshots.recorded.clone();
+            status.snapshots = pass.snapshots.listed.clone();
+            (status, Some(Action::requeue(ctx.timing.waiting)))
         }
         Outcome::Converged(pass) => {
             let (status, action) = converged_status(ctx, profile, old, pass);
@@ -356,6 +343,10 @@ fn converged_status(
             restart: pass.restart.clone(),
             migration: pass.migration.clone(),
             isolation: pass.isolation.clone(),
+            snapshots: pass.snapshots.snapshots.listed.clone(),
+            snapshot: pass.snapshots.snapshots.recorded.clone(),
+            restore: pass.snapshots.restore.recorded.clone(),
+            snapshots_available: pass.snapshots.availability.clone(),
         }),
         ..Observed::stopped(profile, None, None)
     };
@@ -371,7 +362,15 @@ fn converged_status(
         || !multi_network_policies && profile.spec.isolation.is_some();
     let held = deferred(ctx, profile, old, &status);
     let again = look_again(&ctx.timing, settled, unwatched_wait, held);
-    (status, Action::requeue(again))
+    // A scheduled snapshot wakes the profile when it is due, and nothing else does.
+    let due = pass.snapshots.snapshots.next_due.map(|due| {
+        let wait = due.duration_since(k8s_openapi::jiff::Timestamp::now());
+        Duration::try_from(wait).unwrap_or_default() + Duration::from_secs(1)
+    });
+    (
+        status,
+        Action::requeue(due.map_or(again, |due| again.min(due))),
+    )
 }
 
 /// The profile's deletion: children cleaned up, or what it waits for said in status.

@@ -49,6 +49,7 @@ fn profile(name: &str) -> VirtualMachineProfile {
             cloud_init: None,
             disk_retention_policy: RetentionPolicy::Delete,
             template: None,
+            snapshots: None,
         },
     )
 }

@@ -30,7 +30,7 @@ use crate::TestEnvError;
 pub const MANAGER: &str = "vmop-testenv";
 
 /// The upstream CRDs of the kinds vm-operator writes and reads (see `crds/SOURCES.md`).
-pub const UPSTREAM_CRDS: [&str; 14] = [
+pub const UPSTREAM_CRDS: [&str; 20] = [
     include_str!("../crds/k8s.cni.cncf.io_network-attachment-definitions.yaml"),
     include_str!("../crds/k8s.cni.cncf.io_multi-networkpolicies.yaml"),
     include_str!("../crds/nmstate.io_nodenetworkconfigurationpolicies.yaml"),
@@ -45,6 +45,12 @@ pub const UPSTREAM_CRDS: [&str; 14] = [
     include_str!("../crds/instancetype.kubevirt.io_virtualmachineclusterinstancetypes.yaml"),
     include_str!("../crds/instancetype.kubevirt.io_virtualmachinepreferences.yaml"),
     include_str!("../crds/instancetype.kubevirt.io_virtualmachineclusterpreferences.yaml"),
+    include_str!("../crds/snapshot.kubevirt.io_virtualmachinesnapshots.yaml"),
+    include_str!("../crds/snapshot.kubevirt.io_virtualmachinesnapshotcontents.yaml"),
+    include_str!("../crds/snapshot.kubevirt.io_virtualmachinerestores.yaml"),
+    include_str!("../crds/snapshot.storage.k8s.io_volumesnapshotclasses.yaml"),
+    include_str!("../crds/snapshot.storage.k8s.io_volumesnapshotcontents.yaml"),
+    include_str!("../crds/snapshot.storage.k8s.io_volumesnapshots.yaml"),
 ];
 
 /// A few of KubeVirt's common instancetypes (kubevirt/common-instancetypes, the U series:
@@ -175,13 +181,17 @@ pub fn storage_classes() -> Vec<StorageClass> {
     ]
 }
 
-/// What CDI's admission webhooks do for DataVolumes, as ValidatingAdmissionPolicies with
-/// their bindings: on update "Cannot update DataVolume Spec"
-/// (`pkg/apiserver/webhooks/datavolume-validate.go`), on create the clone authorization of
-/// the requesting user in the source namespace (`datavolume-mutate.go`). The policy the
-/// bootstrap probes comes last: the API server learns of policies in the order they were
-/// written, so once it enforces that one it enforces the others.
-pub const CDI_ADMISSION: &str = concat!(
+/// What CDI's and KubeVirt's admission webhooks do that the operator meets, as
+/// ValidatingAdmissionPolicies with their bindings: KubeVirt refuses a run strategy change
+/// while a restore is under way (`pkg/storage/admitters/vm-storage-status.go`); CDI on update
+/// "Cannot update DataVolume Spec" (`pkg/apiserver/webhooks/datavolume-validate.go`), on
+/// create the clone authorization of the requesting user in the source namespace
+/// (`datavolume-mutate.go`). The policy the bootstrap probes comes last: the API server learns
+/// of policies in the order they were written, so once it enforces that one it enforces the
+/// others.
+pub const UPSTREAM_ADMISSION: &str = concat!(
+    include_str!("../policies/kubevirt-restore-run-strategy.yaml"),
+    "\n---\n",
     include_str!("../policies/cdi-clone-authorization.yaml"),
     "\n---\n",
     include_str!("../policies/cdi-datavolume-spec-immutable.yaml")
@@ -256,7 +266,7 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
     register_nodes(client, &params).await?;
     let policies = Api::<ValidatingAdmissionPolicy>::all(client.clone());
     let bindings = Api::<ValidatingAdmissionPolicyBinding>::all(client.clone());
-    for document in serde_yaml::Deserializer::from_str(CDI_ADMISSION) {
+    for document in serde_yaml::Deserializer::from_str(UPSTREAM_ADMISSION) {
         let value =
             serde_json::Value::deserialize(document).map_err(|e| TestEnvError::Bootstrap {
                 detail: format!("CDI admission policy: {e}"),
@@ -304,7 +314,53 @@ pub async fn bootstrap(client: &Client) -> Result<(), TestEnvError> {
             .patch(&name, &params, &Patch::Apply(&class))
             .await?;
     }
+    apply_volume_snapshot_classes(client, &strict).await
+}
+
+/// Creates [`volume_snapshot_classes`] (or leaves them as they are).
+async fn apply_volume_snapshot_classes(
+    client: &Client,
+    params: &PatchParams,
+) -> Result<(), TestEnvError> {
+    let api: Api<kube::api::DynamicObject> =
+        Api::all_with(client.clone(), &volume_snapshot_class_resource());
+    for class in volume_snapshot_classes() {
+        let name = class["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        api.patch(&name, params, &Patch::Apply(&class)).await?;
+    }
     Ok(())
+}
+
+/// `snapshot.storage.k8s.io/v1` VolumeSnapshotClass, as a dynamic kind.
+fn volume_snapshot_class_resource() -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass"),
+        "volumesnapshotclasses",
+    )
+}
+
+/// The VolumeSnapshotClasses of the test world: the Huamei CSI driver and Longhorn take
+/// snapshots; k3s's local-path provisioner cannot (as upstream: it is no CSI driver), so a
+/// disk on `local-path` is one KubeVirt leaves out of a VM's snapshots.
+pub fn volume_snapshot_classes() -> Vec<serde_json::Value> {
+    [
+        ("huamei-snapshots", crate::HUAMEI_PROVISIONER),
+        ("longhorn-snapshots", crate::LONGHORN_PROVISIONER),
+    ]
+    .iter()
+    .map(|(name, driver)| {
+        serde_json::json!({
+            "apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshotClass",
+            "metadata": {"name": name},
+            "driver": driver,
+            "deletionPolicy": "Delete",
+        })
+    })
+    .collect()
 }
 
 /// Waits until the API server enforces the CDI admission policy: a new policy takes effect

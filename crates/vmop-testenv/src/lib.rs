@@ -30,7 +30,7 @@ pub mod tools;
 pub mod wait;
 
 pub use cluster::{
-    CDI_ADMISSION, HUAMEI_PROVISIONER, LOCAL_PATH_PROVISIONER, LONGHORN_PROVISIONER, MANAGER,
+    HUAMEI_PROVISIONER, LOCAL_PATH_PROVISIONER, LONGHORN_PROVISIONER, MANAGER, UPSTREAM_ADMISSION,
     UPSTREAM_CRDS, bootstrap, nodes, storage_classes,
 };
 pub use control_plane::{ControlPlane, DATASTORE_ENV, Datastore, client_for};

@@ -84,6 +84,7 @@ fn base() -> VirtualMachineProfileSpec {
         cloud_init: None,
         disk_retention_policy: Default::default(),
         template: None,
+        snapshots: None,
     }
 }
 

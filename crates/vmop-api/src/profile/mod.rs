@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 mod disk;
 mod isolation;
 mod network;
+mod snapshots;
 
 pub use disk::*;
 pub use isolation::*;
 pub use network::*;
+pub use snapshots::*;
 
 use crate::status::VirtualMachineProfileStatus;
 
@@ -142,6 +144,12 @@ pub struct VirtualMachineProfileSpec {
     #[schemars(length(max = 63))]
     #[x_kube(validation = kube::core::Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message(crate::messages::PLUGIN_NAME))]
     pub template: Option<String>,
+
+    /// Scheduled KubeVirt snapshots of the VM (`schedule`, `keep`). Snapshots can also be
+    /// asked for with the annotation `vmoperator.io/snapshot-requested`, and one restored
+    /// with `vmoperator.io/restore-requested: <snapshot>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots: Option<SnapshotPolicy>,
 }
 
 /// Bounds of the sizes a VM may change to while it runs.

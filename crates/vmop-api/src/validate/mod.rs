@@ -96,7 +96,24 @@ pub fn validate_profile(
     if let Some(cloud_init) = &spec.cloud_init {
         cloud_init::validate_cloud_init(&mut e, cloud_init);
     }
+    if let Some(policy) = &spec.snapshots {
+        check_snapshot_policy(&mut e, policy);
+    }
     e.into_result()
+}
+
+/// `spec.snapshots`: a cron schedule's shape and how many to keep.
+fn check_snapshot_policy(e: &mut Errors, policy: &crate::SnapshotPolicy) {
+    e.check(
+        image::is_cron_shape(&policy.schedule),
+        || "spec.snapshots.schedule".into(),
+        msg::SCHEDULE_FORMAT,
+    );
+    e.check(
+        (1..=crate::MAX_SNAPSHOTS_KEEP).contains(&policy.keep),
+        || "spec.snapshots.keep".into(),
+        msg::SNAPSHOTS_KEEP_RANGE,
+    );
 }
 
 /// Rules the API server cannot afford to check at admission (CEL's cost estimate of

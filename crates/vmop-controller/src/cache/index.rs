@@ -13,6 +13,7 @@ use std::{
 };
 
 use kube::{Resource, ResourceExt, runtime::watcher};
+use vmop_api::{PROFILE_LABEL, external::nmstate::ENACTMENT_POLICY_LABEL};
 
 /// `<namespace>/<label value>`; cluster-scoped objects have the namespace "".
 fn key(namespace: &str, value: &str) -> String {
@@ -121,6 +122,38 @@ impl LabelIndex {
             .unwrap_or_default();
         names.sort();
         names
+    }
+}
+
+/// The caches' objects by label: each profile's children by [`PROFILE_LABEL`], enactments
+/// by the policy they report on. (A profile's VM and its instance carry the profile's name:
+/// they are looked up by it.)
+#[derive(Debug, Clone)]
+pub struct Indexes {
+    /// [`Stores::nads`] by profile.
+    pub nads: Arc<LabelIndex>,
+    /// [`Stores::secrets`] by profile.
+    pub secrets: Arc<LabelIndex>,
+    /// [`Stores::claims`] by profile.
+    pub claims: Arc<LabelIndex>,
+    /// [`Stores::data_volumes`] by profile.
+    pub data_volumes: Arc<LabelIndex>,
+    /// [`Stores::enactments`] by policy name.
+    pub enactments: Arc<LabelIndex>,
+    /// [`Stores::snapshots`] by profile.
+    pub snapshots: Arc<LabelIndex>,
+}
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Indexes {
+            nads: LabelIndex::new(PROFILE_LABEL),
+            secrets: LabelIndex::new(PROFILE_LABEL),
+            claims: LabelIndex::new(PROFILE_LABEL),
+            data_volumes: LabelIndex::new(PROFILE_LABEL),
+            enactments: LabelIndex::new(ENACTMENT_POLICY_LABEL),
+            snapshots: LabelIndex::new(PROFILE_LABEL),
+        }
     }
 }
 

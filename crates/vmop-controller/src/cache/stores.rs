@@ -29,7 +29,10 @@ use vmop_api::{
             VirtualMachineClusterInstancetype, VirtualMachineClusterPreference,
             VirtualMachineInstancetype, VirtualMachinePreference,
         },
-        kubevirt::{VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration},
+        kubevirt::{
+            VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration,
+            VirtualMachineRestore, VirtualMachineSnapshot,
+        },
         multinetworkpolicy::MultiNetworkPolicy,
         multus::NetworkAttachmentDefinition,
         nmstate::{
@@ -44,7 +47,7 @@ use vmop_plugin::objects::MANAGED_POLICY_LABEL;
 use crate::{
     cache::{
         admin_policy::AdminPolicyHandle,
-        index::LabelIndex,
+        index::{Indexes, LabelIndex},
         packed::PackedStore,
         queue::controlling_profiles,
         relist::relisting,
@@ -101,6 +104,11 @@ pub struct Stores {
     pub multi_network_policies: PackedStore<PartialObjectMeta<MultiNetworkPolicy>>,
     /// Live migrations asked for by profiles.
     pub migrations: PackedStore<VirtualMachineInstanceMigration>,
+    /// The VM snapshots the operator took (by label, with no owner: a profile's deletion
+    /// keeps or deletes them by its disks' retention).
+    pub snapshots: PackedStore<VirtualMachineSnapshot>,
+    /// Restores asked for by profiles.
+    pub restores: PackedStore<VirtualMachineRestore>,
     /// The catalog images (VirtualMachineImages) disks may clone with `imageRef`.
     pub images: Store<VirtualMachineImage>,
     /// Lookups by label into the caches above, so that no reconcile scans them.
@@ -112,35 +120,6 @@ impl std::fmt::Debug for Stores {
         f.debug_struct("Stores")
             .field("profiles", &self.profiles.state().len())
             .finish_non_exhaustive()
-    }
-}
-
-/// The caches' objects by label: each profile's children by [`PROFILE_LABEL`], enactments
-/// by the policy they report on. (A profile's VM and its instance carry the profile's name:
-/// they are looked up by it.)
-#[derive(Debug, Clone)]
-pub struct Indexes {
-    /// [`Stores::nads`] by profile.
-    pub nads: Arc<LabelIndex>,
-    /// [`Stores::secrets`] by profile.
-    pub secrets: Arc<LabelIndex>,
-    /// [`Stores::claims`] by profile.
-    pub claims: Arc<LabelIndex>,
-    /// [`Stores::data_volumes`] by profile.
-    pub data_volumes: Arc<LabelIndex>,
-    /// [`Stores::enactments`] by policy name.
-    pub enactments: Arc<LabelIndex>,
-}
-
-impl Default for Indexes {
-    fn default() -> Self {
-        Indexes {
-            nads: LabelIndex::new(PROFILE_LABEL),
-            secrets: LabelIndex::new(PROFILE_LABEL),
-            claims: LabelIndex::new(PROFILE_LABEL),
-            data_volumes: LabelIndex::new(PROFILE_LABEL),
-            enactments: LabelIndex::new(ENACTMENT_POLICY_LABEL),
-        }
     }
 }
 
@@ -232,16 +211,7 @@ pub(crate) fn watch_all(
         claims: w.child(Some(index.claims.clone()), strip),
         data_volumes: w.child(Some(index.data_volumes.clone()), trim::data_volume),
         vms: w.child(None, trim::vm),
-        vmis: w.triggering(
-            packed(
-                w.namespaced(),
-                labelled(),
-                None,
-                trim::instance,
-                w.health.clone(),
-            ),
-            |vmi: &VirtualMachineInstance| by_label(vmi.namespace(), vmi.labels()),
-        ),
+        vmis: w.labelled_child(None, trim::instance),
         secrets: w.child(Some(index.secrets.clone()), trim::metadata_only),
         storage_classes: w.read_only(w.cluster()),
         // Read before a profile creates children; one over its quota looks again on its own.
@@ -261,6 +231,8 @@ pub(crate) fn watch_all(
             w.health.clone(),
         )),
         migrations: w.child(None, strip),
+        snapshots: w.labelled_child(Some(index.snapshots.clone()), strip),
+        restores: w.child(None, strip),
         // Read when a disk names one; a profile waiting for an image looks again on its own.
         images: w.read_only(w.namespaced()),
         index,
@@ -402,6 +374,30 @@ impl Wiring {
             self.health.clone(),
         );
         self.triggering(cache, controlling_profiles)
+    }
+
+    /// Like [`Wiring::child`], for children with no owner reference of the profile (a VM's
+    /// instance, snapshots): each triggers the profile its [`PROFILE_LABEL`] names.
+    fn labelled_child<K>(
+        &mut self,
+        index: Option<Arc<LabelIndex>>,
+        trim: fn(&mut K),
+    ) -> PackedStore<K>
+    where
+        K: Cacheable
+            + serde::Serialize
+            + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        let cache = packed(
+            self.namespaced(),
+            labelled(),
+            index,
+            trim,
+            self.health.clone(),
+        );
+        self.triggering(cache, |child: &K| {
+            by_label(child.namespace(), child.labels())
+        })
     }
 
     /// Like [`Wiring::owned`], for a cache that is not waited for.

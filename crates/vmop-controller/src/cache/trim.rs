@@ -117,9 +117,22 @@ pub fn instance(vmi: &mut VirtualMachineInstance) {
 /// requests read.
 pub fn vm(vm: &mut VirtualMachine) {
     strip(vm);
+    let disks: Vec<String> = vm
+        .spec
+        .template
+        .iter()
+        .filter_map(|t| t.spec.as_ref())
+        .flat_map(|s| &s.volumes)
+        .filter(|v| v.data_volume.is_some() || v.persistent_volume_claim.is_some())
+        .map(|v| v.name.clone())
+        .collect();
     if let Some(status) = vm.status.as_mut() {
         status.extra.clear();
         trim_conditions(&mut status.conditions);
+        // Only a disk that cannot be snapshotted is reported (`SnapshotsAvailable`).
+        status
+            .volume_snapshot_statuses
+            .retain(|v| !v.enabled && disks.contains(&v.name));
     }
 }
 

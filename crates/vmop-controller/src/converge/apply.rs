@@ -325,6 +325,8 @@ pub fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "VirtualMachineImage" => "VirtualMachineImage",
         "DataImportCron" => "DataImportCron",
         "DataSource" => "DataSource",
+        "VirtualMachineSnapshot" => "VirtualMachineSnapshot",
+        "VirtualMachineRestore" => "VirtualMachineRestore",
         _ => "Other",
     }
 }

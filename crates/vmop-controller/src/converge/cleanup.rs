@@ -307,6 +307,7 @@ pub async fn cleanup(ctx: &Context, profile: &VirtualMachineProfile) -> Result<(
             profile.name_any()
         )));
     }
+    crate::snapshots::apply::delete_with_profile(ctx, profile).await?;
     remove_orphans(ctx, profile, &Wanted::default(), Some(&[])).await?;
     ctx.claims.release(&ProfileKey::of(profile));
     delete_unused_node_policies(ctx).await?;

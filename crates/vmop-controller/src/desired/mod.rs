@@ -11,5 +11,6 @@ pub(crate) mod image_hosts;
 pub(crate) mod isolation;
 pub(crate) mod plan;
 pub(crate) mod quota;
+pub(crate) mod quota_caches;
 pub(crate) mod sizing;
 pub(crate) mod wants;

@@ -37,7 +37,7 @@ pub(crate) use vmop_api::reasons::RESTART_REQUIRED;
 /// The VM's network name for the pod network.
 const POD_NETWORK: &str = "default";
 /// Condition type of a profile's isolation.
-use vmop_api::reasons::{ISOLATED, SCHEDULED, WAITING_FOR_FIRST_START};
+use vmop_api::reasons::{ISOLATED, SCHEDULED, SNAPSHOTS_AVAILABLE, WAITING_FOR_FIRST_START};
 
 /// Everything status is computed from.
 #[derive(Debug)]
@@ -102,6 +102,14 @@ pub struct Converged<'a> {
     pub migration: Option<RequestStatus>,
     /// The `Isolated` condition (ok, reason, message), when isolation is asked for.
     pub isolation: Option<(bool, &'static str, String)>,
+    /// The VM's snapshots, newest first.
+    pub snapshots: Vec<vmop_api::SnapshotStatus>,
+    /// The snapshot request as this pass left it.
+    pub snapshot: Option<RequestStatus>,
+    /// The restore request as this pass left it.
+    pub restore: Option<RequestStatus>,
+    /// The `SnapshotsAvailable` condition (ok, reason, message), when snapshots are asked for.
+    pub snapshots_available: Option<(bool, &'static str, String)>,
 }
 
 /// The status a profile should have.
@@ -164,6 +172,9 @@ pub fn compute(
         ),
         restart: converged.map_or_else(|| old.restart.clone(), |c| c.restart.clone()),
         migration: converged.map_or_else(|| old.migration.clone(), |c| c.migration.clone()),
+        snapshots: converged.map_or_else(|| old.snapshots.clone(), |c| c.snapshots.clone()),
+        snapshot: converged.map_or_else(|| old.snapshot.clone(), |c| c.snapshot.clone()),
+        restore: converged.map_or_else(|| old.restore.clone(), |c| c.restore.clone()),
         primary_ip,
     }
 }
@@ -328,6 +339,14 @@ fn conditions(
         .and_then(|c| c.isolation.clone());
     verdicts.extend(
         isolation.map(|(ok, reason, message)| (ISOLATED, Verdict::new(ok, reason, message))),
+    );
+    let snapshots = observed
+        .converged
+        .as_ref()
+        .and_then(|c| c.snapshots_available.clone());
+    verdicts.extend(
+        snapshots
+            .map(|(ok, reason, message)| (SNAPSHOTS_AVAILABLE, Verdict::new(ok, reason, message))),
     );
     let mut conditions = Vec::new();
     for (type_, verdict) in &verdicts {
@@ -918,6 +937,10 @@ mod tests {
             restart: Some(restart.clone()),
             migration: None,
             isolation: Some((false, "NotIsolated", "bridge mgmt is not covered".into())),
+            snapshots: Vec::new(),
+            snapshot: None,
+            restore: None,
+            snapshots_available: None,
         });
         let status = compute(&Default::default(), &seen, at(1));
         assert_eq!(status.resources.as_ref().map(|r| r.vcpus), Some(2));

@@ -72,13 +72,25 @@ fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileSt
             .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
             .collect();
         conditions.sort();
-        // A request's progress is never a mere detail.
-        let requests = (status.restart.clone(), status.migration.clone());
+        // A request's progress is never a mere detail, nor a snapshot taken, ready or gone.
+        let requests = [
+            &status.restart,
+            &status.migration,
+            &status.snapshot,
+            &status.restore,
+        ]
+        .map(Clone::clone);
+        let snapshots: Vec<(String, bool)> = status
+            .snapshots
+            .iter()
+            .map(|s| (s.name.clone(), s.ready))
+            .collect();
         (
             status.phase,
             status.observed_generation,
             conditions,
             requests,
+            snapshots,
         )
     };
     outline(old) == outline(new)

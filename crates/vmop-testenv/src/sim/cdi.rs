@@ -22,10 +22,10 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use k8s_openapi::{
     api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec},
-    apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
-    Api, Client, Resource, ResourceExt,
+    Api, Client, ResourceExt,
     api::{Patch, PatchParams, PostParams},
     runtime::controller::Action,
 };
@@ -38,7 +38,7 @@ use super::{
         Condition,
         cdi::{DataVolume, DataVolumeStatus},
     },
-    retry,
+    pre_populated, retry,
     upstream::{
         SELECTED_NODE_ANNOTATION, cdi_annotation, dv_condition as condition, dv_phase as phase,
         import_cron,
@@ -57,7 +57,7 @@ pub async fn run(client: Client, config: Arc<SimConfig>) {
     };
     let context = SimContext::with_caches(&client, &config, caches);
     let stream = controller::<DataVolume>(&client)
-        .owns_stream(claim_changes)
+        .watches_stream(claim_changes, pre_populated::data_volumes_of)
         .run(reconcile, retry, context);
     tokio::join!(drive("cdi", stream), keep_filled(class_changes));
 }
@@ -114,6 +114,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
     let name = dv.name_any();
     let claim = match ctx.cached_claim(&namespace, &name) {
         Some(claim) => claim,
+        None if pre_populated::pre_populated(&dv) => return Ok(ctx.config.next_step()),
         // As CDI does: the informer has no claim, so create it; one the informer has not
         // seen yet is then read from the API server.
         None => match claims
@@ -125,6 +126,7 @@ async fn reconcile(dv: Arc<DataVolume>, ctx: Arc<SimContext>) -> Result<Action, 
             Err(error) => return Err(error.into()),
         },
     };
+    pre_populated::adopt(&ctx, &dv, &claim).await?;
     let bound = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
     let waits_for_consumer = !bound && waits_for_first_consumer(&ctx, &claim).await?;
     // `IsImmediateBindingRequested` (a DataImportCron's versions): CDI does not wait; its
@@ -456,16 +458,7 @@ fn claim_for(dv: &DataVolume) -> Result<PersistentVolumeClaim, SimError> {
         cdi_annotation::CREATED_FOR_DATA_VOLUME.into(),
         dv.uid().unwrap_or_default(),
     );
-    let owner = OwnerReference {
-        api_version: DataVolume::api_version(&()).into_owned(),
-        kind: DataVolume::kind(&()).into_owned(),
-        name: dv.name_any(),
-        uid: dv
-            .uid()
-            .ok_or_else(|| SimError::Invalid("DataVolume without uid".into()))?,
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    };
+    let owner = pre_populated::owner_of(dv)?;
     Ok(PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(dv.name_any()),

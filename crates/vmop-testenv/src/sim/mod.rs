@@ -8,6 +8,7 @@
 //! | `data_import_cron`, `data_source_ready` | CDI DataImportCron (with its source poller) and DataSource controllers | imports a registry image on its schedule when [`registry`] has a new digest, points the managed DataSource at the newest import, keeps `importsToKeep`; reports DataSources Ready |
 //! | [`nmstate`]| kubernetes-nmstate handler    | writes per-node enactments and the policy's Available/Degraded/Ignored conditions |
 //! | [`kubevirt`]| virt-controller + virt-handler | creates, schedules and boots a VMI per running VM, reports interfaces and VM status |
+//! | [`snapshot`]| KubeVirt's snapshot and restore controllers, a CSI snapshotter | VirtualMachineSnapshots with their contents and VolumeSnapshots; VirtualMachineRestores that stop the VM and restore its claims in place; each VM's `volumeSnapshotStatuses` |
 //!
 //! Like the upstream controllers, they read other objects through informers and are driven
 //! by watch events, their own writes' included: with no step delay, the event of one step's
@@ -30,7 +31,9 @@ pub mod kinds;
 pub mod kubevirt;
 pub mod migration;
 pub mod nmstate;
+mod pre_populated;
 pub mod registry;
+pub mod snapshot;
 pub mod upstream;
 
 use std::{sync::Arc, time::Duration};
@@ -129,7 +132,8 @@ pub async fn run_all(client: Client, config: SimConfig) {
         data_source_ready::run(client.clone(), config.clone()),
         nmstate::run(client.clone(), config.clone()),
         kubevirt::run(client.clone(), config.clone()),
-        migration::run(client, config),
+        migration::run(client.clone(), config.clone()),
+        snapshot::run(client, config),
     );
 }
 

@@ -190,3 +190,53 @@ pub mod instancetype {
     pub const FAILED_FIND_INSTANCETYPE: &str = "FailedFindInstancetype";
     pub const FAILED_FIND_PREFERENCE: &str = "FailedFindPreference";
 }
+
+/// KubeVirt's snapshot and restore controllers (`pkg/storage/snapshot/snapshot.go`,
+/// `restore.go`, `util.go`; `kubevirt.io/api/snapshot/v1beta1/types.go`) and CDI's
+/// pre-population annotations (`pkg/controller/common/util.go`).
+pub mod snapshot {
+    pub const SNAPSHOT_FINALIZER: &str = "snapshot.kubevirt.io/vmsnapshot-protection";
+    pub const CONTENT_FINALIZER: &str = "snapshot.kubevirt.io/vmsnapshotcontent-protection";
+    pub const RESTORE_FINALIZER: &str = "snapshot.kubevirt.io/vmrestore-protection";
+    pub const IN_PROGRESS: &str = "InProgress";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+    pub const CONDITION_READY: &str = "Ready";
+    pub const CONDITION_PROGRESSING: &str = "Progressing";
+    pub const CONDITION_FAILURE: &str = "Failure";
+    pub const ONLINE_INDICATION: &str = "Online";
+    pub const NO_GUEST_AGENT_INDICATION: &str = "NoGuestAgent";
+    pub const DEFAULT_SNAPSHOT_CLASS_ANNOTATION: &str =
+        "snapshot.storage.kubernetes.io/is-default-class";
+    pub const RESTORE_NAME_ANNOTATION: &str = "restore.kubevirt.io/name";
+    pub const LAST_RESTORE_ANNOTATION: &str = "restore.kubevirt.io/lastRestoreUID";
+    pub const RESTORE_SOURCE_NAME_LABEL: &str = "restore.kubevirt.io/source-vm-name";
+    pub const RESTORE_SOURCE_NAMESPACE_LABEL: &str = "restore.kubevirt.io/source-vm-namespace";
+    pub const POPULATED_FOR_ANNOTATION: &str = "cdi.kubevirt.io/storage.populatedFor";
+    pub const PRE_POPULATED_ANNOTATION: &str = "cdi.kubevirt.io/storage.prePopulated";
+    pub const CONTENT_TYPE_ANNOTATION: &str = "cdi.kubevirt.io/storage.contentType";
+    /// Annotation prefixes a restored claim does not inherit (`restoreAnnotationsToDelete`).
+    pub const RESTORE_ANNOTATIONS_TO_DELETE: [&str; 6] = [
+        "pv.kubernetes.io",
+        "volume.beta.kubernetes.io",
+        "cdi.kubevirt.io",
+        "volume.kubernetes.io",
+        "k8s.io/CloneRequest",
+        "k8s.io/CloneOf",
+    ];
+    /// `targetReadinessPolicy` values; the default is `WaitGracePeriod`.
+    pub const STOP_TARGET: &str = "StopTarget";
+    pub const FAIL_IMMEDIATE: &str = "FailImmediate";
+    pub const WAIT_EVENTUALLY: &str = "WaitEventually";
+    pub const IN_PLACE: &str = "InPlace";
+    pub const OWNERSHIP_NONE: &str = "None";
+    pub const STOP_TARGET_MESSAGE: &str =
+        "Automatically stopping restore target for restore operation";
+    pub const WAIT_GRACE_PERIOD_MESSAGE: &str = "Waiting for target VM to be powered off. Please stop the restore target to proceed with restore, or the operation will fail after 5m0s";
+    pub const GRACE_PERIOD_EXCEEDED: &str = "Restore target failed to be ready within 5m0s. Please power off the target VM before attempting restore";
+    pub const TARGET_NOT_READY_FAILURE: &str =
+        "Restore target VMI must be powered off before restore operation";
+    /// `snapshotv1.DefaultGracePeriod`.
+    pub const DEFAULT_GRACE_PERIOD_SECONDS: i64 = 300;
+    pub const DEFAULT_RESTORE_PREFIX: &str = "restore";
+}

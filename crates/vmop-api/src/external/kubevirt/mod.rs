@@ -9,9 +9,11 @@ use super::{Extra, UpstreamCondition};
 
 mod instance;
 mod migration;
+mod snapshot;
 
 pub use instance::*;
 pub use migration::*;
+pub use snapshot::*;
 
 /// `spec.runStrategy` values. `spec.running` is deprecated and rejected together with
 /// `runStrategy`: never set both.
@@ -225,6 +227,12 @@ pub struct VirtualMachineStatus {
     /// instance's UID and a Start), processed in order by virt-controller.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub state_change_requests: Vec<StateChangeRequest>,
+    /// Whether KubeVirt can snapshot each volume (a VolumeSnapshotClass for its class).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_snapshot_statuses: Vec<VolumeSnapshotStatus>,
+    /// The VirtualMachineRestore under way on this VM, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_in_progress: Option<String>,
     /// Fields not modelled here, kept as read.
     #[serde(flatten)]
     pub extra: Extra,

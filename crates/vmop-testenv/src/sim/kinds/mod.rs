@@ -8,6 +8,7 @@
 pub mod cdi;
 pub mod kubevirt;
 pub mod nmstate;
+pub mod snapshot;
 
 use serde::{Deserialize, Serialize};
 
