@@ -94,13 +94,16 @@ pub fn demo(root: &Path, args: DemoArgs) -> Result<()> {
             outcome = crate::demo_migrate::run(&client, args.timeout).await;
         }
         if outcome.is_ok() {
+            outcome = crate::demo_snapshot::run(&client, args.timeout).await;
+        }
+        if outcome.is_ok() {
             outcome = crate::demo_pool::run(&client, root, args.timeout).await;
         }
         if outcome.is_ok() {
             outcome = crate::demo_catalog::run(&client, root, args.timeout).await;
         }
         println!(
-            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmprofile,vmprofilepool,vmimage -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmprofile -n {NAMESPACE} web-vm-01",
+            "\nlook around:\n  export KUBECONFIG={}\n  kubectl get vmprofile,vmprofilepool,vmimage,vmsnapshot,vmrestore -n {NAMESPACE} -o wide\n  kubectl get vm,vmi,dv,pvc,net-attach-def -n {NAMESPACE}\n  kubectl get nncp,nnce\n  kubectl describe vmprofile -n {NAMESPACE} web-vm-01",
             control_plane.kubeconfig().display()
         );
         if args.keep {

@@ -5,6 +5,7 @@ mod demo;
 mod demo_catalog;
 mod demo_migrate;
 mod demo_pool;
+mod demo_snapshot;
 mod image;
 mod image_smoke;
 #[cfg(test)]

@@ -152,7 +152,7 @@ async fn converge(
     }
     let (cached_vm, cached_vmi) = cached_vm(ctx, profile);
     let snapshots = snapshots::apply::carry_out(ctx, profile, old, cached_vm.as_deref()).await?;
-    if snapshots.restore.holds_children() {
+    if snapshots.holds_children() {
         return Ok(Outcome::Restoring(Box::new(snapshots)));
     }
     // Held in common with other profiles (addresses, node interfaces, shared policies): all

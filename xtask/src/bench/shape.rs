@@ -52,12 +52,18 @@ impl Shape {
 /// The NAD every seed profile reuses by `nadName`, as its user made it.
 const SHARED_NAD: &str = "business-net";
 
-/// Profile number `i` of `shape`.
+/// Profile number `i` of `shape`. Every profile has a snapshot schedule, so that what a
+/// schedule costs while nothing is due is measured at scale (the idle window must stay at 0
+/// writes and 0 reads); it is monthly, so nothing is due during a run.
 pub fn profile(shape: Shape, i: usize) -> VirtualMachineProfile {
-    let spec = match shape {
+    let mut spec = match shape {
         Shape::Minimal => minimal(),
         Shape::Seed => seed(i),
     };
+    spec.snapshots = Some(vmop_api::SnapshotPolicy {
+        schedule: super::catalog::SCHEDULE.into(),
+        keep: 1,
+    });
     VirtualMachineProfile::new(&name(i), spec)
 }
 

@@ -130,17 +130,17 @@ impl LabelIndex {
 /// they are looked up by it.)
 #[derive(Debug, Clone)]
 pub struct Indexes {
-    /// [`Stores::nads`] by profile.
+    /// [`Stores::nads`](crate::Stores::nads) by profile.
     pub nads: Arc<LabelIndex>,
-    /// [`Stores::secrets`] by profile.
+    /// [`Stores::secrets`](crate::Stores::secrets) by profile.
     pub secrets: Arc<LabelIndex>,
-    /// [`Stores::claims`] by profile.
+    /// [`Stores::claims`](crate::Stores::claims) by profile.
     pub claims: Arc<LabelIndex>,
-    /// [`Stores::data_volumes`] by profile.
+    /// [`Stores::data_volumes`](crate::Stores::data_volumes) by profile.
     pub data_volumes: Arc<LabelIndex>,
-    /// [`Stores::enactments`] by policy name.
+    /// [`Stores::enactments`](crate::Stores::enactments) by policy name.
     pub enactments: Arc<LabelIndex>,
-    /// [`Stores::snapshots`] by profile.
+    /// [`Stores::snapshots`](crate::Stores::snapshots) by profile.
     pub snapshots: Arc<LabelIndex>,
 }
 

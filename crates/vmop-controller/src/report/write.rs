@@ -191,7 +191,7 @@ pub(crate) async fn write_status(
     Ok(())
 }
 
-/// One Event per step of a restart or migration request.
+/// One Event per step of a restart, migration, snapshot or restore request.
 async fn publish_requests(
     ctx: &Context,
     profile: &VirtualMachineProfile,
@@ -201,6 +201,8 @@ async fn publish_requests(
     let steps = [
         (RequestAction::Restart, &old.restart, &new.restart),
         (RequestAction::Migration, &old.migration, &new.migration),
+        (RequestAction::Snapshot, &old.snapshot, &new.snapshot),
+        (RequestAction::Restore, &old.restore, &new.restore),
     ];
     for (action, old, new) in steps {
         let Some((warning, reason, note)) = request::event(action, old.as_ref(), new.as_ref())

@@ -1,4 +1,5 @@
-//! Requests made with an annotation (restart, migration): the Event for each step of one.
+//! Requests made with an annotation (restart, migration, snapshot, restore): the Event for
+//! each step of one.
 
 use vmop_api::{RequestPhase, RequestStatus};
 
@@ -9,6 +10,10 @@ pub enum Action {
     Restart,
     /// `vmoperator.io/migrate-requested`.
     Migration,
+    /// `vmoperator.io/snapshot-requested`.
+    Snapshot,
+    /// `vmoperator.io/restore-requested`.
+    Restore,
 }
 
 /// The Event for a change of the recorded request: (warning, reason, note); none when the
@@ -31,6 +36,14 @@ pub fn event(
         (Action::Migration, RequestPhase::Succeeded) => "Migrated",
         (Action::Migration, RequestPhase::Refused) => "MigrationRefused",
         (Action::Migration, RequestPhase::Failed) => "MigrationFailed",
+        (Action::Snapshot, RequestPhase::InProgress) => "SnapshotRequested",
+        (Action::Snapshot, RequestPhase::Succeeded) => "SnapshotTaken",
+        (Action::Snapshot, RequestPhase::Refused) => "SnapshotRefused",
+        (Action::Snapshot, RequestPhase::Failed) => "SnapshotFailed",
+        (Action::Restore, RequestPhase::InProgress) => "RestoreRequested",
+        (Action::Restore, RequestPhase::Succeeded) => "Restored",
+        (Action::Restore, RequestPhase::Refused) => "RestoreRefused",
+        (Action::Restore, RequestPhase::Failed) => "RestoreFailed",
     };
     let warning = matches!(new.phase, RequestPhase::Refused | RequestPhase::Failed);
     Some((

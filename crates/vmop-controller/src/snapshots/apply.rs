@@ -42,6 +42,17 @@ pub struct SnapshotsPass {
     pub restore: RestoreStep,
     /// `SnapshotsAvailable` (ok, reason, message), when the profile asks for snapshots.
     pub availability: Option<(bool, &'static str, String)>,
+    /// Restored claims given back to the profile in this pass: the caches see them owned
+    /// only with their watch events, which bring the next pass.
+    pub claims_given_back: usize,
+}
+
+impl SnapshotsPass {
+    /// Whether the rest of the pass must wait: a restore under way, or its claims just given
+    /// back.
+    pub fn holds_children(&self) -> bool {
+        self.restore.holds_children() || self.claims_given_back > 0
+    }
 }
 
 /// Snapshots and restore as this pass leaves them, after asking KubeVirt for what they need.
@@ -109,20 +120,22 @@ pub(crate) async fn carry_out(
         )
         .await?;
     }
-    if let Some(done) = restore
+    let done = restore
         .recorded
         .as_ref()
         .filter(|r| r.phase == RequestPhase::Succeeded)
-        .and_then(|r| r.restore_name.as_deref())
-    {
-        give_back_claims(ctx, profile, done).await?;
-    }
+        .and_then(|r| r.restore_name.as_deref());
+    let claims_given_back = match done {
+        Some(done) => give_back_claims(ctx, profile, done).await?,
+        None => 0,
+    };
     let asks = policy.is_some() || annotation(SNAPSHOT_ANNOTATION).is_some();
     let problem = schedule.and_then(Result::err);
     Ok(SnapshotsPass {
         snapshots,
         restore,
         availability: asks.then(|| availability(vm, problem.as_deref())),
+        claims_given_back,
     })
 }
 
@@ -181,11 +194,12 @@ async fn give_back_claims(
     ctx: &Context,
     profile: &VirtualMachineProfile,
     restore: &str,
-) -> Result<()> {
+) -> Result<usize> {
     let namespace = profile.namespace().unwrap_or_default();
     let Some(owner) = owner_reference(profile) else {
-        return Ok(());
+        return Ok(0);
     };
+    let mut given = 0;
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &namespace);
     for name in ctx
         .stores
@@ -215,8 +229,9 @@ async fn give_back_claims(
         ctx.metrics
             .wrote(kind_of::<PersistentVolumeClaim>(), "adopt");
         info!(claim = %name, restore, "gave a restored claim back to the profile");
+        given += 1;
     }
-    Ok(())
+    Ok(given)
 }
 
 /// CDI's annotation on a claim made for a DataVolume, which CDI then adopts.
