@@ -5,7 +5,7 @@ use kube::Resource;
 use vmop_api::external::{
     UpstreamCondition,
     cdi::DataVolume,
-    kubevirt::{VirtualMachine, VirtualMachineInstance},
+    kubevirt::{PVC_NOT_FOUND_REASON, VirtualMachine, VirtualMachineInstance},
 };
 
 /// Drops what no reconcile reads from any object: managed fields (often larger than the
@@ -129,10 +129,13 @@ pub fn vm(vm: &mut VirtualMachine) {
     if let Some(status) = vm.status.as_mut() {
         status.extra.clear();
         trim_conditions(&mut status.conditions);
-        // Only a disk that cannot be snapshotted is reported (`SnapshotsAvailable`).
-        status
-            .volume_snapshot_statuses
-            .retain(|v| !v.enabled && disks.contains(&v.name));
+        // Only a disk KubeVirt says cannot be snapshotted is reported (`SnapshotsAvailable`);
+        // a claim it has not seen yet is no verdict.
+        status.volume_snapshot_statuses.retain(|v| {
+            !v.enabled
+                && disks.contains(&v.name)
+                && v.reason.as_deref() != Some(PVC_NOT_FOUND_REASON)
+        });
     }
 }
 
@@ -267,5 +270,34 @@ mod tests {
             kept["status"],
             json!({"printableStatus": "Running", "ready": true})
         );
+    }
+
+    #[test]
+    fn a_vm_keeps_only_the_disks_kubevirt_says_cannot_be_snapshotted() {
+        let mut object: VirtualMachine = serde_json::from_value(json!({
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"domain": {}, "volumes": [
+                {"name": "system", "dataVolume": {"name": "web--system"}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "web--data"}},
+                {"name": "scratch", "dataVolume": {"name": "web--scratch"}},
+                {"name": "cloudinitdisk", "cloudInitNoCloud": {}}]}}},
+            "status": {"volumeSnapshotStatuses": [
+                {"name": "system", "enabled": true},
+                {"name": "data", "enabled": false, "reason": "No VolumeSnapshotClass: [local-path] [data]"},
+                {"name": "scratch", "enabled": false, "reason": "PVC not found"},
+                {"name": "cloudinitdisk", "enabled": false, "reason": "Snapshot is not supported"}]}
+        }))
+        .expect("a VM");
+        vm(&mut object);
+        let kept: Vec<&str> = object
+            .status
+            .as_ref()
+            .expect("status")
+            .volume_snapshot_statuses
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(kept, vec!["data"]);
     }
 }

@@ -164,6 +164,11 @@ pub mod restore_policy {
 /// The condition type KubeVirt sets on snapshots and restores that gave up.
 pub const FAILURE_CONDITION: &str = "Failure";
 
+/// KubeVirt's reason for a volume whose claim it has not seen yet (`getStorageClassNameForPVC`;
+/// upstream notes this "will give possibly incorrect `false` value for the status until the
+/// PVC is ready"): not a verdict on the volume's class.
+pub const PVC_NOT_FOUND_REASON: &str = "PVC not found";
+
 /// One entry of a VirtualMachine's `status.volumeSnapshotStatuses`: whether KubeVirt can
 /// snapshot that volume, and why not.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
