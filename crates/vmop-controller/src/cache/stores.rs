@@ -366,14 +366,7 @@ impl Wiring {
             + serde::Serialize
             + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     {
-        let cache = packed(
-            self.namespaced(),
-            labelled(),
-            index,
-            trim,
-            self.health.clone(),
-        );
-        self.triggering(cache, controlling_profiles)
+        self.child_triggering(index, trim, controlling_profiles)
     }
 
     /// Like [`Wiring::child`], for children with no owner reference of the profile (a VM's
@@ -388,6 +381,23 @@ impl Wiring {
             + serde::Serialize
             + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     {
+        self.child_triggering(index, trim, |child: &K| {
+            by_label(child.namespace(), child.labels())
+        })
+    }
+
+    /// A packed cache of children whose objects trigger the profiles `targets` names.
+    fn child_triggering<K>(
+        &mut self,
+        index: Option<Arc<LabelIndex>>,
+        trim: fn(&mut K),
+        targets: impl Fn(&K) -> Vec<ObjectRef<VirtualMachineProfile>> + Send + 'static,
+    ) -> PackedStore<K>
+    where
+        K: Cacheable
+            + serde::Serialize
+            + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    {
         let cache = packed(
             self.namespaced(),
             labelled(),
@@ -395,9 +405,7 @@ impl Wiring {
             trim,
             self.health.clone(),
         );
-        self.triggering(cache, |child: &K| {
-            by_label(child.namespace(), child.labels())
-        })
+        self.triggering(cache, targets)
     }
 
     /// Like [`Wiring::owned`], for a cache that is not waited for.

@@ -10,7 +10,7 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{SnapshotWorld, now, snapshot_class_for};
+use super::{SnapshotWorld, now, set_finalizer, snapshot_class_for};
 use crate::sim::{
     SimError,
     kinds::snapshot::{
@@ -124,18 +124,7 @@ async fn delete_content(
             Err(error) => return Err(error.into()),
         }
     }
-    let finalizers: Vec<&String> = content
-        .finalizers()
-        .iter()
-        .filter(|f| *f != up::CONTENT_FINALIZER)
-        .collect();
-    contents
-        .patch(
-            &content.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-        )
-        .await?;
+    set_finalizer(contents, content, up::CONTENT_FINALIZER, false).await?;
     Ok(())
 }
 

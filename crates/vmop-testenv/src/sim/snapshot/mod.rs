@@ -174,7 +174,7 @@ async fn reconcile(
                 .await?;
             return Ok(ctx.config.next_step());
         }
-        set_finalizers(&snapshots, &snapshot, false).await?;
+        set_finalizer(&snapshots, &*snapshot, up::SNAPSHOT_FINALIZER, false).await?;
         return Ok(Action::await_change());
     }
     if !snapshot
@@ -182,7 +182,7 @@ async fn reconcile(
         .iter()
         .any(|f| f == up::SNAPSHOT_FINALIZER)
     {
-        set_finalizers(&snapshots, &snapshot, true).await?;
+        set_finalizer(&snapshots, &*snapshot, up::SNAPSHOT_FINALIZER, true).await?;
         return Ok(ctx.config.next_step());
     }
     let vms = Api::<VirtualMachine>::namespaced(ctx.client.clone(), &namespace);
@@ -359,23 +359,27 @@ async fn snapshottable(
     Ok(bound && matches!(snapshot_class_for(world, &class).await?, Ok(Some(_))))
 }
 
-/// Adds or removes the snapshot's finalizer.
-async fn set_finalizers(
-    api: &Api<VirtualMachineSnapshot>,
-    snapshot: &VirtualMachineSnapshot,
+/// Adds or removes `finalizer` on `object`.
+pub(crate) async fn set_finalizer<K>(
+    api: &Api<K>,
+    object: &K,
+    finalizer: &str,
     present: bool,
-) -> Result<(), SimError> {
-    let mut finalizers: Vec<String> = snapshot
+) -> Result<(), SimError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers: Vec<String> = object
         .finalizers()
         .iter()
-        .filter(|f| *f != up::SNAPSHOT_FINALIZER)
+        .filter(|f| *f != finalizer)
         .cloned()
         .collect();
     if present {
-        finalizers.push(up::SNAPSHOT_FINALIZER.into());
+        finalizers.push(finalizer.into());
     }
     api.patch(
-        &snapshot.name_any(),
+        &object.name_any(),
         &PatchParams::default(),
         &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
     )

@@ -15,7 +15,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
-use super::{SnapshotWorld, condition, now};
+use super::{SnapshotWorld, condition, now, set_finalizer};
 use crate::sim::{
     SimError,
     kinds::{
@@ -48,7 +48,7 @@ pub(super) async fn reconcile(
         return Ok(ctx.config.next_step());
     };
     if restore.metadata.deletion_timestamp.is_some() {
-        set_finalizer(&restores, &restore, false).await?;
+        set_finalizer(&restores, &*restore, up::RESTORE_FINALIZER, false).await?;
         return Ok(Action::await_change());
     }
     let failed = status
@@ -63,7 +63,7 @@ pub(super) async fn reconcile(
         .iter()
         .any(|f| f == up::RESTORE_FINALIZER)
     {
-        set_finalizer(&restores, &restore, true).await?;
+        set_finalizer(&restores, &*restore, up::RESTORE_FINALIZER, true).await?;
         return Ok(ctx.config.next_step());
     }
     let vms = Api::<VirtualMachine>::namespaced(ctx.client.clone(), &namespace);
@@ -202,29 +202,6 @@ async fn fail(
     ];
     write_status(api, name, &status).await?;
     Ok(Action::await_change())
-}
-
-async fn set_finalizer(
-    api: &Api<VirtualMachineRestore>,
-    restore: &VirtualMachineRestore,
-    present: bool,
-) -> Result<(), SimError> {
-    let mut finalizers: Vec<String> = restore
-        .finalizers()
-        .iter()
-        .filter(|f| *f != up::RESTORE_FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        finalizers.push(up::RESTORE_FINALIZER.into());
-    }
-    api.patch(
-        &restore.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-    )
-    .await?;
-    Ok(())
 }
 
 /// `handleVMRestoreTargetNotReady`: StopTarget stops the VM as virt-api's stop does (a VM
