@@ -174,16 +174,14 @@ async fn a_restore_returns_the_vm_to_running_with_its_phase_shown() {
         .and_then(|s| s.snapshot.as_ref())
         .and_then(|r| r.snapshot_name.clone())
         .expect("the snapshot's name");
-    assert!(
-        taken
-            .status
-            .as_ref()
-            .expect("status")
-            .snapshots
-            .iter()
-            .any(|s| s.name == snapshot && s.ready && !s.scheduled),
-        "listed in status.snapshots"
-    );
+    let listed = taken.status.as_ref().expect("status").snapshots.clone();
+    let entry = listed
+        .iter()
+        .find(|s| s.name == snapshot)
+        .expect("listed in status.snapshots");
+    assert!(entry.ready && !entry.scheduled, "{entry:?}");
+    // The VolumeSnapshots' restore sizes: the 80Gi system disk and the 2Gi data disk.
+    assert_eq!(entry.size.as_deref(), Some("82Gi"), "{entry:?}");
 
     annotate(&profiles, "app", RESTORE_ANNOTATION, &snapshot).await;
     let restoring = wait_for(&profiles, "app", "the restore under way or done", |p| {

@@ -26,6 +26,7 @@ use crate::{
         availability::availability,
         restore_plan::{self, RestoreStep},
         schedule::Schedule,
+        sizes,
         snapshot_plan::{self, SnapshotInputs, SnapshotStep},
     },
 };
@@ -80,6 +81,7 @@ pub(crate) async fn carry_out(
         requested: annotation(SNAPSHOT_ANNOTATION),
         recorded: old.snapshot.as_ref(),
         existing: &existing,
+        old_listed: &old.snapshots,
         vm_exists: vm.is_some(),
         created: profile
             .metadata
@@ -88,8 +90,9 @@ pub(crate) async fn carry_out(
             .map_or(Timestamp::UNIX_EPOCH, |t| t.0),
         now: Timestamp::now(),
     };
-    let snapshots = snapshot_plan::step(&inputs);
+    let mut snapshots = snapshot_plan::step(&inputs);
     apply_snapshots(ctx, &namespace, &snapshots).await?;
+    sizes::fill_sizes(ctx, &namespace, &existing, &mut snapshots.listed).await;
 
     let restore = old
         .restore

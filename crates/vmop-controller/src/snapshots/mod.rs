@@ -7,4 +7,5 @@ pub(crate) mod apply;
 pub(crate) mod availability;
 pub(crate) mod restore_plan;
 pub(crate) mod schedule;
+pub(crate) mod sizes;
 pub(crate) mod snapshot_plan;

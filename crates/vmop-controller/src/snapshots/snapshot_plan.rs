@@ -37,6 +37,8 @@ pub struct SnapshotInputs<'a> {
     pub recorded: Option<&'a RequestStatus>,
     /// The profile's snapshots in the cache.
     pub existing: &'a [Arc<VirtualMachineSnapshot>],
+    /// `status.snapshots` as the last pass left it (sizes once read are kept).
+    pub old_listed: &'a [SnapshotStatus],
     /// Whether the VM exists (a snapshot of no VM never completes).
     pub vm_exists: bool,
     /// When the profile was created: due times before it are not taken.
@@ -152,7 +154,7 @@ pub fn step(inputs: &SnapshotInputs<'_>) -> SnapshotStep {
     let (recorded, create) = requested(inputs, &live);
     step.recorded = recorded;
     step.create.extend(create);
-    step.listed = listed(&live, &step);
+    step.listed = listed(&live, &step, inputs.old_listed);
     step
 }
 
@@ -228,7 +230,11 @@ fn requested(
 
 /// `status.snapshots`: every live snapshot of the profile and those created now, less those
 /// deleted now, newest first.
-fn listed(live: &[&VirtualMachineSnapshot], step: &SnapshotStep) -> Vec<SnapshotStatus> {
+fn listed(
+    live: &[&VirtualMachineSnapshot],
+    step: &SnapshotStep,
+    old: &[SnapshotStatus],
+) -> Vec<SnapshotStatus> {
     let mut listed: Vec<(Option<Timestamp>, SnapshotStatus)> = live
         .iter()
         .copied()
@@ -245,7 +251,10 @@ fn listed(live: &[&VirtualMachineSnapshot], step: &SnapshotStep) -> Vec<Snapshot
                     .or_else(|| due.map(|d| d.to_string())),
                 phase: status.phase.clone(),
                 ready: status.ready_to_use == Some(true),
-                size: None,
+                size: old
+                    .iter()
+                    .find(|o| o.name == s.name_any())
+                    .and_then(|o| o.size.clone()),
                 scheduled: is_scheduled(s),
             };
             (due, entry)
@@ -283,6 +292,7 @@ mod tests {
             requested: None,
             recorded: None,
             existing,
+            old_listed: &[],
             vm_exists: true,
             created: at("2026-12-01T00:00:00Z"),
             now: at(now),

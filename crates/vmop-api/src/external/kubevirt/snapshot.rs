@@ -183,3 +183,69 @@ pub struct VolumeSnapshotStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// What a snapshot holds: a backup of each volume, each a CSI VolumeSnapshot
+/// (`VirtualMachineSnapshotContent`, the part the operator reads).
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "snapshot.kubevirt.io",
+    version = "v1beta1",
+    kind = "VirtualMachineSnapshotContent",
+    namespaced,
+    schema = "disabled",
+    derive = "Default",
+    derive = "PartialEq"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualMachineSnapshotContentSpec {
+    /// One backup per volume snapshotted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_backups: Vec<VolumeBackup>,
+    /// Fields not modelled here, kept as read.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A volume's backup in a snapshot's content.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeBackup {
+    /// The volume's name in the VM.
+    pub volume_name: String,
+    /// The CSI VolumeSnapshot that holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_snapshot_name: Option<String>,
+    /// Fields not modelled here, kept as read.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A CSI `VolumeSnapshot` (snapshot.storage.k8s.io/v1), the part the operator reads.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "snapshot.storage.k8s.io",
+    version = "v1",
+    kind = "VolumeSnapshot",
+    namespaced,
+    status = "VolumeSnapshotObservedStatus",
+    schema = "disabled",
+    derive = "Default",
+    derive = "PartialEq"
+)]
+pub struct VolumeSnapshotSpec {
+    /// Fields not modelled here, kept as read.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// Observed state of a CSI VolumeSnapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSnapshotObservedStatus {
+    /// The smallest size a volume restored from it can have, as the CSI driver reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_size: Option<String>,
+    /// Fields not modelled here, kept as read.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
