@@ -65,6 +65,12 @@ pub async fn account_kubeconfig(
 ) -> std::path::PathBuf {
     let env = TestEnv::shared();
     let kubectl = tools::ensure_kubectl().expect("kubectl");
+    // One apply at a time: `kubectl apply` reads, then creates what it did not find, so two
+    // at once (two replicas starting together) race to create the same ClusterRole.
+    static APPLYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let applying = APPLYING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut apply = Command::new(kubectl)
         .arg("--kubeconfig")
         .arg(env.kubeconfig())
@@ -81,6 +87,7 @@ pub async fn account_kubeconfig(
         .write_all(manifests.as_bytes())
         .expect("manifests written");
     let applied = apply.wait_with_output().expect("kubectl ends");
+    drop(applying);
     assert!(
         applied.status.success(),
         "{}",
