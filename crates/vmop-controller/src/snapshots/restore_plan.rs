@@ -198,6 +198,14 @@ fn accept(
             "{wanted:?} is not one of this VM's snapshots (see status.snapshots)"
         ));
     };
+    // A snapshot labelled as the profile's but of another VM would restore that VM's disks
+    // into this one (KubeVirt refuses it late; refused here at once).
+    if snapshot.spec.source.kind != "VirtualMachine" || snapshot.spec.source.name != profile {
+        return refused(format!(
+            "snapshot {wanted} is of {} {}, not of this VM",
+            snapshot.spec.source.kind, snapshot.spec.source.name
+        ));
+    }
     if snapshot.status.as_ref().and_then(|s| s.ready_to_use) != Some(true) {
         return refused(format!("snapshot {wanted} is not ready to use yet"));
     }
@@ -224,16 +232,23 @@ mod tests {
     const AT: (&str, &str) = ("db", "team-a");
 
     fn snapshot(name: &str, ready: bool) -> Arc<VirtualMachineSnapshot> {
+        snapshot_of("db", name, ready)
+    }
+
+    fn snapshot_of(vm: &str, name: &str, ready: bool) -> Arc<VirtualMachineSnapshot> {
         Arc::new(VirtualMachineSnapshot {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 ..ObjectMeta::default()
             },
+            spec: vmop_api::external::kubevirt::VirtualMachineSnapshotSpec {
+                source: TypedLocalReference::virtual_machine(vm),
+                ..Default::default()
+            },
             status: Some(VirtualMachineSnapshotStatus {
                 ready_to_use: Some(ready),
                 ..VirtualMachineSnapshotStatus::default()
             }),
-            ..VirtualMachineSnapshot::default()
         })
     }
 
@@ -350,6 +365,16 @@ mod tests {
             .expect("recorded");
         assert_eq!(unready.phase, RequestPhase::Refused);
         assert!(unready.message.contains("not ready"));
+        let of_another = vec![snapshot_of("web", "s1", true)];
+        let another = step(AT, Some("s1"), None, &of_another, None)
+            .recorded
+            .expect("recorded");
+        assert_eq!(another.phase, RequestPhase::Refused);
+        assert!(
+            another.message.contains("not of this VM"),
+            "{}",
+            another.message
+        );
         let ready = vec![snapshot("s1", true)];
         let again = step(AT, Some("s1/2"), Some(&unready), &ready, None)
             .recorded
