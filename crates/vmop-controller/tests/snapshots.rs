@@ -3,7 +3,8 @@
 //! exactly `keep` snapshots, a requested snapshot restores the VM to Running with the
 //! restore's phase shown and the disks back in the profile's hands, a disk whose class has no
 //! VolumeSnapshotClass is named in a condition, and a profile's deletion takes its snapshots
-//! when its disks go.
+//! when its disks go; a restore asked for while the operator is killed is finished by the next
+//! one.
 
 mod common;
 
@@ -293,4 +294,47 @@ async fn a_disk_without_a_snapshot_class_is_named_and_deletion_takes_the_snapsho
         .expect("delete");
     wait_gone(&profiles, "scratch", "the profile gone").await;
     wait_gone(&snapshots, &name, "its snapshot gone").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_asked_for_while_the_operator_is_killed_is_finished_by_the_next_one() {
+    let ns = TestEnv::shared().namespace("snapshot-restore-kill").await;
+    let operator = Operator::start(&ns).await;
+    let profiles: Api<VirtualMachineProfile> = ns.api();
+    profiles
+        .create(&PostParams::default(), &two_disks("kv"))
+        .await
+        .expect("profile");
+    wait_for(&profiles, "kv", "Running", |p| {
+        phase(p) == Some(Phase::Running)
+    })
+    .await;
+    annotate(&profiles, "kv", SNAPSHOT_ANNOTATION, "t1").await;
+    let taken = wait_for(&profiles, "kv", "the snapshot ready", |p| {
+        request_phase(p, false) == Some(RequestPhase::Succeeded)
+    })
+    .await;
+    let snapshot = taken
+        .status
+        .and_then(|s| s.snapshot)
+        .and_then(|r| r.snapshot_name)
+        .expect("the snapshot's name");
+
+    // Killed mid-whatever right after the request: before or after it recorded the request,
+    // created the restore or saw it complete.
+    annotate(&profiles, "kv", RESTORE_ANNOTATION, &snapshot).await;
+    operator.kill();
+    let _next = Operator::start(&ns).await;
+    let restored = wait_for(&profiles, "kv", "restored and Running again", |p| {
+        request_phase(p, true) == Some(RequestPhase::Succeeded) && phase(p) == Some(Phase::Running)
+    })
+    .await;
+    let recorded = restored
+        .status
+        .and_then(|s| s.restore)
+        .expect("status.restore");
+    assert_eq!(recorded.snapshot_name.as_deref(), Some(snapshot.as_str()));
+    let vms: Api<VirtualMachine> = ns.api();
+    let vm = vms.get("kv").await.expect("vm");
+    assert!(vm.annotations().contains_key(LAST_RESTORE_ANNOTATION));
 }
