@@ -2,11 +2,12 @@
 //! collector, namespace and service-account controllers.
 
 use std::{
+    collections::VecDeque,
     fs::File,
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
-    sync::mpsc,
+    process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -110,6 +111,27 @@ impl ControlPlane {
         datastore: Datastore,
         extra_args: &[String],
     ) -> Result<Self, TestEnvError> {
+        // A fresh start picks its ports just before binding them; another process can take one
+        // in between, and the start then fails. Such a start is tried once more, on new ports.
+        // A restart keeps its ports (its clients know the address) and gets no second try.
+        let ports = data_dir.join("ports.json");
+        let fresh = !ports.exists();
+        match Self::launch_once(data_dir, remove_on_exit, datastore, extra_args) {
+            Err(TestEnvError::Start { detail, .. }) if fresh && detail.contains(EXITED) => {
+                eprintln!("kube-testenv: first start failed, trying again on new ports: {detail}");
+                let _ = std::fs::remove_file(&ports);
+                Self::launch_once(data_dir, remove_on_exit, datastore, extra_args)
+            }
+            other => other,
+        }
+    }
+
+    fn launch_once(
+        data_dir: &Path,
+        remove_on_exit: bool,
+        datastore: Datastore,
+        extra_args: &[String],
+    ) -> Result<Self, TestEnvError> {
         let binary = tools::ensure_kube_testenv()?;
         std::fs::create_dir_all(data_dir).map_err(|e| TestEnvError::io(data_dir, e))?;
         let log_path = data_dir.join("kube-testenv.log");
@@ -137,43 +159,23 @@ impl ControlPlane {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| TestEnvError::io(&binary, e))?;
         let stdin = child.stdin.take();
-        let stdout = child.stdout.take().ok_or_else(|| TestEnvError::Start {
-            detail: "no stdout".into(),
-            log: log_path.clone(),
-        })?;
-
-        // Read stdout on a thread so a silent process cannot block us past the timeout.
-        let (ready_tx, ready_rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("READY ") {
-                    let _ = ready_tx.send(line);
-                }
-            }
-        });
-        let started = Instant::now();
-        let line = loop {
-            if let Ok(line) = ready_rx.recv_timeout(Duration::from_millis(200)) {
-                break line;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                // The log may live in a directory the caller removes: keep its end here.
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err(TestEnvError::Start {
+                detail: "no stdout or stderr".into(),
+                log: log_path,
+            });
+        };
+        let log_tail = StderrTail::copy_to(stderr, log);
+        let line = match wait_for_ready(&mut child, stdout) {
+            Ok(line) => line,
+            Err(detail) => {
+                let tail = log_tail.last_lines();
                 return Err(TestEnvError::Start {
-                    detail: format!(
-                        "kube-testenv exited with {status}; its log ends:\n{}",
-                        log_tail(&log_path, 20)
-                    ),
-                    log: log_path,
-                });
-            }
-            if started.elapsed() > START_TIMEOUT {
-                let _ = child.kill();
-                return Err(TestEnvError::Start {
-                    detail: format!("no READY line after {START_TIMEOUT:?}"),
+                    detail: format!("{detail}; its log ends:\n{tail}"),
                     log: log_path,
                 });
             }
@@ -274,11 +276,74 @@ impl Drop for ControlPlane {
     }
 }
 
-/// The last `lines` lines of a log file (empty when it cannot be read).
-fn log_tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+/// How a start that ended before READY is described (a retry looks for it).
+const EXITED: &str = "kube-testenv exited with";
+
+/// Waits for kube-testenv's READY line; the failure's description otherwise.
+fn wait_for_ready(child: &mut Child, stdout: ChildStdout) -> Result<String, String> {
+    // Read stdout on a thread so a silent process cannot block us past the timeout.
+    let (ready_tx, ready_rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY ") {
+                let _ = ready_tx.send(line);
+            }
+        }
+    });
+    let started = Instant::now();
+    loop {
+        if let Ok(line) = ready_rx.recv_timeout(Duration::from_millis(200)) {
+            return Ok(line);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{EXITED} {status}"));
+        }
+        if started.elapsed() > START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no READY line after {START_TIMEOUT:?}"));
+        }
+    }
+}
+
+/// kube-testenv's stderr, copied to its log file, with the last lines kept in memory: an
+/// ephemeral control plane's log goes with its data dir when it exits, also when it fails.
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl StderrTail {
+    const KEPT: usize = 20;
+
+    fn copy_to(stderr: ChildStderr, mut log: File) -> Self {
+        let lines = Arc::new(Mutex::new(VecDeque::with_capacity(Self::KEPT)));
+        let kept = Arc::clone(&lines);
+        let (done_tx, done) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if let Ok(mut kept) = kept.lock() {
+                    if kept.len() == Self::KEPT {
+                        kept.pop_front();
+                    }
+                    kept.push_back(line);
+                }
+            }
+            let _ = done_tx.send(());
+        });
+        StderrTail { lines, done }
+    }
+
+    /// The last lines written, once the process's stderr has closed (or after a second: a
+    /// child of it may hold it open).
+    fn last_lines(&self) -> String {
+        let _ = self.done.recv_timeout(Duration::from_secs(1));
+        self.lines
+            .lock()
+            .map(|lines| Vec::from(lines.clone()).join("\n"))
+            .unwrap_or_default()
+    }
 }
 
 /// Our CRD and the upstream stand-ins, installed by kube-testenv before its controller
