@@ -24,12 +24,12 @@ const PROFILE: &str = "web-vm-01";
 pub async fn run(client: &Client, timeout: u64) -> Result<()> {
     let profiles: Api<VirtualMachineProfile> = Api::namespaced(client.clone(), NAMESPACE);
     let taken = ask(&profiles, SNAPSHOT_ANNOTATION, "demo", timeout, |s| {
-        s.snapshot.clone()
+        s.snapshot.as_deref().cloned()
     })
     .await?;
     let snapshot = taken.snapshot_name.unwrap_or_default();
     let restored = ask(&profiles, RESTORE_ANNOTATION, &snapshot, timeout, |s| {
-        s.restore.clone()
+        s.restore.as_deref().cloned()
     })
     .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);

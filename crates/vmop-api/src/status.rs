@@ -44,11 +44,11 @@ pub struct VirtualMachineProfileStatus {
     /// The last restart asked for with the annotation `vmoperator.io/restart-requested`, and
     /// what became of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restart: Option<RequestStatus>,
+    pub restart: Option<Box<RequestStatus>>,
     /// The last live migration asked for with the annotation `vmoperator.io/migrate-requested`,
     /// and what became of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub migration: Option<RequestStatus>,
+    pub migration: Option<Box<RequestStatus>>,
     /// The VM's snapshots that the operator took (scheduled and requested), newest first,
     /// at most 128.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,11 +56,11 @@ pub struct VirtualMachineProfileStatus {
     pub snapshots: Vec<SnapshotStatus>,
     /// The last snapshot asked for with the annotation `vmoperator.io/snapshot-requested`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<RequestStatus>,
+    pub snapshot: Option<Box<RequestStatus>>,
     /// The last restore asked for with the annotation `vmoperator.io/restore-requested`, and
     /// what became of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restore: Option<RequestStatus>,
+    pub restore: Option<Box<RequestStatus>>,
 }
 
 /// Most snapshots `status.snapshots` lists (the newest).

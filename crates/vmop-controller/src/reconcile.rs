@@ -293,8 +293,8 @@ async fn conclude(
             let messages = Vec::from_iter(message);
             let observed = Observed::stopped(profile, None, Some((RESTORING, &messages)));
             let mut status = compute(old, &observed, now());
-            status.restore = pass.restore.recorded.clone();
-            status.snapshot = pass.snapshots.recorded.clone();
+            status.restore = pass.restore.recorded.clone().map(Box::new);
+            status.snapshot = pass.snapshots.recorded.clone().map(Box::new);
             status.snapshots = pass.snapshots.listed.clone();
             (status, Some(Action::requeue(ctx.timing.waiting)))
         }

@@ -16,24 +16,27 @@ use kube::{Resource, ResourceExt, runtime::watcher};
 use vmop_api::{PROFILE_LABEL, external::nmstate::ENACTMENT_POLICY_LABEL};
 
 /// `<namespace>/<label value>`; cluster-scoped objects have the namespace "".
-fn key(namespace: &str, value: &str) -> String {
-    format!("{namespace}/{value}")
+fn key(namespace: &str, value: &str) -> Box<str> {
+    format!("{namespace}/{value}").into_boxed_str()
 }
 
 /// Names by key. An object is filed under the label it carries in each event; one whose label
 /// changes stays listed under the old value too, harmless since lookups are checked against
 /// the cache, and rare: the operator's children keep the label it gave them.
+///
+/// Boxed strings and lists sized to fit: one entry per profile and kind, most with one name.
 #[derive(Debug, Default)]
 struct Entries {
-    names: HashMap<String, Vec<String>>,
+    names: HashMap<Box<str>, Vec<Box<str>>>,
 }
 
 impl Entries {
     fn file(&mut self, namespace: &str, name: &str, value: Option<&String>) {
         if let Some(value) = value {
             let names = self.names.entry(key(namespace, value)).or_default();
-            if !names.iter().any(|n| n == name) {
-                names.push(name.to_owned());
+            if !names.iter().any(|n| &**n == name) {
+                names.push(name.into());
+                names.shrink_to_fit();
             }
         }
     }
@@ -44,7 +47,7 @@ impl Entries {
         };
         let key = key(namespace, value);
         if let Some(names) = self.names.get_mut(&key) {
-            names.retain(|n| n != name);
+            names.retain(|n| &**n != name);
             if names.is_empty() {
                 self.names.remove(&key);
             }
@@ -114,12 +117,14 @@ impl LabelIndex {
     /// Names of the objects in `namespace` (None: cluster-scoped) whose label is `value`.
     pub fn names(&self, namespace: Option<&str>, value: &str) -> Vec<String> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut names = state
+        let mut names: Vec<String> = state
             .live
             .names
             .get(&key(namespace.unwrap_or_default(), value))
-            .cloned()
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .map(|name| name.to_string())
+            .collect();
         names.sort();
         names
     }

@@ -41,7 +41,9 @@ pub fn changed_beyond_status(
 fn requests(
     status: Option<&VirtualMachineProfileStatus>,
 ) -> (Option<&RequestStatus>, Option<&RequestStatus>) {
-    status.map_or((None, None), |s| (s.restart.as_ref(), s.migration.as_ref()))
+    status.map_or((None, None), |s| {
+        (s.restart.as_deref(), s.migration.as_deref())
+    })
 }
 
 #[cfg(test)]
@@ -106,16 +108,16 @@ mod tests {
         assert!(!changed_beyond_status(Some(&old), &new));
         let changes: [fn(&mut VirtualMachineProfileStatus); 2] = [
             |s| {
-                s.restart = Some(RequestStatus {
+                s.restart = Some(Box::new(RequestStatus {
                     request: "now".into(),
                     ..Default::default()
-                })
+                }))
             },
             |s| {
-                s.migration = Some(RequestStatus {
+                s.migration = Some(Box::new(RequestStatus {
                     request: "now".into(),
                     ..Default::default()
-                })
+                }))
             },
         ];
         for change in changes {

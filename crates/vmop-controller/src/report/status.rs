@@ -170,11 +170,17 @@ pub fn compute(
                 ))
             },
         ),
-        restart: converged.map_or_else(|| old.restart.clone(), |c| c.restart.clone()),
-        migration: converged.map_or_else(|| old.migration.clone(), |c| c.migration.clone()),
+        restart: converged.map_or_else(|| old.restart.clone(), |c| c.restart.clone().map(Box::new)),
+        migration: converged.map_or_else(
+            || old.migration.clone(),
+            |c| c.migration.clone().map(Box::new),
+        ),
         snapshots: converged.map_or_else(|| old.snapshots.clone(), |c| c.snapshots.clone()),
-        snapshot: converged.map_or_else(|| old.snapshot.clone(), |c| c.snapshot.clone()),
-        restore: converged.map_or_else(|| old.restore.clone(), |c| c.restore.clone()),
+        snapshot: converged.map_or_else(
+            || old.snapshot.clone(),
+            |c| c.snapshot.clone().map(Box::new),
+        ),
+        restore: converged.map_or_else(|| old.restore.clone(), |c| c.restore.clone().map(Box::new)),
         primary_ip,
     }
 }
@@ -944,7 +950,7 @@ mod tests {
         });
         let status = compute(&Default::default(), &seen, at(1));
         assert_eq!(status.resources.as_ref().map(|r| r.vcpus), Some(2));
-        assert_eq!(status.restart, Some(restart));
+        assert_eq!(status.restart.as_deref(), Some(&restart));
         let access = status.access.clone().expect("access hints");
         assert!(access.console.starts_with("virtctl console"), "{access:?}");
         assert_eq!(

@@ -205,7 +205,7 @@ async fn publish_requests(
         (RequestAction::Restore, &old.restore, &new.restore),
     ];
     for (action, old, new) in steps {
-        let Some((warning, reason, note)) = request::event(action, old.as_ref(), new.as_ref())
+        let Some((warning, reason, note)) = request::event(action, old.as_deref(), new.as_deref())
         else {
             continue;
         };

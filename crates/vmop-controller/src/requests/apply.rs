@@ -34,7 +34,7 @@ pub(crate) async fn carry_out(
     let annotation = |key: &str| profile.annotations().get(key).map(String::as_str);
     let restart = restart::step(
         annotation(RESTART_ANNOTATION),
-        old.restart.as_ref(),
+        old.restart.as_deref(),
         vm,
         vmi,
     );
@@ -53,7 +53,7 @@ pub(crate) async fn carry_out(
     let migrate = migrate::step(
         (&profile.name_any(), &namespace),
         annotation(MIGRATE_ANNOTATION),
-        old.migration.as_ref(),
+        old.migration.as_deref(),
         vmi,
         migration.as_deref(),
     );

@@ -79,7 +79,7 @@ pub(crate) async fn carry_out(
             _ => None,
         },
         requested: annotation(SNAPSHOT_ANNOTATION),
-        recorded: old.snapshot.as_ref(),
+        recorded: old.snapshot.as_deref(),
         existing: &existing,
         old_listed: &old.snapshots,
         vm_exists: vm.is_some(),
@@ -106,7 +106,7 @@ pub(crate) async fn carry_out(
     let restore = restore_plan::step(
         (&name, &namespace),
         annotation(RESTORE_ANNOTATION),
-        old.restore.as_ref(),
+        old.restore.as_deref(),
         &existing,
         restore.as_deref(),
     );
