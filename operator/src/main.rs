@@ -1,5 +1,6 @@
 //! `vm-operator`: a thin command line over the vm-operator crates.
 
+mod heap;
 mod http;
 mod render;
 mod run;
@@ -40,12 +41,13 @@ fn link_bundled_plugins() -> [&'static str; 6] {
 
 /// jemalloc instead of glibc's malloc: see the workspace Cargo.toml. Its options are built in
 /// (`JEMALLOC_SYS_WITH_MALLOC_CONF` in `.cargo/config.toml`).
-#[cfg(feature = "jemalloc")]
+#[cfg(all(feature = "jemalloc", not(feature = "dhat-heap")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> Result<()> {
     link_bundled_plugins();
+    heap::start();
     match Cli::parse().command {
         Command::Run(args) => {
             // Dropped last, after the runtime: flushes the spans not yet exported.

@@ -17,6 +17,7 @@ mod audit;
 mod binder_floor;
 mod catalog;
 mod floor;
+mod heap_profile;
 mod identity;
 mod machine_cpu;
 mod process;
@@ -90,6 +91,11 @@ pub struct BenchArgs {
     /// Memory mode: 10,000 profiles, RSS at 1,000 and at 10,000 Running; no deletion.
     #[arg(long)]
     memory: bool,
+    /// Heap profile: the operator built with dhat (slow; its times and RSS are not the
+    /// release build's), stopped after the idle window; what it held then, by call site, is
+    /// printed and written to `target/bench/heap-<shape>-<profiles>.txt`. No deletion.
+    #[arg(long)]
+    heap_profile: bool,
     /// The operator's log level (its log is `target/bench/run/vm-operator.log`): `info`
     /// shows every phase change.
     #[arg(long, default_value = "warn")]
@@ -149,7 +155,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     };
     let concurrency = usize::from(args.concurrency);
     let root = tools::workspace_root();
-    let (binary, sims_binary) = process::build_release(&root)?;
+    let (binary, sims_binary) = process::build_release(&root, args.heap_profile)?;
     let work = tempfile_dir()?;
     let audit_path = work.join("audit.log");
     let control_plane = ControlPlane::start_ephemeral_with(&[
@@ -199,7 +205,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
         let idle = audit.since_last(identity::OPERATOR_USER)?;
         let timeout = Duration::from_secs(args.timeout);
-        let (children, deletion) = if args.memory {
+        let (cpu_total, peak_rss) = (operator.cpu_seconds()?, operator.peak_rss()?);
+        if args.heap_profile {
+            write_heap_profile(operator, &work, &root, &args, profiles)?;
+        }
+        let (children, deletion) = if args.memory || args.heap_profile {
             (None, None)
         } else {
             let children = world_floor::capture(&client, NAMESPACE, WORLD_NAMESPACE).await?;
@@ -231,8 +241,8 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             idle: idle.operator,
             idle_seconds: args.idle_seconds,
             deletion,
-            cpu_total: operator.cpu_seconds()?,
-            peak_rss: operator.peak_rss()?,
+            cpu_total,
+            peak_rss,
             run,
         });
         report.print();
@@ -351,7 +361,7 @@ async fn start_operator(
         NAMESPACE,
         args.concurrency,
         &args.operator_log,
-        &work.join("vm-operator.log"),
+        work,
     )?;
     until(
         "the operator to be ready",
@@ -360,6 +370,28 @@ async fn start_operator(
     )
     .await?;
     Ok(operator)
+}
+
+/// Stops the dhat-built operator (it writes its profile when told to stop) and prints what
+/// it held by call site.
+fn write_heap_profile(
+    mut operator: Operator,
+    work: &std::path::Path,
+    root: &std::path::Path,
+    args: &BenchArgs,
+    profiles: usize,
+) -> Result<()> {
+    operator.stop(Duration::from_secs(300))?;
+    let (total, holders) = heap_profile::holders(&work.join("dhat-heap.json"))?;
+    let text = heap_profile::render(total, &holders, profiles, 40);
+    print!("{text}");
+    let path = root.join(format!(
+        "target/bench/heap-{}-{profiles}.txt",
+        args.shape.name()
+    ));
+    std::fs::write(&path, text)?;
+    println!("written to {}", path.display());
+    Ok(())
 }
 
 /// How long the volume binder takes to bind as many claims, without the operator.

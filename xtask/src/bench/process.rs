@@ -19,8 +19,11 @@ pub struct Operator {
 }
 
 /// Builds the `vm-operator` and `vmop-sims` binaries in release mode; returns their paths.
-pub fn build_release(root: &Path) -> Result<(PathBuf, PathBuf)> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+/// With `heap_profile` the operator allocates through dhat instead of jemalloc (one build of
+/// both, so the crates they share are built once, with the same features).
+pub fn build_release(root: &Path, heap_profile: bool) -> Result<(PathBuf, PathBuf)> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
         .args([
             "build",
             "--release",
@@ -29,7 +32,11 @@ pub fn build_release(root: &Path) -> Result<(PathBuf, PathBuf)> {
             "-p",
             "vmop-testenv",
         ])
-        .args(["--bin", "vm-operator", "--bin", "vmop-sims"])
+        .args(["--bin", "vm-operator", "--bin", "vmop-sims"]);
+    if heap_profile {
+        command.args(["--features", "vm-operator/dhat-heap"]);
+    }
+    let status = command
         .current_dir(root)
         .status()
         .context("cargo build --release")?;
@@ -77,7 +84,7 @@ impl Operator {
         namespace: &str,
         concurrency: u16,
         log_level: &str,
-        log: &Path,
+        work: &Path,
     ) -> Result<Self> {
         let port = free_port()?;
         let child = Command::new(binary)
@@ -88,8 +95,10 @@ impl Operator {
             .arg(kubeconfig)
             // As the shipped Deployment runs it (deploy/operator/deployment.yaml).
             .env("MALLOC_ARENA_MAX", "2")
+            // Only read by an operator built with `dhat-heap`.
+            .env(super::heap_profile::FILE_ENV, work.join("dhat-heap.json"))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log)?)
+            .stderr(std::fs::File::create(work.join("vm-operator.log"))?)
             .spawn()
             .context("starting vm-operator")?;
         Ok(Operator { child, port })
@@ -155,6 +164,27 @@ impl Operator {
         // utime and stime are fields 14 and 15 of stat: 11 and 12 after the name.
         let clock = 100.0; // USER_HZ on Linux
         Ok((ticks(11) + ticks(12)) as f64 / clock)
+    }
+}
+
+impl Operator {
+    /// Asks the operator to stop (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self, timeout: Duration) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("kill -TERM")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed", self.child.id());
+        }
+        let started = std::time::Instant::now();
+        while self.child.try_wait()?.is_none() {
+            if started.elapsed() > timeout {
+                bail!("the operator did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
     }
 }
 
