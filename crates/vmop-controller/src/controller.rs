@@ -3,39 +3,32 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::{FutureExt, Stream, StreamExt, future};
+use futures::{FutureExt, StreamExt, future};
 use kube::{
     Client,
-    runtime::{
-        Controller, WatchStreamExt,
-        controller::Config,
-        events::Reporter,
-        reflector::{self, ObjectRef, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Config, events::Reporter, reflector::ObjectRef},
 };
 use vmop_api::VirtualMachineProfile;
 use vmop_plugin::Registries;
 
 use crate::{
     cache::{
-        profile_triggers::changed_beyond_status,
+        packed::PackedStore,
+        profiles::{
+            ProfileWatch, error_policy_cached, profile_watch, reconcile_cached, scheduled_ref,
+        },
         queue::WorkQueue,
-        relist::relisting,
         seed::{restore_claims, restore_import_line, restore_start_line},
         stores::{Scope, Watches, watch_all},
         tenant_secrets::TenantSecrets,
-        trim::strip,
         watch_health::WatchHealth,
-        watches::{Enqueue, api, logged},
+        watches::Enqueue,
     },
     config::ControllerConfig,
     context::{Context, Failures},
     converge::network::delete_unused_node_policies,
     desired::admission::{Activity, Admission},
-    error_policy::error_policy,
     metrics::Metrics,
-    reconcile::reconcile,
     report::events::EventPublisher,
 };
 
@@ -96,8 +89,11 @@ pub fn controller(
     let health = Arc::new(WatchHealth::default());
     let tenant_secrets = Arc::new(TenantSecrets::default());
     let claims = Arc::default();
-    let (profiles, profile_stream) =
-        profile_watch(&client, &config, &health, &queue, &metrics, &tenant_secrets);
+    let ProfileWatch {
+        profiles,
+        scheduled,
+        triggers: profile_stream,
+    } = profile_watch(&client, &config, &health, &queue, &metrics, &tenant_secrets);
     let watches = watch_all(
         Scope {
             client: &client,
@@ -144,15 +140,15 @@ pub fn controller(
         queue,
         multi_network_policies_installed,
     });
-    let profile_controller = Controller::for_stream(profile_stream, profiles)
+    let profile_controller = Controller::for_stream(profile_stream, scheduled)
         .with_config(
             Config::default()
                 .concurrency(config.concurrency)
                 .debounce(config.timing.debounce),
         )
-        .reconcile_on(futures::stream::select(triggers, woken))
+        .reconcile_on(futures::stream::select(triggers, woken).map(scheduled_ref))
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, context.clone())
+        .run(reconcile_cached, error_policy_cached, context.clone())
         .for_each(note_watch_failures(context.watch_health.clone()));
     let pools = crate::pools::pool::pool_controller(
         client.clone(),
@@ -197,69 +193,17 @@ where
     }
 }
 
-/// The profiles' watch: one reflector caches them (stripped) and triggers the controller,
-/// on a change beyond the status only (not on our own status writes).
-fn profile_watch(
-    client: &Client,
-    config: &ControllerConfig,
-    health: &Arc<WatchHealth>,
-    queue: &Arc<WorkQueue>,
-    metrics: &Arc<Metrics>,
-    tenant_secrets: &Arc<TenantSecrets>,
-) -> (
-    Store<VirtualMachineProfile>,
-    impl Stream<Item = Result<VirtualMachineProfile, watcher::Error>> + Send + 'static,
-) {
-    let (profiles, mut writer) = reflector::store();
-    let cached = profiles.clone();
-    let (queue, metrics, tenant_secrets) = (queue.clone(), metrics.clone(), tenant_secrets.clone());
-    let stream = logged(relisting(
-        api::<VirtualMachineProfile>(client, config.namespace.as_deref()),
-        watcher::Config::default(),
-        health,
-    ))
-    .modify(strip)
-    // Cached, every event; a trigger, only a change beyond the status (our own writes).
-    .filter(move |event| {
-        let trigger = match event {
-            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                let before = cached.get(&ObjectRef::from(p));
-                changed_beyond_status(before.as_deref(), p)
-            }
-            _ => true,
-        };
-        if let Ok(event) = event {
-            writer.apply_watcher_event(event);
-        }
-        future::ready(trigger)
-    })
-    .inspect(move |event| match event {
-        Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-            if let Some(depth) = queue.triggered(ObjectRef::from(p)) {
-                metrics.queued(depth);
-            }
-        }
-        Ok(watcher::Event::Delete(p)) => {
-            metrics.dequeued(None, queue.forget(&ObjectRef::from(p)));
-            tenant_secrets.forget(&ObjectRef::from(p));
-        }
-        _ => {}
-    })
-    .applied_objects();
-    (profiles, stream)
-}
-
 /// Notes every trigger in the work queue on its way to kube-runtime's scheduler.
 fn enqueue(
     queue: &Arc<WorkQueue>,
     metrics: &Arc<Metrics>,
-    profiles: &Store<VirtualMachineProfile>,
+    profiles: &PackedStore<VirtualMachineProfile>,
 ) -> Enqueue {
     let (queue, metrics, profiles) = (queue.clone(), metrics.clone(), profiles.clone());
     Arc::new(move |targets: &[ObjectRef<VirtualMachineProfile>]| {
         for target in targets {
             // A gone profile is never reconciled: it must not wait forever.
-            if profiles.get(target).is_some()
+            if profiles.contains(target)
                 && let Some(depth) = queue.triggered(target.clone())
             {
                 metrics.queued(depth);

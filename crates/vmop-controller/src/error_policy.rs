@@ -3,30 +3,28 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::{
+    cache::profiles::{ProfileMeta, profile_ref},
+    context::Context,
+    error::Error,
+    report::events::truncate,
+};
 use kube::{
     Resource, ResourceExt,
     runtime::{
         controller::Action,
         events::{Event, EventType},
         finalizer,
-        reflector::ObjectRef,
     },
 };
 use tracing::warn;
-use vmop_api::VirtualMachineProfile;
-
-use crate::{context::Context, error::Error, report::events::truncate};
 
 /// Backs off per failure: transient errors retry soon, then less often (see
 /// [`crate::backoff::reconcile`]).
-pub fn error_policy(
-    profile: Arc<VirtualMachineProfile>,
-    error: &Error,
-    ctx: Arc<Context>,
-) -> Action {
+pub fn error_policy(profile: &ProfileMeta, error: &Error, ctx: Arc<Context>) -> Action {
     let category = error.category();
     ctx.metrics.failed(category);
-    let attempts = ctx.failures.note(&ObjectRef::from(profile.as_ref()));
+    let attempts = ctx.failures.note(&profile_ref(profile));
     let waiting = matches!(error, Error::Finalizer(inner) if matches!(inner.as_ref(), finalizer::Error::CleanupFailed(Error::Cleanup(_))));
     if waiting {
         // Said in status and an Event already; look again with backoff, not every second.

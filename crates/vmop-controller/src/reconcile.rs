@@ -160,7 +160,7 @@ async fn converge(
     let claimed = ctx
         .claims
         .claim(&ProfileKey::of(profile), wants(&plan), |holder| {
-            ctx.stores.profiles.get(&holder.object_ref()).is_some()
+            ctx.stores.profiles.contains(&holder.object_ref())
         });
     if let Err(conflicts) = claimed {
         return Ok(Outcome::Refused {

@@ -7,6 +7,7 @@ pub(crate) mod index;
 pub(crate) mod named_secrets;
 pub(crate) mod packed;
 pub(crate) mod profile_triggers;
+pub(crate) mod profiles;
 pub(crate) mod queue;
 pub(crate) mod relist;
 pub(crate) mod seed;

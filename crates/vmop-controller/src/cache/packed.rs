@@ -61,6 +61,13 @@ fn decompress(packed: &[u8]) -> std::io::Result<Vec<u8>> {
     })
 }
 
+/// An entry decoded.
+fn unpack<K: DeserializeOwned>(packed: &[u8]) -> Result<K, String> {
+    decompress(packed)
+        .map_err(|e| e.to_string())
+        .and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()))
+}
+
 type Objects = HashMap<Box<str>, Box<[u8]>>;
 
 /// `<namespace>/<name>`; cluster-scoped objects have the namespace "".
@@ -96,10 +103,7 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
     pub fn get(&self, key_of: &ObjectRef<K>) -> Option<Arc<K>> {
         let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
         let packed = objects.get(&*key(key_of.namespace.as_deref(), &key_of.name))?;
-        let decoded = decompress(packed)
-            .map_err(|e| e.to_string())
-            .and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()));
-        match decoded {
+        match unpack(packed) {
             Ok(object) => Some(Arc::new(object)),
             Err(error) => {
                 // Only what this cache encoded is decoded: a failure is a bug, not input.
@@ -107,6 +111,30 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
                 None
             }
         }
+    }
+
+    /// Whether the cache holds the object (without decoding it).
+    pub fn contains(&self, key_of: &ObjectRef<K>) -> bool {
+        self.objects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&*key(key_of.namespace.as_deref(), &key_of.name))
+    }
+
+    /// Every cached object, decoded (each lookup's cost, times the cache's size: for a
+    /// start's one pass over the profiles, not for a reconcile).
+    pub fn state(&self) -> Vec<Arc<K>> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        objects
+            .iter()
+            .filter_map(|(key, packed)| match unpack(packed) {
+                Ok(object) => Some(Arc::new(object)),
+                Err(error) => {
+                    tracing::error!(%error, object = %key, "a packed cache entry does not decode");
+                    None
+                }
+            })
+            .collect()
     }
 
     /// How many objects the cache holds.
