@@ -71,8 +71,20 @@ fn owner<'a>(frames: impl Iterator<Item = &'a String>) -> String {
     functions
         .iter()
         .find(|f| OWNERS.iter().any(|o| f.contains(o)))
-        .or_else(|| functions.iter().find(|f| !f.starts_with('[')))
+        .or_else(|| {
+            functions
+                .iter()
+                .find(|f| !f.starts_with('[') && !allocating(f))
+        })
         .map_or_else(|| "[unknown]".to_owned(), |f| (*f).to_owned())
+}
+
+/// The allocator and the standard library's growth of a buffer: never who holds it.
+fn allocating(function: &str) -> bool {
+    function.contains("GlobalAlloc")
+        || ["alloc::", "<alloc::", "core::", "<core::", "std::"]
+            .iter()
+            .any(|prefix| function.starts_with(prefix))
 }
 
 fn function_of(frame: &str) -> &str {
@@ -158,10 +170,18 @@ mod tests {
     }
 
     #[test]
-    fn a_stack_without_an_owning_frame_is_charged_to_its_innermost_function() {
-        let frames = ["[root]", "0x1: tokio::runtime::spawn (spawn.rs:1:1)"];
-        let summary = summarize(&file(&[(8, &[1, 0])], &frames));
-        assert_eq!(summary.1[0].site, "tokio::runtime::spawn");
+    fn a_stack_without_an_owning_frame_is_charged_to_its_innermost_function_past_the_allocator() {
+        let frames = [
+            "[root]",
+            "0x1: <dhat::Alloc as core::alloc::global::GlobalAlloc>::alloc (???:0:0)",
+            "0x2: alloc::raw_vec::RawVecInner<A>::finish_grow (???:0:0)",
+            "0x3: hyper::proto::h1::io::Buffered<T,B>::new (io.rs:1:1)",
+        ];
+        let summary = summarize(&file(&[(8, &[1, 2, 3, 0])], &frames));
+        assert_eq!(
+            summary.1[0].site,
+            "hyper::proto::h1::io::Buffered<T,B>::new"
+        );
         let text = render(summary.0, &summary.1, 2, 10);
         assert!(text.contains("4 B/profile"), "{text}");
     }
