@@ -48,6 +48,9 @@ pub async fn wait_ready(client: &Client, namespace: &str, timeout: Duration) -> 
             .and_then(|s| s.current_version.as_ref())
             .is_some()
         {
+            println!(
+                "catalog image {IMAGE} Ready (schedule {SCHEDULE:?}): present through the idle window"
+            );
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {

@@ -184,11 +184,6 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         };
         let operator = start_operator(&binary, &kubeconfig, &args, &work).await?;
         catalog::wait_ready(&client, NAMESPACE, Duration::from_secs(args.timeout)).await?;
-        println!(
-            "catalog image {} Ready (schedule {:?}): present through the idle window",
-            catalog::IMAGE,
-            catalog::SCHEDULE
-        );
         let mut audit = AuditLog::new(audit_path.clone());
         let start_up = audit.since_last(identity::OPERATOR_USER)?;
 
