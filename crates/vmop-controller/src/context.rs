@@ -1,13 +1,14 @@
 //! What every reconcile gets: the client, the plugin registries, the watch caches, the event
 //! recorder and the metrics. No globals: an embedder builds as many as it needs.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use kube::{Client, runtime::reflector::ObjectRef};
 use vmop_api::VirtualMachineProfile;
 use vmop_plugin::Registries;
 
 pub use crate::cache::{index::Indexes, stores::Stores};
+pub use crate::report::status_writes::StatusWrites;
 use crate::{
     cache::admin_policy::AdminPolicyHandle, config::Timing, metrics::Metrics,
     report::events::EventPublisher,
@@ -42,44 +43,6 @@ impl Failures {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(profile);
-    }
-}
-
-/// When each profile's status was last written, to coalesce progress-only updates.
-#[derive(Debug, Default)]
-pub struct StatusWrites(
-    std::sync::Mutex<
-        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
-    >,
-);
-
-impl StatusWrites {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<ObjectRef<VirtualMachineProfile>, std::time::Instant>,
-    > {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether a write happened less than `interval` ago.
-    pub fn recent(&self, profile: &ObjectRef<VirtualMachineProfile>, interval: Duration) -> bool {
-        self.lock()
-            .get(profile)
-            .is_some_and(|at| at.elapsed() < interval)
-    }
-
-    pub fn wrote(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.lock()
-            .insert(profile.clone(), std::time::Instant::now());
-    }
-
-    /// Forgets a deleted profile.
-    pub fn forget(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.lock().remove(profile);
     }
 }
 

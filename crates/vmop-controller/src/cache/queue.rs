@@ -37,6 +37,7 @@ impl WorkQueue {
     pub fn started(&self, profile: &ObjectRef<VirtualMachineProfile>) -> (Option<Duration>, usize) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         let waited = waiting.remove(profile).map(|since| since.elapsed());
+        shrink_when_drained(&mut waiting);
         (waited, waiting.len())
     }
 
@@ -44,12 +45,25 @@ impl WorkQueue {
     pub fn forget(&self, profile: &ObjectRef<VirtualMachineProfile>) -> usize {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         waiting.remove(profile);
+        shrink_when_drained(&mut waiting);
         waiting.len()
     }
 
     /// Profiles waiting now.
     pub fn depth(&self) -> usize {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Gives back what a burst of triggers (a mass creation, a relist) grew the table to once
+/// most of it has drained: otherwise a queue that once held every profile keeps that
+/// table, over 100 bytes a slot, for good. Halving at a quarter keeps it amortised.
+fn shrink_when_drained<K, V>(waiting: &mut HashMap<K, V>)
+where
+    K: Eq + std::hash::Hash,
+{
+    if waiting.capacity() > 64 && waiting.len() < waiting.capacity() / 4 {
+        waiting.shrink_to(waiting.capacity() / 2);
     }
 }
 
@@ -91,6 +105,23 @@ mod tests {
             "a requeue was not waiting"
         );
         assert_eq!(queue.depth(), 1);
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_table_back() {
+        let queue = WorkQueue::default();
+        let profiles: Vec<_> = (0..10_000).map(|i| profile(&format!("vm-{i}"))).collect();
+        for p in &profiles {
+            queue.triggered(p.clone());
+        }
+        let burst = queue.waiting.lock().expect("lock").capacity();
+        for p in &profiles[..9_990] {
+            queue.started(p);
+        }
+        queue.forget(&profiles[9_990]);
+        let drained = queue.waiting.lock().expect("lock").capacity();
+        assert_eq!(queue.depth(), 9);
+        assert!(drained <= 128, "{drained} slots kept of a burst of {burst}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub(crate) mod access;
 pub(crate) mod events;
 pub(crate) mod status;
+pub(crate) mod status_writes;
 pub(crate) mod transitions;
 pub(crate) mod verdict;
 pub(crate) mod write;
