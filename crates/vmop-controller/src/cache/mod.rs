@@ -3,6 +3,7 @@
 //! claims restored from the caches at start.
 
 pub(crate) mod admin_policy;
+pub(crate) mod codec;
 pub(crate) mod index;
 pub(crate) mod named_secrets;
 pub(crate) mod packed;

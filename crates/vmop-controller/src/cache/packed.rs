@@ -11,10 +11,9 @@
 //! a reconcile makes a dozen.
 
 use std::{
-    cell::RefCell,
     collections::HashMap,
     marker::PhantomData,
-    sync::{Arc, OnceLock, PoisonError, RwLock},
+    sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
 
 use kube::{
@@ -23,67 +22,23 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-/// zstd's fastest level: the objects are small, and every update compresses one.
-const LEVEL: i32 = 1;
-
-thread_local! {
-    // zstd contexts are worth reusing: each call would otherwise allocate its own.
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
-}
-
-/// The most of its first object's JSON a cache keeps as the dictionary of every entry.
-const DICTIONARY_LIMIT: usize = 8 * 1024;
-
-/// The JSON of the first object a cache packs (at most [`DICTIONARY_LIMIT`] bytes), against
-/// which every entry is compressed. Objects of one kind share most of their keys and many
-/// values; alone, a small one compresses to about half its JSON at level 1, against a
-/// sibling to about a quarter (the bench's DataVolumes and claims).
-type Dictionary = Arc<OnceLock<Box<[u8]>>>;
-
-/// The JSON's length (4 bytes, little-endian), then the JSON compressed against `dictionary`.
-fn compress(json: &[u8], dictionary: &[u8]) -> std::io::Result<Box<[u8]>> {
-    let length = u32::try_from(json.len())
-        .map_err(|_| std::io::Error::other("an object of 4 GiB or more"))?;
-    COMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let compressor = match cell.as_mut() {
-            Some(compressor) => compressor,
-            None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
-        };
-        // Every cache has its own; loading one copies a few KiB.
-        compressor.set_dictionary(LEVEL, dictionary)?;
-        let mut packed = length.to_le_bytes().to_vec();
-        packed.extend(compressor.compress(json)?);
-        Ok(packed.into_boxed_slice())
-    })
-}
-
-fn decompress(packed: &[u8], dictionary: &[u8]) -> std::io::Result<Vec<u8>> {
-    let (length, frame) = packed
-        .split_first_chunk::<4>()
-        .ok_or_else(|| std::io::Error::other("a packed entry without its length"))?;
-    let length = u32::from_le_bytes(*length) as usize;
-    DECOMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let decompressor = match cell.as_mut() {
-            Some(decompressor) => decompressor,
-            None => cell.insert(zstd::bulk::Decompressor::new()?),
-        };
-        decompressor.set_dictionary(dictionary)?;
-        decompressor.decompress(frame, length)
-    })
-}
+use crate::cache::codec::{Dictionary, compress, decompress, repack};
 
 /// An entry decoded.
 fn unpack<K: DeserializeOwned>(packed: &[u8], dictionary: &Dictionary) -> Result<K, String> {
-    let dictionary = dictionary.get().map_or(&[][..], |d| &d[..]);
     decompress(packed, dictionary)
         .map_err(|e| e.to_string())
         .and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()))
 }
 
 type Objects = HashMap<Box<str>, Box<[u8]>>;
+
+/// What readers see: the entries and the dictionary they are packed against, changed together.
+#[derive(Debug, Default)]
+struct Contents {
+    objects: Objects,
+    dictionary: Dictionary,
+}
 
 /// `<namespace>/<name>`; cluster-scoped objects have the namespace "".
 fn key(namespace: Option<&str>, name: &str) -> Box<str> {
@@ -93,18 +48,16 @@ fn key(namespace: Option<&str>, name: &str) -> Box<str> {
 /// The reading side of a packed cache: cheap to clone, shared by every reconcile.
 #[derive(Debug)]
 pub struct PackedStore<K> {
-    objects: Arc<RwLock<Objects>>,
+    contents: Arc<RwLock<Contents>>,
     ready: tokio::sync::watch::Receiver<bool>,
-    dictionary: Dictionary,
     kind: PhantomData<fn() -> K>,
 }
 
 impl<K> Clone for PackedStore<K> {
     fn clone(&self) -> Self {
         PackedStore {
-            objects: self.objects.clone(),
+            contents: self.contents.clone(),
             ready: self.ready.clone(),
-            dictionary: self.dictionary.clone(),
             kind: PhantomData,
         }
     }
@@ -115,12 +68,20 @@ impl<K> Clone for PackedStore<K> {
 #[error("the packed cache's writer was dropped before its first list completed")]
 pub struct WriterDropped;
 
+impl<K> PackedStore<K> {
+    fn read(&self) -> RwLockReadGuard<'_, Contents> {
+        self.contents.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
     /// The cached object, decoded; `None` when the cache does not hold it.
     pub fn get(&self, key_of: &ObjectRef<K>) -> Option<Arc<K>> {
-        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
-        let packed = objects.get(&*key(key_of.namespace.as_deref(), &key_of.name))?;
-        match unpack(packed, &self.dictionary) {
+        let contents = self.read();
+        let packed = contents
+            .objects
+            .get(&*key(key_of.namespace.as_deref(), &key_of.name))?;
+        match unpack(packed, &contents.dictionary) {
             Ok(object) => Some(Arc::new(object)),
             Err(error) => {
                 // Only what this cache encoded is decoded: a failure is a bug, not input.
@@ -132,19 +93,19 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
 
     /// Whether the cache holds the object (without decoding it).
     pub fn contains(&self, key_of: &ObjectRef<K>) -> bool {
-        self.objects
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.read()
+            .objects
             .contains_key(&*key(key_of.namespace.as_deref(), &key_of.name))
     }
 
     /// Every cached object, decoded (each lookup's cost, times the cache's size: for a
     /// start's one pass over the profiles, not for a reconcile).
     pub fn state(&self) -> Vec<Arc<K>> {
-        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
-        objects
+        let contents = self.read();
+        contents
+            .objects
             .iter()
-            .filter_map(|(key, packed)| match unpack(packed, &self.dictionary) {
+            .filter_map(|(key, packed)| match unpack(packed, &contents.dictionary) {
                 Ok(object) => Some(Arc::new(object)),
                 Err(error) => {
                     tracing::error!(%error, object = %key, "a packed cache entry does not decode");
@@ -156,10 +117,7 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
 
     /// How many objects the cache holds.
     pub fn len(&self) -> usize {
-        self.objects
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.read().objects.len()
     }
 
     /// Whether the cache holds no object.
@@ -181,31 +139,34 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
 /// The writing side: fed every event of one watch, in order.
 #[derive(Debug)]
 pub struct PackedWriter<K> {
-    objects: Arc<RwLock<Objects>>,
+    contents: Arc<RwLock<Contents>>,
     ready: tokio::sync::watch::Sender<bool>,
     /// Filled during a (re-)list, then swapped in whole, as kube-runtime's reflector does.
     relisting: Option<Objects>,
+    /// The readers' dictionary (only this writer changes it).
     dictionary: Dictionary,
+    /// Objects packed since the dictionary last changed: a new one is taken only once they
+    /// are as many as the entries it makes pack again, so that work is amortised.
+    packed_since_dictionary: usize,
     kind: PhantomData<fn() -> K>,
 }
 
 /// An empty packed cache and its writer.
 pub fn packed_store<K>() -> (PackedStore<K>, PackedWriter<K>) {
-    let objects = Arc::new(RwLock::new(Objects::new()));
+    let contents = Arc::new(RwLock::new(Contents::default()));
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
-    let dictionary = Dictionary::default();
     (
         PackedStore {
-            objects: objects.clone(),
+            contents: contents.clone(),
             ready: ready_rx,
-            dictionary: dictionary.clone(),
             kind: PhantomData,
         },
         PackedWriter {
-            objects,
+            contents,
             ready: ready_tx,
             relisting: None,
-            dictionary,
+            dictionary: Dictionary::default(),
+            packed_since_dictionary: 0,
             kind: PhantomData,
         },
     )
@@ -220,18 +181,19 @@ impl<K: Resource + Serialize> PackedWriter<K> {
     pub fn apply_watcher_event(&mut self, event: &watcher::Event<K>) -> bool {
         match event {
             watcher::Event::Apply(object) => {
-                let Some((key, bytes)) = pack(object, &self.dictionary) else {
+                let Some((key, bytes)) = self.pack(object) else {
                     return false;
                 };
-                let mut objects = self.write();
-                if objects.get(&key) == Some(&bytes) {
+                let mut contents = self.write();
+                if contents.objects.get(&key) == Some(&bytes) {
                     return false;
                 }
-                objects.insert(key, bytes);
+                contents.objects.insert(key, bytes);
                 true
             }
             watcher::Event::Delete(object) => {
                 self.write()
+                    .objects
                     .remove(&key(object.meta().namespace.as_deref(), &object.name_any()));
                 true
             }
@@ -240,13 +202,14 @@ impl<K: Resource + Serialize> PackedWriter<K> {
                 false
             }
             watcher::Event::InitApply(object) => {
-                let Some((key, bytes)) = pack(object, &self.dictionary) else {
+                let Some((key, bytes)) = self.pack(object) else {
                     return false;
                 };
                 let changed = self
-                    .objects
+                    .contents
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
+                    .objects
                     .get(&key)
                     != Some(&bytes);
                 self.relisting
@@ -257,7 +220,7 @@ impl<K: Resource + Serialize> PackedWriter<K> {
             watcher::Event::InitDone => {
                 if let Some(mut listed) = self.relisting.take() {
                     listed.shrink_to_fit();
-                    *self.write() = listed;
+                    self.write().objects = listed;
                 }
                 self.ready.send_replace(true);
                 false
@@ -265,31 +228,70 @@ impl<K: Resource + Serialize> PackedWriter<K> {
         }
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects> {
-        self.objects.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Contents> {
+        self.contents
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-fn pack<K: Resource + Serialize>(
-    object: &K,
-    dictionary: &Dictionary,
-) -> Option<(Box<str>, Box<[u8]>)> {
-    let packed = serde_json::to_vec(object)
-        .map_err(|e| e.to_string())
-        .and_then(|json| {
-            let dictionary =
-                dictionary.get_or_init(|| json[..json.len().min(DICTIONARY_LIMIT)].into());
-            compress(&json, dictionary).map_err(|e| e.to_string())
-        });
-    match packed {
-        Ok(bytes) => Some((
-            key(object.meta().namespace.as_deref(), &object.name_any()),
-            bytes,
-        )),
-        Err(error) => {
-            tracing::error!(%error, object = %object.name_any(), "a watched object does not encode");
-            None
+    /// The object's key and entry, packed against the dictionary, which it first replaces
+    /// when it is enough richer (see [`Dictionary::outgrown_by`]).
+    fn pack(&mut self, object: &K) -> Option<(Box<str>, Box<[u8]>)> {
+        let packed = serde_json::to_vec(object)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                self.maybe_take_dictionary(&json);
+                compress(&json, &self.dictionary).map_err(|e| e.to_string())
+            });
+        self.packed_since_dictionary += 1;
+        match packed {
+            Ok(bytes) => Some((
+                key(object.meta().namespace.as_deref(), &object.name_any()),
+                bytes,
+            )),
+            Err(error) => {
+                tracing::error!(%error, object = %object.name_any(), "a watched object does not encode");
+                None
+            }
         }
+    }
+
+    /// Takes `json` as the dictionary if it outgrows the current one and enough objects were
+    /// packed since the last change to pay for packing every entry again.
+    fn maybe_take_dictionary(&mut self, json: &[u8]) {
+        let entries = self.relisting.as_ref().map_or(0, Objects::len)
+            + self
+                .contents
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .objects
+                .len();
+        if !self.dictionary.outgrown_by(json) || self.packed_since_dictionary < entries {
+            return;
+        }
+        let (old, new) = (self.dictionary.clone(), Dictionary::of(json));
+        let repacked = |objects: &mut Objects| {
+            objects.retain(|key, packed| match repack(packed, &old, &new) {
+                Ok(entry) => {
+                    *packed = entry;
+                    true
+                }
+                Err(error) => {
+                    // Only what this cache encoded is decoded: a failure is a bug, not input.
+                    tracing::error!(%error, object = %key, "a packed cache entry does not decode");
+                    false
+                }
+            });
+        };
+        if let Some(relisting) = self.relisting.as_mut() {
+            repacked(relisting);
+        }
+        let mut contents = self.write();
+        repacked(&mut contents.objects);
+        contents.dictionary = new.clone();
+        drop(contents);
+        self.dictionary = new;
+        self.packed_since_dictionary = 0;
     }
 }
 
@@ -337,11 +339,12 @@ mod tests {
         writer.apply_watcher_event(&watcher::Event::Apply(first.clone()));
         writer.apply_watcher_event(&watcher::Event::Apply(sibling.clone()));
         let json = serde_json::to_vec(&sibling).expect("encodes");
-        let alone = compress(&json, &[]).expect("compresses").len();
+        let alone = compress(&json, &Dictionary::default())
+            .expect("compresses")
+            .len();
         let packed = store
-            .objects
             .read()
-            .expect("unpoisoned")
+            .objects
             .get("team-a/db-system")
             .map(|v| v.len())
             .expect("packed");
@@ -353,14 +356,77 @@ mod tests {
         assert_eq!(store.get(&at("db-system")).as_deref(), Some(&sibling));
     }
 
+    /// A claim further along: what CDI and the binder add once it is bound.
+    fn bound(name: &str) -> PersistentVolumeClaim {
+        let mut object = claim(name, "Bound");
+        object.metadata.annotations = Some(
+            [
+                ("pv.kubernetes.io/bind-completed", "yes"),
+                ("pv.kubernetes.io/bound-by-controller", "yes"),
+                (
+                    "volume.kubernetes.io/storage-provisioner",
+                    "csi.example.com",
+                ),
+                ("cdi.kubevirt.io/storage.pod.phase", "Succeeded"),
+                (
+                    "cdi.kubevirt.io/storage.condition.running.reason",
+                    "Completed",
+                ),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        );
+        object
+    }
+
+    #[test]
+    fn a_richer_object_becomes_the_dictionary_and_every_entry_still_decodes() {
+        let (store, mut writer) = packed_store();
+        let fresh: Vec<_> = (0..8)
+            .map(|i| claim(&format!("vm-{i}"), "Pending"))
+            .collect();
+        for object in &fresh {
+            writer.apply_watcher_event(&watcher::Event::Apply(object.clone()));
+        }
+        let first_dictionary = store.read().dictionary.clone();
+        let json = serde_json::to_vec(&bound("vm-1")).expect("encodes");
+        let against_fresh = compress(&json, &first_dictionary)
+            .expect("compresses")
+            .len();
+        writer.apply_watcher_event(&watcher::Event::Apply(bound("vm-0")));
+        let taken = store.read().dictionary.clone();
+        assert_ne!(taken, first_dictionary, "a bound claim is richer");
+        // Packing every entry again waits for as many objects packed since: amortised.
+        let mut richer = bound("vm-1");
+        richer.metadata.labels = Some([("note".to_owned(), "x".repeat(2_000))].into());
+        writer.apply_watcher_event(&watcher::Event::Apply(richer));
+        assert_eq!(
+            store.read().dictionary,
+            taken,
+            "one object packed since, 8 held"
+        );
+        for i in 0..8 {
+            writer.apply_watcher_event(&watcher::Event::Apply(bound(&format!("vm-{i}"))));
+        }
+        let against_bound = store.read().objects.get("team-a/vm-1").map(|v| v.len());
+        assert!(
+            against_bound.is_some_and(|bytes| bytes < against_fresh),
+            "{against_bound:?} bytes against a bound sibling, {against_fresh} against a fresh one"
+        );
+        for i in 0..8 {
+            let name = format!("vm-{i}");
+            assert_eq!(store.get(&at(&name)).as_deref(), Some(&bound(&name)));
+        }
+    }
+
     #[test]
     fn a_large_first_object_gives_at_most_the_dictionary_limit() {
         let (store, mut writer) = packed_store();
         let mut large = claim("large", "Bound");
         large.metadata.annotations = Some([("note".to_owned(), "x".repeat(50_000))].into());
         writer.apply_watcher_event(&watcher::Event::Apply(large.clone()));
-        let dictionary = store.dictionary.get().map(|d| d.len());
-        assert_eq!(dictionary, Some(DICTIONARY_LIMIT));
+        let dictionary = store.read().dictionary.len();
+        assert_eq!(dictionary, crate::cache::codec::DICTIONARY_LIMIT);
         assert_eq!(store.get(&at("large")).as_deref(), Some(&large));
     }
 
@@ -382,9 +448,8 @@ mod tests {
         let json = serde_json::to_vec(&object).expect("encodes").len();
         writer.apply_watcher_event(&watcher::Event::Apply(object.clone()));
         let packed = store
-            .objects
             .read()
-            .expect("unpoisoned")
+            .objects
             .values()
             .map(|v| v.len())
             .sum::<usize>();
@@ -393,7 +458,13 @@ mod tests {
             "{packed} bytes packed for {json} of JSON"
         );
         assert_eq!(store.get(&at("web-system")).as_deref(), Some(&object));
-        for entry in store.objects.write().expect("unpoisoned").values_mut() {
+        for entry in store
+            .contents
+            .write()
+            .expect("unpoisoned")
+            .objects
+            .values_mut()
+        {
             *entry = entry[..entry.len() / 2].into();
         }
         assert!(store.get(&at("web-system")).is_none());
