@@ -8,7 +8,9 @@
 //! object.
 
 use std::{
-    collections::HashMap,
+    borrow::Borrow,
+    collections::HashSet,
+    hash::{Hash, Hasher},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -16,42 +18,97 @@ use kube::{Resource, ResourceExt, runtime::watcher};
 use vmop_api::{PROFILE_LABEL, external::nmstate::ENACTMENT_POLICY_LABEL};
 
 /// `<namespace>/<label value>`; cluster-scoped objects have the namespace "".
-fn key(namespace: &str, value: &str) -> Box<str> {
-    format!("{namespace}/{value}").into_boxed_str()
+fn key(namespace: &str, value: &str) -> String {
+    format!("{namespace}/{value}")
+}
+
+/// A key and its names in one allocation: the key, then each name after a newline (neither a
+/// namespace, a label value nor an object's name can hold one). One entry per profile and
+/// kind, most with one name: separate strings for the key and every name, and a list for
+/// the names, took three allocations and their slack.
+#[derive(Debug)]
+struct Filed(Box<str>);
+
+impl Filed {
+    fn key(&self) -> &str {
+        self.0.split_once('\n').map_or(&*self.0, |(key, _)| key)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.split('\n').skip(1)
+    }
+}
+
+// Hashed and compared by key alone, so the set is looked up by the key's `str`.
+impl Hash for Filed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialEq for Filed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Filed {}
+
+impl Borrow<str> for Filed {
+    fn borrow(&self) -> &str {
+        self.key()
+    }
 }
 
 /// Names by key. An object is filed under the label it carries in each event; one whose label
 /// changes stays listed under the old value too, harmless since lookups are checked against
 /// the cache, and rare: the operator's children keep the label it gave them.
-///
-/// Boxed strings and lists sized to fit: one entry per profile and kind, most with one name.
 #[derive(Debug, Default)]
 struct Entries {
-    names: HashMap<Box<str>, Vec<Box<str>>>,
+    filed: HashSet<Filed>,
 }
 
 impl Entries {
     fn file(&mut self, namespace: &str, name: &str, value: Option<&String>) {
-        if let Some(value) = value {
-            let names = self.names.entry(key(namespace, value)).or_default();
-            if !names.iter().any(|n| &**n == name) {
-                names.push(name.into());
-                names.shrink_to_fit();
-            }
+        let Some(value) = value else {
+            return;
+        };
+        let key = key(namespace, value);
+        if self
+            .filed
+            .get(key.as_str())
+            .is_some_and(|filed| filed.names().any(|n| n == name))
+        {
+            return;
         }
+        let mut text = self
+            .filed
+            .take(key.as_str())
+            .map_or(key, |filed| filed.0.into_string());
+        text.push('\n');
+        text.push_str(name);
+        self.filed.insert(Filed(text.into_boxed_str()));
     }
 
     fn remove(&mut self, namespace: &str, name: &str, value: Option<&String>) {
         let Some(value) = value else {
             return;
         };
-        let key = key(namespace, value);
-        if let Some(names) = self.names.get_mut(&key) {
-            names.retain(|n| &**n != name);
-            if names.is_empty() {
-                self.names.remove(&key);
-            }
+        let Some(filed) = self.filed.take(key(namespace, value).as_str()) else {
+            return;
+        };
+        let kept: Vec<&str> = filed.names().filter(|n| *n != name).collect();
+        if !kept.is_empty() {
+            let text = std::iter::once(filed.key())
+                .chain(kept)
+                .collect::<Vec<_>>()
+                .join("\n");
+            self.filed.insert(Filed(text.into_boxed_str()));
         }
+    }
+
+    fn names(&self, key: &str) -> impl Iterator<Item = &str> {
+        self.filed.get(key).into_iter().flat_map(Filed::names)
     }
 }
 
@@ -119,11 +176,8 @@ impl LabelIndex {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut names: Vec<String> = state
             .live
-            .names
-            .get(&key(namespace.unwrap_or_default(), value))
-            .into_iter()
-            .flatten()
-            .map(|name| name.to_string())
+            .names(&key(namespace.unwrap_or_default(), value))
+            .map(str::to_owned)
             .collect();
         names.sort();
         names
