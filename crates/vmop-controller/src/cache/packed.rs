@@ -4,14 +4,13 @@
 //! kube-runtime's store keeps every object decoded: the inline struct (about 1 KiB for a
 //! claim, a DataVolume, a VM or a VMI, whatever they hold) and, for every non-empty map, a
 //! B-tree node of eleven slots. Decoded, a profile's children take about 20 KiB; as JSON
-//! about 5.4 KiB, and compressed with zstd (level 1) about 3 KiB; compressed against the
-//! first object of the cache (a dictionary: objects of one kind share most of their text)
-//! less again, which is what makes 10,000 profiles fit in the operator's memory budget (see
-//! the README's "Scale"). A lookup decompresses and decodes one object, a few microseconds:
-//! a reconcile makes a dozen.
+//! about 5.4 KiB, and compressed with zstd (level 1) about 3 KiB; compressed against a
+//! sibling's JSON (a dictionary, see [`crate::cache::codec`]) about 1.5 KiB, which is what
+//! makes 10,000 profiles fit in the operator's memory budget (see the README's "Scale"). A
+//! lookup decompresses and decodes one object, a few microseconds: a reconcile makes a
+//! dozen. Each object's key and bytes share one allocation ([`crate::cache::entries`]).
 
 use std::{
-    collections::HashMap,
     marker::PhantomData,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
 };
@@ -22,7 +21,10 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::cache::codec::{Dictionary, compress, decompress, repack};
+use crate::cache::{
+    codec::{Dictionary, compress, decompress, repack},
+    entries::Objects,
+};
 
 /// An entry decoded.
 fn unpack<K: DeserializeOwned>(packed: &[u8], dictionary: &Dictionary) -> Result<K, String> {
@@ -30,8 +32,6 @@ fn unpack<K: DeserializeOwned>(packed: &[u8], dictionary: &Dictionary) -> Result
         .map_err(|e| e.to_string())
         .and_then(|json| serde_json::from_slice(&json).map_err(|e| e.to_string()))
 }
-
-type Objects = HashMap<Box<str>, Box<[u8]>>;
 
 /// What readers see: the entries and the dictionary they are packed against, changed together.
 #[derive(Debug, Default)]
@@ -41,8 +41,8 @@ struct Contents {
 }
 
 /// `<namespace>/<name>`; cluster-scoped objects have the namespace "".
-fn key(namespace: Option<&str>, name: &str) -> Box<str> {
-    format!("{}/{name}", namespace.unwrap_or_default()).into_boxed_str()
+fn key(namespace: Option<&str>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
 }
 
 /// The reading side of a packed cache: cheap to clone, shared by every reconcile.
@@ -80,7 +80,7 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
         let contents = self.read();
         let packed = contents
             .objects
-            .get(&*key(key_of.namespace.as_deref(), &key_of.name))?;
+            .get(&key(key_of.namespace.as_deref(), &key_of.name))?;
         match unpack(packed, &contents.dictionary) {
             Ok(object) => Some(Arc::new(object)),
             Err(error) => {
@@ -95,7 +95,7 @@ impl<K: Resource<DynamicType = ()> + DeserializeOwned> PackedStore<K> {
     pub fn contains(&self, key_of: &ObjectRef<K>) -> bool {
         self.read()
             .objects
-            .contains_key(&*key(key_of.namespace.as_deref(), &key_of.name))
+            .contains_key(&key(key_of.namespace.as_deref(), &key_of.name))
     }
 
     /// Every cached object, decoded (each lookup's cost, times the cache's size: for a
@@ -185,10 +185,10 @@ impl<K: Resource + Serialize> PackedWriter<K> {
                     return false;
                 };
                 let mut contents = self.write();
-                if contents.objects.get(&key) == Some(&bytes) {
+                if contents.objects.get(&key) == Some(&bytes[..]) {
                     return false;
                 }
-                contents.objects.insert(key, bytes);
+                contents.objects.insert(&key, &bytes);
                 true
             }
             watcher::Event::Delete(object) => {
@@ -198,7 +198,7 @@ impl<K: Resource + Serialize> PackedWriter<K> {
                 true
             }
             watcher::Event::Init => {
-                self.relisting = Some(Objects::new());
+                self.relisting = Some(Objects::default());
                 false
             }
             watcher::Event::InitApply(object) => {
@@ -211,10 +211,10 @@ impl<K: Resource + Serialize> PackedWriter<K> {
                     .unwrap_or_else(PoisonError::into_inner)
                     .objects
                     .get(&key)
-                    != Some(&bytes);
+                    != Some(&bytes[..]);
                 self.relisting
-                    .get_or_insert_with(Objects::new)
-                    .insert(key, bytes);
+                    .get_or_insert_with(Objects::default)
+                    .insert(&key, &bytes);
                 changed
             }
             watcher::Event::InitDone => {
@@ -236,7 +236,7 @@ impl<K: Resource + Serialize> PackedWriter<K> {
 
     /// The object's key and entry, packed against the dictionary, which it first replaces
     /// when it is enough richer (see [`Dictionary::outgrown_by`]).
-    fn pack(&mut self, object: &K) -> Option<(Box<str>, Box<[u8]>)> {
+    fn pack(&mut self, object: &K) -> Option<(String, Box<[u8]>)> {
         let packed = serde_json::to_vec(object)
             .map_err(|e| e.to_string())
             .and_then(|json| {
@@ -271,15 +271,12 @@ impl<K: Resource + Serialize> PackedWriter<K> {
         }
         let (old, new) = (self.dictionary.clone(), Dictionary::of(json));
         let repacked = |objects: &mut Objects| {
-            objects.retain(|key, packed| match repack(packed, &old, &new) {
-                Ok(entry) => {
-                    *packed = entry;
-                    true
-                }
+            objects.rewrite(|key, packed| match repack(packed, &old, &new) {
+                Ok(entry) => Some(entry),
                 Err(error) => {
                     // Only what this cache encoded is decoded: a failure is a bug, not input.
                     tracing::error!(%error, object = %key, "a packed cache entry does not decode");
-                    false
+                    None
                 }
             });
         };
@@ -450,23 +447,20 @@ mod tests {
         let packed = store
             .read()
             .objects
-            .values()
-            .map(|v| v.len())
+            .iter()
+            .map(|(_, v)| v.len())
             .sum::<usize>();
         assert!(
             packed * 2 < json,
             "{packed} bytes packed for {json} of JSON"
         );
         assert_eq!(store.get(&at("web-system")).as_deref(), Some(&object));
-        for entry in store
+        store
             .contents
             .write()
             .expect("unpoisoned")
             .objects
-            .values_mut()
-        {
-            *entry = entry[..entry.len() / 2].into();
-        }
+            .rewrite(|_, entry| Some(entry[..entry.len() / 2].into()));
         assert!(store.get(&at("web-system")).is_none());
     }
 
