@@ -4,11 +4,7 @@
 //! one block holding both, in a set hashed by the key, takes one and a 16-byte slot: about
 //! 40 bytes less an object, 300 a profile of the seed shape (eight cached objects).
 
-use std::{
-    borrow::Borrow,
-    collections::HashSet,
-    hash::{Hash, Hasher},
-};
+use std::collections::HashSet;
 
 /// The key (`<namespace>/<name>`, which holds no NUL), a NUL, then the packed bytes.
 #[derive(Debug, Clone)]
@@ -38,26 +34,7 @@ impl Entry {
     }
 }
 
-// Hashed and compared by key alone, so the set is looked up by the key's `str`.
-impl Hash for Entry {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state);
-    }
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Entry {}
-
-impl Borrow<str> for Entry {
-    fn borrow(&self) -> &str {
-        self.key()
-    }
-}
+crate::cache::keyed::hashed_by_key!(Entry);
 
 /// Packed objects by key.
 #[derive(Debug, Clone, Default)]

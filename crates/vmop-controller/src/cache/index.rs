@@ -8,9 +8,7 @@
 //! object.
 
 use std::{
-    borrow::Borrow,
     collections::HashSet,
-    hash::{Hash, Hasher},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -39,26 +37,7 @@ impl Filed {
     }
 }
 
-// Hashed and compared by key alone, so the set is looked up by the key's `str`.
-impl Hash for Filed {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key().hash(state);
-    }
-}
-
-impl PartialEq for Filed {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Filed {}
-
-impl Borrow<str> for Filed {
-    fn borrow(&self) -> &str {
-        self.key()
-    }
-}
+crate::cache::keyed::hashed_by_key!(Filed);
 
 /// Names by key. An object is filed under the label it carries in each event; one whose label
 /// changes stays listed under the old value too, harmless since lookups are checked against

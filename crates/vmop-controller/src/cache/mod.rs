@@ -6,6 +6,7 @@ pub(crate) mod admin_policy;
 pub(crate) mod codec;
 pub(crate) mod entries;
 pub(crate) mod index;
+pub(crate) mod keyed;
 pub(crate) mod named_secrets;
 pub(crate) mod packed;
 pub(crate) mod profile_triggers;
