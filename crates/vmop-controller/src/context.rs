@@ -84,6 +84,9 @@ pub struct Context {
     pub namespace: Option<String>,
     /// Last status write per profile (progress-only changes are coalesced).
     pub status_writes: StatusWrites,
+    /// Children created and not yet seen by their watch, so a second reconcile does not
+    /// create them again.
+    pub(crate) created: crate::converge::created::Created,
     /// Profiles triggered and waiting for a reconcile (the work-queue metrics).
     pub queue: Arc<crate::cache::queue::WorkQueue>,
     /// Whether the MultiNetworkPolicy CRD is installed (found by discovery; until then bridge

@@ -94,7 +94,14 @@ pub fn controller(
         scheduled,
         triggers: profile_stream,
     } = profile_watch(&client, &config, &health, &queue, &metrics, &tenant_secrets);
-    let watches = watch_all(
+    let Watches {
+        stores,
+        admin_policy,
+        triggers,
+        read_only,
+        synced,
+        multi_network_policies_installed,
+    } = watch_all(
         Scope {
             client: &client,
             namespace: config.namespace.as_deref(),
@@ -106,14 +113,6 @@ pub fn controller(
         profiles.clone(),
         &config.admin_policy,
     );
-    let Watches {
-        stores,
-        admin_policy,
-        triggers,
-        read_only,
-        synced,
-        multi_network_policies_installed,
-    } = watches;
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     // The line wakes the next profile to start through the controller's own queue.
     let (wake, woken) = futures::channel::mpsc::unbounded();
@@ -137,6 +136,7 @@ pub fn controller(
         tenant_secrets,
         namespace: config.namespace.clone(),
         status_writes: Default::default(),
+        created: Default::default(),
         queue,
         multi_network_policies_installed,
     });

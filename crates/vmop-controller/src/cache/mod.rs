@@ -5,6 +5,7 @@
 pub(crate) mod admin_policy;
 pub(crate) mod codec;
 pub(crate) mod entries;
+pub(crate) mod expiring;
 pub(crate) mod index;
 pub(crate) mod keyed;
 pub(crate) mod named_secrets;

@@ -203,6 +203,16 @@ where
     let create_only = owner.is_some() && cached_meta.is_none();
     let owner_ref = owner.clone();
     let desired = stamp(&mut object, owner)?;
+    let namespace = object.namespace().unwrap_or_default();
+    let hash = desired["metadata"]["annotations"][HASH_ANNOTATION]
+        .as_str()
+        .unwrap_or_default();
+    if cached_meta.is_some() {
+        ctx.created.seen(kind_of::<K>(), &namespace, &name);
+    } else if create_only && ctx.created.pending(kind_of::<K>(), &namespace, &name, hash) {
+        // Created by an earlier reconcile, its watch event still on the way.
+        return Ok(Applied::Unchanged);
+    }
     let cached_annotations = cached_meta.map(|m| m.annotations.as_ref().unwrap_or(&EMPTY));
     if !needs_apply(&desired, cached_annotations, cached.as_ref()) {
         return Ok(Applied::Unchanged);
@@ -218,7 +228,10 @@ where
     let mut creating = object.clone();
     creating.meta_mut().resource_version = Some(CREATE_ONLY_VERSION.to_owned());
     match apply(ctx, api, &creating).await {
-        Ok(()) => return Ok(Applied::Created),
+        Ok(()) => {
+            ctx.created.created(kind_of::<K>(), &namespace, &name, hash);
+            return Ok(Applied::Created);
+        }
         Err(Error::Apply { source, .. }) if name_taken(&source) => {}
         Err(error) => return Err(error),
     }

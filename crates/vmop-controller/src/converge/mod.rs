@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 pub(crate) mod catalog_images;
 pub(crate) mod cleanup;
+pub(crate) mod created;
 pub(crate) mod credentials;
 pub(crate) mod network;
 pub(crate) mod network_policy;

@@ -2,40 +2,27 @@
 //!
 //! Only writes younger than the longest coalescing interval matter, so older entries are
 //! pruned as the map grows: it holds the profiles written lately (after a mass creation, the
-//! last half minute's), not one entry for every profile that ever had its status written.
+//! last two minutes'), not one entry for every profile that ever had its status written.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::ObjectRef;
 use vmop_api::VirtualMachineProfile;
 
-use crate::report::write::PROGRESS_INTERVAL;
+use crate::{cache::expiring::Expiring, report::write::PROGRESS_AFTER};
 
-/// Entries kept at least, whatever their age: below this, pruning is not worth a pass.
-const PRUNE_FLOOR: usize = 64;
-
-/// The last status write of each profile written within [`StatusWrites::keep`].
+/// The last status write of each profile written within the interval it was built to keep,
+/// with the time of the last write that changed more than details.
 #[derive(Debug)]
 pub struct StatusWrites {
-    writes: Mutex<Writes>,
-    keep: Duration,
-}
-
-#[derive(Debug)]
-struct Writes {
-    at: HashMap<ObjectRef<VirtualMachineProfile>, Instant>,
-    /// The map's length at which it is pruned next: twice what the last prune left, so each
-    /// write pays for pruning a constant share (amortised).
-    prune_at: usize,
+    /// Per profile, stamped at the last write: when its outline (phase, conditions, requests)
+    /// was last written.
+    writes: Expiring<ObjectRef<VirtualMachineProfile>, Instant>,
 }
 
 impl Default for StatusWrites {
     fn default() -> Self {
-        StatusWrites::keeping(PROGRESS_INTERVAL)
+        StatusWrites::keeping(PROGRESS_AFTER)
     }
 }
 
@@ -44,50 +31,67 @@ impl StatusWrites {
     /// interval.
     pub fn keeping(keep: Duration) -> Self {
         StatusWrites {
-            writes: Mutex::new(Writes {
-                at: HashMap::new(),
-                prune_at: PRUNE_FLOOR,
-            }),
-            keep,
+            writes: Expiring::keeping(keep),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Writes> {
-        self.writes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a write happened less than `interval` ago (at most the `keep` it was built
     /// with: older writes may be forgotten).
     pub fn recent(&self, profile: &ObjectRef<VirtualMachineProfile>, interval: Duration) -> bool {
-        debug_assert!(interval <= self.keep, "{interval:?} > {:?}", self.keep);
-        self.lock()
-            .at
-            .get(profile)
-            .is_some_and(|at| at.elapsed() < interval)
+        debug_assert!(
+            interval <= self.writes.keep(),
+            "{interval:?} > {:?}",
+            self.writes.keep()
+        );
+        self.writes
+            .read(profile, |age, _| age < interval)
+            .unwrap_or(false)
     }
 
-    /// Notes a write of `profile`'s status now.
+    /// How long a change of details only must still wait: until `interval` after the last
+    /// write and `after_outline` after the last write of more than details (each at most the
+    /// `keep` it was built with). `None`: it may be written now.
+    pub fn details_wait(
+        &self,
+        profile: &ObjectRef<VirtualMachineProfile>,
+        interval: Duration,
+        after_outline: Duration,
+    ) -> Option<Duration> {
+        let wait = self.writes.read(profile, |age, outline| {
+            let since_outline = outline.elapsed();
+            interval
+                .saturating_sub(age)
+                .max(after_outline.saturating_sub(since_outline))
+        })?;
+        (!wait.is_zero()).then_some(wait)
+    }
+
+    /// Notes a write of `profile`'s status now, one that changed more than details.
     pub fn wrote(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        let mut writes = self.lock();
-        writes.at.insert(profile.clone(), Instant::now());
-        if writes.at.len() >= writes.prune_at {
-            let keep = self.keep;
-            writes.at.retain(|_, at| at.elapsed() < keep);
-            if writes.at.len() < writes.at.capacity() / 4 {
-                writes.at.shrink_to_fit();
-            }
-            writes.prune_at = (writes.at.len() * 2).max(PRUNE_FLOOR);
-        }
+        self.wrote_at(profile, Instant::now(), false);
+    }
+
+    /// Notes a write of `profile`'s status now that changed only details.
+    pub fn wrote_details(&self, profile: &ObjectRef<VirtualMachineProfile>) {
+        self.wrote_at(profile, Instant::now(), true);
+    }
+
+    fn wrote_at(&self, profile: &ObjectRef<VirtualMachineProfile>, at: Instant, details: bool) {
+        self.writes
+            .set_at(profile.clone(), at, |outline| match outline {
+                Some(outline) if details => *outline,
+                _ => at,
+            });
     }
 
     /// Forgets a deleted profile.
     pub fn forget(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.lock().at.remove(profile);
+        self.writes.remove(profile);
     }
 
     /// How many writes are remembered.
     pub fn len(&self) -> usize {
-        self.lock().at.len()
+        self.writes.len()
     }
 
     /// Whether no write is remembered.
@@ -104,17 +108,54 @@ mod tests {
         ObjectRef::new(&format!("vm-{i}")).within("team-a")
     }
 
+    fn ago(seconds: u64) -> Instant {
+        Instant::now()
+            .checked_sub(Duration::from_secs(seconds))
+            .expect("the clock is past a few minutes")
+    }
+
     #[test]
-    fn writes_older_than_kept_are_pruned_as_the_map_grows() {
-        let forgetful = StatusWrites::keeping(Duration::ZERO);
-        for i in 0..1_000 {
-            forgetful.wrote(&profile(i));
-        }
-        assert!(
-            forgetful.len() < PRUNE_FLOOR,
-            "{} writes remembered, none of them within the kept interval",
-            forgetful.len()
+    fn details_wait_for_the_interval_and_for_long_enough_after_the_outline() {
+        let writes = StatusWrites::keeping(Duration::from_secs(300));
+        let (interval, after) = (Duration::from_secs(30), Duration::from_secs(120));
+        let a = profile(0);
+        assert_eq!(
+            writes.details_wait(&a, interval, after),
+            None,
+            "never written"
         );
+        writes.wrote(&a);
+        let fresh = writes
+            .details_wait(&a, interval, after)
+            .expect("just written");
+        assert!(fresh > Duration::from_secs(119), "{fresh:?}");
+        // Details written 10 s ago, the outline 100 s ago: 20 s more for both.
+        writes.wrote_at(&a, ago(100), false);
+        writes.wrote_at(&a, ago(10), true);
+        let wait = writes.details_wait(&a, interval, after).expect("waits");
+        assert!(
+            wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        // Past both: written now.
+        let b = profile(1);
+        writes.wrote_at(&b, ago(119), false);
+        writes.wrote_at(&b, ago(31), true);
+        let outline_due = writes.details_wait(&b, interval, after);
+        assert!(
+            outline_due.is_some_and(|w| w <= Duration::from_secs(1)),
+            "{outline_due:?}"
+        );
+        writes.wrote_at(&b, ago(40), true);
+        assert!(
+            writes
+                .details_wait(&b, interval, Duration::from_secs(60))
+                .is_none(),
+            "the outline 119 s ago, details 40 s ago"
+        );
+        // A write of more than details starts the wait again.
+        writes.wrote(&b);
+        assert!(writes.details_wait(&b, interval, after) > Some(Duration::from_secs(119)));
     }
 
     #[test]
