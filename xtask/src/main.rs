@@ -8,6 +8,7 @@ mod demo_pool;
 mod demo_snapshot;
 mod image;
 mod image_smoke;
+mod semver;
 #[cfg(test)]
 mod sizes;
 
@@ -40,6 +41,8 @@ enum Task {
     /// Everything CI checks: setup, formatting, clippy, licenses and sources, all tests, and
     /// the demo.
     Ci,
+    /// CI's semver step alone: the public crates against the baseline release.
+    Semver,
     /// Start the test control plane with simulators and print how to reach it (Ctrl-C stops).
     Testenv,
     /// The whole system on an embedded control plane: simulators, the operator, the examples.
@@ -56,6 +59,7 @@ fn main() -> Result<()> {
         Task::Manifests => manifests(),
         Task::Setup => setup(),
         Task::Ci => ci(),
+        Task::Semver => semver::check(&workspace_root()),
         Task::Testenv => testenv(),
         Task::Demo(args) => demo::demo(&workspace_root(), args),
         Task::Bench(args) => bench::bench(args),
@@ -161,60 +165,13 @@ fn ensure_cargo_tool(subcommand: &str, package: &str) -> Result<()> {
     Ok(())
 }
 
-/// cargo-semver-checks, pinned: it reads rustdoc JSON, whose format follows the toolchain.
-const SEMVER_CHECKS: &str = "cargo-semver-checks@0.51.0";
-/// The public crates whose API plugin authors and embedders build on.
-const PUBLIC_CRATES: [&str; 3] = ["vmop-api", "vmop-plugin", "vmop-controller"];
-/// The file naming the release those crates are checked against.
-const SEMVER_BASELINE: &str = "semver-baseline";
-
 /// `command` followed by `--package <crate>` for each public crate.
 fn public_crate_args<'a>(command: &[&'a str]) -> Vec<&'a str> {
     let mut args = command.to_vec();
-    for krate in PUBLIC_CRATES {
+    for krate in semver::PUBLIC_CRATES {
         args.extend(["--package", krate]);
     }
     args
-}
-
-/// The baseline commit: the first line of [`SEMVER_BASELINE`] that is not a comment.
-fn semver_baseline(root: &Path) -> Result<String> {
-    let path = root.join(SEMVER_BASELINE);
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_owned)
-        .with_context(|| format!("{} names no commit", path.display()))
-}
-
-/// The public crates against the baseline release: a breaking change fails unless the
-/// crate's version says so.
-fn semver_check(root: &Path) -> Result<()> {
-    let baseline = semver_baseline(root)?;
-    let known = Command::new("git")
-        .args(["cat-file", "-e", &format!("{baseline}^{{commit}}")])
-        .current_dir(root)
-        .status()
-        .is_ok_and(|status| status.success());
-    if !known {
-        // A shallow clone has no baseline to compare with: say so rather than fail the run.
-        println!(
-            "==> semver: baseline {baseline} is not in this clone's history (shallow?); not checked"
-        );
-        return Ok(());
-    }
-    ensure_cargo_tool("semver-checks", SEMVER_CHECKS)?;
-    let mut args = vec![
-        "semver-checks",
-        "check-release",
-        "--baseline-rev",
-        &baseline,
-    ];
-    for krate in PUBLIC_CRATES {
-        args.extend(["--package", krate]);
-    }
-    step("semver", "cargo", &args, root)
 }
 
 /// The suites CI runs a second time on SQLite: the full flow (with and without kills), the
@@ -293,7 +250,7 @@ fn ci() -> Result<()> {
         &[("RUSTDOCFLAGS", "-D warnings")],
         &root,
     )?;
-    semver_check(&root)?;
+    semver::check(&root)?;
     step("tests", "cargo", &["test", "--workspace"], &root)?;
     // k3s's default datastore: the flow, restart and watch-expiry suites again, on kine in
     // front of SQLite.
