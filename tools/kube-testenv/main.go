@@ -110,11 +110,13 @@ func run() error {
 		return fmt.Errorf("pki: %w", err)
 	}
 
+	phases := newPhaseLog()
 	stopStore, err := startDatastore(*datastore, *dataDir, p, *kineBinary, kineArgs)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *datastore, err)
 	}
 	defer stopStore()
+	phases.done(*datastore)
 
 	apiErr := make(chan error, 1)
 	apiserver := apiserverapp.NewAPIServerCommand()
@@ -139,6 +141,7 @@ func run() error {
 	if err := waitReady(host, pki, apiErr); err != nil {
 		return fmt.Errorf("kube-apiserver: %w", err)
 	}
+	phases.done("kube-apiserver ready")
 	if err := writeKubeconfig(*kubeconfigPath, host, pki.caFile, adminToken); err != nil {
 		return err
 	}
@@ -146,6 +149,7 @@ func run() error {
 		if err := installCRDs(*kubeconfigPath, dirs); err != nil {
 			return fmt.Errorf("CRDs: %w", err)
 		}
+		phases.done("CRDs established")
 	}
 	kcm, err := startControllerManager(*dataDir, *kubeconfigPath, pki, *controllerManagerQPS)
 	if err != nil {
@@ -155,6 +159,7 @@ func run() error {
 	if err := serveFaultWebhook(p.FaultWebhook, pki); err != nil {
 		return fmt.Errorf("fault webhook: %w", err)
 	}
+	phases.done("controller-manager and fault webhook started")
 	fmt.Printf("READY kubeconfig=%s server=%s data-dir=%s fault-webhook=https://127.0.0.1:%d\n", *kubeconfigPath, host, *dataDir, p.FaultWebhook)
 
 	signals := make(chan os.Signal, 1)
