@@ -16,8 +16,8 @@ use crate::{cache::expiring::Expiring, report::write::PROGRESS_AFTER};
 #[derive(Debug)]
 pub struct StatusWrites {
     /// Per profile, stamped at the last write: when its outline (phase, conditions, requests)
-    /// was last written.
-    writes: Expiring<ObjectRef<VirtualMachineProfile>, Instant>,
+    /// was last written; `None` when that was before the last `keep` (or before a restart).
+    writes: Expiring<ObjectRef<VirtualMachineProfile>, Option<Instant>>,
 }
 
 impl Default for StatusWrites {
@@ -58,10 +58,10 @@ impl StatusWrites {
         after_outline: Duration,
     ) -> Option<Duration> {
         let wait = self.writes.read(profile, |age, outline| {
-            let since_outline = outline.elapsed();
-            interval
-                .saturating_sub(age)
-                .max(after_outline.saturating_sub(since_outline))
+            let outline_wait = outline.map_or(Duration::ZERO, |at| {
+                after_outline.saturating_sub(at.elapsed())
+            });
+            interval.saturating_sub(age).max(outline_wait)
         })?;
         (!wait.is_zero()).then_some(wait)
     }
@@ -77,11 +77,14 @@ impl StatusWrites {
     }
 
     fn wrote_at(&self, profile: &ObjectRef<VirtualMachineProfile>, at: Instant, details: bool) {
-        self.writes
-            .set_at(profile.clone(), at, |outline| match outline {
-                Some(outline) if details => *outline,
-                _ => at,
-            });
+        // Details written when the last outline write is forgotten: it was long enough ago.
+        self.writes.set_at(profile.clone(), at, |outline| {
+            if details {
+                outline.copied().flatten()
+            } else {
+                Some(at)
+            }
+        });
     }
 
     /// Forgets a deleted profile.
@@ -153,6 +156,14 @@ mod tests {
                 .is_none(),
             "the outline 119 s ago, details 40 s ago"
         );
+        // Details written once the outline write is forgotten wait for the interval alone.
+        let c = profile(2);
+        writes.wrote_at(&c, ago(301), false);
+        writes.wrote_details(&c);
+        let wait = writes
+            .details_wait(&c, interval, after)
+            .expect("just written");
+        assert!(wait <= interval, "{wait:?}");
         // A write of more than details starts the wait again.
         writes.wrote(&b);
         assert!(writes.details_wait(&b, interval, after) > Some(Duration::from_secs(119)));
