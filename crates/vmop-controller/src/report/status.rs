@@ -27,8 +27,8 @@ use crate::{
     converge::vm::VmOutcome,
     desired::disk_changes::DISK_CHANGE_REFUSED,
     report::verdict::{
-        Verdict, live_migratable, readiness_message, scheduled, set_condition, summarize,
-        vm_verdict,
+        PROGRESSING, TELLING_REASONS, Verdict, live_migratable, readiness_message, scheduled,
+        set_condition, summarize, vm_verdict,
     },
 };
 
@@ -314,7 +314,22 @@ fn verdicts(observed: &Observed<'_>) -> ([Verdict; 3], Phase) {
     ([networks, storage, vm], phase)
 }
 
-/// Every condition: the parts', Ready (the first part not ready decides), and those that
+/// Ready: the first part not ready decides, unless it is only progressing and a later one
+/// says more (in line, an image that cannot be pulled): a profile in line shows Queued while
+/// its network is still being enacted, and keeps it when the network is done.
+fn ready_verdict(parts: &[Verdict; 3]) -> Verdict {
+    let mut not_ready = parts.iter().filter(|v| !v.ok);
+    let Some(first) = not_ready.next() else {
+        return Verdict::new(true, "Ready", "");
+    };
+    let telling = (first.reason == PROGRESSING)
+        .then(|| not_ready.find(|v| TELLING_REASONS.contains(&v.reason.as_str())))
+        .flatten();
+    let decides = telling.unwrap_or(first);
+    Verdict::new(false, decides.reason.clone(), decides.message.clone())
+}
+
+/// Every condition: the parts', Ready (see [`ready_verdict`]), and those that
 /// KubeVirt and the pass report (RestartRequired, LiveMigratable, Isolated).
 fn conditions(
     old: &VirtualMachineProfileStatus,
@@ -322,10 +337,7 @@ fn conditions(
     now: &Time,
 ) -> (Vec<Condition>, Phase) {
     let (parts, phase) = verdicts(observed);
-    let ready = match parts.iter().find(|v| !v.ok) {
-        None => Verdict::new(true, "Ready", ""),
-        Some(first) => Verdict::new(false, first.reason.clone(), first.message.clone()),
-    };
+    let ready = ready_verdict(&parts);
     let [networks, storage, vm] = parts;
     let mut verdicts = vec![
         (ConditionType::NetworksReady.as_str(), networks),
@@ -1022,5 +1034,37 @@ mod tests {
             reason(&compute(&Default::default(), &seen, at(1)), "Ready").0,
             "False"
         );
+    }
+
+    #[test]
+    fn ready_names_the_first_part_not_ready_unless_a_later_one_says_more() {
+        let ok = || Verdict::new(true, "AllReady", "");
+        let progressing = || Verdict::new(false, PROGRESSING, "lan: enacting");
+        let queued = || Verdict::new(false, vmop_api::reasons::QUEUED, "system: 3rd in line");
+        let decided = |parts: [Verdict; 3]| {
+            let ready = ready_verdict(&parts);
+            (ready.ok, ready.reason, ready.message)
+        };
+        assert_eq!(
+            decided([ok(), ok(), ok()]),
+            (true, "Ready".into(), "".into())
+        );
+        assert_eq!(
+            decided([
+                progressing(),
+                ok(),
+                Verdict::new(false, "NotCreated", "no VM")
+            ]),
+            (false, PROGRESSING.into(), "lan: enacting".into())
+        );
+        // In line while the network is enacted, and still once it is: no change of reason.
+        assert_eq!(
+            decided([progressing(), queued(), ok()]),
+            (false, "Queued".into(), "system: 3rd in line".into())
+        );
+        assert_eq!(decided([ok(), queued(), ok()]).1, "Queued");
+        // A part that failed or was refused is never overruled by a later one.
+        let refused = Verdict::new(false, "NotAllowed", "lan: the policy forbids eth9");
+        assert_eq!(decided([refused, queued(), ok()]).1, "NotAllowed");
     }
 }

@@ -32,8 +32,11 @@ impl Verdict {
     }
 }
 
+/// The reason of a part still in progress with nothing more to say.
+pub(super) const PROGRESSING: &str = "Progressing";
+
 /// Reasons of parts still in progress that say more than "Progressing".
-const TELLING_REASONS: [&str; 2] = [
+pub(super) const TELLING_REASONS: [&str; 2] = [
     vmop_api::reasons::QUEUED,
     vmop_api::reasons::IMAGE_PULL_FAILED,
 ];
@@ -69,7 +72,7 @@ pub(super) fn summarize<'a>(
         (
             Verdict::new(
                 false,
-                telling.unwrap_or_else(|| "Progressing".into()),
+                telling.unwrap_or_else(|| PROGRESSING.into()),
                 waiting.join("; "),
             ),
             false,

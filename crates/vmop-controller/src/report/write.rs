@@ -72,14 +72,35 @@ pub(crate) fn detail_interval(phase: Option<Phase>) -> (Duration, Duration) {
     }
 }
 
+/// The conditions of a profile's parts. On the way to a settled phase, one of them turning
+/// True while the phase and Ready stay as they were (the network enacted while the disk still
+/// imports) is progress: the next phase or progress write shows it. At 1,000 seed profiles,
+/// writing it at once cost 0.08 status writes per profile (`cargo xtask bench --shape seed`).
+const PARTS: [ConditionType; 3] = [
+    ConditionType::NetworksReady,
+    ConditionType::StorageReady,
+    ConditionType::VmReady,
+];
+
+fn on_the_way(phase: Option<Phase>) -> bool {
+    matches!(
+        phase,
+        Some(Phase::Queued | Phase::Provisioning | Phase::Starting)
+    )
+}
+
 /// Whether `new` differs from `old` only in details (import progress, disk and network
-/// details, condition messages): not in phase, generation, or any condition's status or
-/// reason. Such changes are coalesced; the others are written at once.
+/// details, condition messages, a part that became ready on the way): not in phase, generation,
+/// any other condition's status or reason, or a part's going back. Such changes are
+/// coalesced; the others are written at once.
 fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
+    let coalesced_parts = on_the_way(new.phase);
+    let is_part = |type_: &str| coalesced_parts && PARTS.iter().any(|p| p.as_str() == type_);
     let outline = |status: &VirtualMachineProfileStatus| {
         let mut conditions: Vec<(String, String, String)> = status
             .conditions
             .iter()
+            .filter(|c| !is_part(&c.type_))
             .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
             .collect();
         conditions.sort();
@@ -104,7 +125,25 @@ fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileSt
             snapshots,
         )
     };
-    outline(old) == outline(new)
+    outline(old) == outline(new) && (!coalesced_parts || parts_only_progressed(old, new))
+}
+
+/// Whether every part's condition is as it was or has become True.
+fn parts_only_progressed(
+    old: &VirtualMachineProfileStatus,
+    new: &VirtualMachineProfileStatus,
+) -> bool {
+    let outline = |status: &VirtualMachineProfileStatus, part: ConditionType| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == part.as_str())
+            .map(|c| (c.status.clone(), c.reason.clone()))
+    };
+    PARTS.into_iter().all(|part| {
+        let now = outline(new, part);
+        now == outline(old, part) || now.is_some_and(|(status, _)| status == "True")
+    })
 }
 
 /// What a status write changed, in a line: the phase, the conditions whose status or reason
@@ -340,9 +379,52 @@ mod tests {
         let mut failed = importing("45.00%", Phase::Provisioning);
         failed.conditions[0].reason = "ImportFailed".into();
         assert!(!details_only(&at_10, &failed));
-        let mut ready = importing("100.00%", Phase::Provisioning);
-        ready.conditions[0].status = "True".into();
-        assert!(!details_only(&at_10, &ready));
+    }
+
+    fn with_part(
+        mut status: VirtualMachineProfileStatus,
+        part: ConditionType,
+        ok: bool,
+        reason: &str,
+    ) -> VirtualMachineProfileStatus {
+        status.conditions.retain(|c| c.type_ != part.as_str());
+        status.conditions.push(Condition {
+            type_: part.as_str().into(),
+            status: if ok { "True" } else { "False" }.into(),
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: Time(Timestamp::UNIX_EPOCH),
+            observed_generation: None,
+        });
+        status
+    }
+
+    #[test]
+    fn on_the_way_a_part_becoming_ready_is_a_detail_and_one_going_back_is_not() {
+        let networks = ConditionType::NetworksReady;
+        for phase in [Phase::Queued, Phase::Provisioning, Phase::Starting] {
+            let enacting = with_part(importing("10%", phase), networks, false, "Progressing");
+            let enacted = with_part(importing("45%", phase), networks, true, "AllNetworksReady");
+            assert!(details_only(&enacting, &enacted), "{phase:?}");
+            assert!(
+                !details_only(&enacted, &enacting),
+                "{phase:?}: back to False"
+            );
+            let refused = with_part(importing("45%", phase), networks, false, "NotAllowed");
+            assert!(
+                !details_only(&enacting, &refused),
+                "{phase:?}: another reason"
+            );
+            // The profile's own Ready is never a part.
+            let ready = with_part(enacted.clone(), ConditionType::Ready, true, "Ready");
+            assert!(!details_only(&enacted, &ready), "{phase:?}: Ready");
+        }
+        // In a settled phase every condition's status and reason is written at once.
+        let running = |ok| {
+            let status = importing("100%", Phase::Running);
+            with_part(status, ConditionType::StorageReady, ok, "AllDisksReady")
+        };
+        assert!(!details_only(&running(false), &running(true)));
     }
 
     #[test]
