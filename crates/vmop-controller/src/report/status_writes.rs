@@ -1,4 +1,5 @@
-//! When each profile's status was last written, to coalesce detail-only updates.
+//! When each profile's status was last written, to coalesce detail-only updates, and what
+//! that write was, to know a cache that has not shown it yet.
 //!
 //! Only writes younger than the longest coalescing interval matter, so older entries are
 //! pruned as the map grows: it holds the profiles written lately (after a mass creation, the
@@ -6,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::runtime::reflector::ObjectRef;
 use vmop_api::VirtualMachineProfile;
 
@@ -15,9 +17,17 @@ use crate::{cache::expiring::Expiring, report::write::PROGRESS_AFTER};
 /// with the time of the last write that changed more than details.
 #[derive(Debug)]
 pub struct StatusWrites {
-    /// Per profile, stamped at the last write: when its outline (phase, conditions, requests)
-    /// was last written; `None` when that was before the last `keep` (or before a restart).
-    writes: Expiring<ObjectRef<VirtualMachineProfile>, Option<Instant>>,
+    /// Per profile, stamped at the last write.
+    writes: Expiring<ObjectRef<VirtualMachineProfile>, Written>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Written {
+    /// When the outline (phase, conditions, requests) was last written; `None` when that was
+    /// before the last `keep` (or before a restart).
+    outline: Option<Instant>,
+    /// The resourceVersion the last write returned, and a hash of the status it wrote.
+    version_and_content: Option<(u64, u64)>,
 }
 
 impl Default for StatusWrites {
@@ -57,8 +67,8 @@ impl StatusWrites {
         interval: Duration,
         after_outline: Duration,
     ) -> Option<Duration> {
-        let wait = self.writes.read(profile, |age, outline| {
-            let outline_wait = outline.map_or(Duration::ZERO, |at| {
+        let wait = self.writes.read(profile, |age, written| {
+            let outline_wait = written.outline.map_or(Duration::ZERO, |at| {
                 after_outline.saturating_sub(at.elapsed())
             });
             interval.saturating_sub(age).max(outline_wait)
@@ -68,22 +78,64 @@ impl StatusWrites {
 
     /// Notes a write of `profile`'s status now, one that changed more than details.
     pub fn wrote(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.wrote_at(profile, Instant::now(), false);
+        self.wrote_at(profile, Instant::now(), false, None);
     }
 
     /// Notes a write of `profile`'s status now that changed only details.
     pub fn wrote_details(&self, profile: &ObjectRef<VirtualMachineProfile>) {
-        self.wrote_at(profile, Instant::now(), true);
+        self.wrote_at(profile, Instant::now(), true, None);
     }
 
-    fn wrote_at(&self, profile: &ObjectRef<VirtualMachineProfile>, at: Instant, details: bool) {
+    /// Notes a write of `profile`'s status now (of details only, or not) that returned
+    /// `resource_version`, of a status whose [`content_hash`] is `content`.
+    pub fn wrote_status(
+        &self,
+        profile: &ObjectRef<VirtualMachineProfile>,
+        details: bool,
+        resource_version: Option<&str>,
+        content: u64,
+    ) {
+        let written = resource_version.and_then(comparable).map(|v| (v, content));
+        self.wrote_at(profile, Instant::now(), details, written);
+    }
+
+    /// Whether a status whose [`content_hash`] is `content` is what the last write of
+    /// `profile` wrote, and the cached profile (at `cached_version`) is older than that write:
+    /// the cache has not shown it yet, and writing it again would change nothing. Without
+    /// comparable versions (Kubernetes 1.35 made them so; KEP-5504), never.
+    pub fn awaits_own_write(
+        &self,
+        profile: &ObjectRef<VirtualMachineProfile>,
+        cached_version: Option<&str>,
+        content: u64,
+    ) -> bool {
+        let Some(cached) = cached_version.and_then(comparable) else {
+            return false;
+        };
+        self.writes
+            .read(profile, |_, written| {
+                written
+                    .version_and_content
+                    .is_some_and(|(version, hash)| hash == content && cached < version)
+            })
+            .unwrap_or(false)
+    }
+
+    fn wrote_at(
+        &self,
+        profile: &ObjectRef<VirtualMachineProfile>,
+        at: Instant,
+        details: bool,
+        version_and_content: Option<(u64, u64)>,
+    ) {
         // Details written when the last outline write is forgotten: it was long enough ago.
-        self.writes.set_at(profile.clone(), at, |outline| {
-            if details {
-                outline.copied().flatten()
+        self.writes.set_at(profile.clone(), at, |before| Written {
+            outline: if details {
+                before.and_then(|w| w.outline)
             } else {
                 Some(at)
-            }
+            },
+            version_and_content,
         });
     }
 
@@ -101,6 +153,29 @@ impl StatusWrites {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A resourceVersion as the number it is (KEP-5504: decimal digits, no leading zero, never
+/// 0), or `None` for one that is not.
+fn comparable(resource_version: &str) -> Option<u64> {
+    let digits = resource_version.bytes().all(|b| b.is_ascii_digit());
+    (digits && !resource_version.starts_with('0'))
+        .then(|| resource_version.parse().ok())
+        .flatten()
+}
+
+/// A hash of a status as it is written (its JSON), to recognise the same status again; all
+/// but the conditions' transition times, which a reconcile working from an older status
+/// stamps anew.
+pub fn content_hash(status: &vmop_api::VirtualMachineProfileStatus) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut timeless = status.clone();
+    for condition in &mut timeless.conditions {
+        condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+    }
+    let mut hasher = DefaultHasher::new();
+    hasher.write(&serde_json::to_vec(&timeless).unwrap_or_default());
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -133,8 +208,8 @@ mod tests {
             .expect("just written");
         assert!(fresh > Duration::from_secs(119), "{fresh:?}");
         // Details written 10 s ago, the outline 100 s ago: 20 s more for both.
-        writes.wrote_at(&a, ago(100), false);
-        writes.wrote_at(&a, ago(10), true);
+        writes.wrote_at(&a, ago(100), false, None);
+        writes.wrote_at(&a, ago(10), true, None);
         let wait = writes.details_wait(&a, interval, after).expect("waits");
         assert!(
             wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
@@ -142,14 +217,14 @@ mod tests {
         );
         // Past both: written now.
         let b = profile(1);
-        writes.wrote_at(&b, ago(119), false);
-        writes.wrote_at(&b, ago(31), true);
+        writes.wrote_at(&b, ago(119), false, None);
+        writes.wrote_at(&b, ago(31), true, None);
         let outline_due = writes.details_wait(&b, interval, after);
         assert!(
             outline_due.is_some_and(|w| w <= Duration::from_secs(1)),
             "{outline_due:?}"
         );
-        writes.wrote_at(&b, ago(40), true);
+        writes.wrote_at(&b, ago(40), true, None);
         assert!(
             writes
                 .details_wait(&b, interval, Duration::from_secs(60))
@@ -158,7 +233,7 @@ mod tests {
         );
         // Details written once the outline write is forgotten wait for the interval alone.
         let c = profile(2);
-        writes.wrote_at(&c, ago(301), false);
+        writes.wrote_at(&c, ago(301), false, None);
         writes.wrote_details(&c);
         let wait = writes
             .details_wait(&c, interval, after)
@@ -167,6 +242,77 @@ mod tests {
         // A write of more than details starts the wait again.
         writes.wrote(&b);
         assert!(writes.details_wait(&b, interval, after) > Some(Duration::from_secs(119)));
+    }
+
+    #[test]
+    fn the_same_status_is_written_already_while_the_cache_is_older_than_the_write() {
+        let writes = StatusWrites::keeping(Duration::from_secs(120));
+        let a = profile(0);
+        writes.wrote_status(&a, false, Some("120"), 7);
+        assert!(writes.awaits_own_write(&a, Some("119"), 7));
+        assert!(
+            writes.awaits_own_write(&a, Some("99"), 7),
+            "fewer digits, older"
+        );
+        assert!(
+            !writes.awaits_own_write(&a, Some("119"), 8),
+            "another status"
+        );
+        assert!(
+            !writes.awaits_own_write(&a, Some("120"), 7),
+            "the cache shows it"
+        );
+        assert!(
+            !writes.awaits_own_write(&a, Some("1000"), 7),
+            "written since by others"
+        );
+        for unknown in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("0119"),
+            Some("+119"),
+            Some("x"),
+        ] {
+            assert!(!writes.awaits_own_write(&a, unknown, 7), "{unknown:?}");
+        }
+        assert!(
+            !writes.awaits_own_write(&profile(1), Some("119"), 7),
+            "never written"
+        );
+        // A write whose version cannot be compared is never assumed.
+        writes.wrote_status(&a, true, Some("v120"), 7);
+        assert!(!writes.awaits_own_write(&a, Some("119"), 7));
+        writes.wrote_status(&a, true, Some("130"), 9);
+        assert!(writes.awaits_own_write(&a, Some("120"), 9));
+        assert!(
+            writes.details_wait(&a, Duration::from_secs(30), Duration::from_secs(120))
+                > Some(Duration::from_secs(100)),
+            "details kept the outline's time"
+        );
+    }
+
+    #[test]
+    fn the_content_hash_is_the_statuss_but_for_its_transition_times() {
+        let status = |message: &str, at: i64| vmop_api::VirtualMachineProfileStatus {
+            conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: "Ready".into(),
+                status: "False".into(),
+                reason: "Progressing".into(),
+                message: message.into(),
+                last_transition_time: Time(Timestamp::from_second(at).expect("a time")),
+                observed_generation: Some(1),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            content_hash(&status("disk: 10%", 1)),
+            content_hash(&status("disk: 10%", 9))
+        );
+        assert_ne!(
+            content_hash(&status("disk: 10%", 1)),
+            content_hash(&status("disk: 45%", 1))
+        );
     }
 
     #[test]

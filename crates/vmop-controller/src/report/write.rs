@@ -17,7 +17,8 @@ use serde_json::json;
 use tracing::{debug, info, warn};
 use vmop_api::{
     ConditionType, Phase, VirtualMachineProfile, VirtualMachineProfileStatus,
-    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING},
+    external::kubevirt::LIVE_MIGRATABLE_CONDITION,
+    reasons::{APPLY_REJECTED, CONFLICT, DELETION_WAITING, SCHEDULED},
 };
 
 use crate::{
@@ -25,7 +26,7 @@ use crate::{
     converge::apply::kind_of,
     desired::sizing,
     error::Result,
-    report::events::truncate,
+    report::{events::truncate, status_writes::content_hash},
     requests::request::{self, Action as RequestAction},
 };
 
@@ -72,35 +73,54 @@ pub(crate) fn detail_interval(phase: Option<Phase>) -> (Duration, Duration) {
     }
 }
 
-/// The conditions of a profile's parts. On the way to a settled phase, one of them turning
-/// True while the phase and Ready stay as they were (the network enacted while the disk still
-/// imports) is progress: the next phase or progress write shows it. At 1,000 seed profiles,
-/// writing it at once cost 0.08 status writes per profile (`cargo xtask bench --shape seed`).
-const PARTS: [ConditionType; 3] = [
-    ConditionType::NetworksReady,
-    ConditionType::StorageReady,
-    ConditionType::VmReady,
-];
+/// How a condition's change counts on the way to a settled phase (Queued, Provisioning,
+/// Starting), where only the phase and `Ready` are news.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum OnTheWay {
+    /// Written at once (Ready, and every condition in a settled phase).
+    Outline,
+    /// Turning (or appearing) True is progress, written with the next phase or progress
+    /// write; going back or another reason is written at once. A part ready (the network
+    /// enacted while the disk still imports), the VM placed on a node before KubeVirt reports
+    /// it running. At 1,000 seed profiles, writing those at once cost 0.06 status writes per
+    /// profile (`cargo xtask bench --shape seed`).
+    Progress,
+    /// About the running VM (whether it can live-migrate): a detail until it runs.
+    Detail,
+}
 
-fn on_the_way(phase: Option<Phase>) -> bool {
-    matches!(
+fn on_the_way(phase: Option<Phase>, type_: &str) -> OnTheWay {
+    if !matches!(
         phase,
         Some(Phase::Queued | Phase::Provisioning | Phase::Starting)
-    )
+    ) {
+        return OnTheWay::Outline;
+    }
+    let progress = [
+        ConditionType::NetworksReady.as_str(),
+        ConditionType::StorageReady.as_str(),
+        ConditionType::VmReady.as_str(),
+        SCHEDULED,
+    ];
+    if progress.contains(&type_) {
+        OnTheWay::Progress
+    } else if type_ == LIVE_MIGRATABLE_CONDITION {
+        OnTheWay::Detail
+    } else {
+        OnTheWay::Outline
+    }
 }
 
 /// Whether `new` differs from `old` only in details (import progress, disk and network
-/// details, condition messages, a part that became ready on the way): not in phase, generation,
-/// any other condition's status or reason, or a part's going back. Such changes are
-/// coalesced; the others are written at once.
+/// details, condition messages, and on the way to a settled phase what [`on_the_way`] counts
+/// so): not in phase, generation, requests or any other condition's status or reason. Such
+/// changes are coalesced; the others are written at once.
 fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
-    let coalesced_parts = on_the_way(new.phase);
-    let is_part = |type_: &str| coalesced_parts && PARTS.iter().any(|p| p.as_str() == type_);
     let outline = |status: &VirtualMachineProfileStatus| {
         let mut conditions: Vec<(String, String, String)> = status
             .conditions
             .iter()
-            .filter(|c| !is_part(&c.type_))
+            .filter(|c| on_the_way(new.phase, &c.type_) == OnTheWay::Outline)
             .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
             .collect();
         conditions.sort();
@@ -125,25 +145,25 @@ fn details_only(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileSt
             snapshots,
         )
     };
-    outline(old) == outline(new) && (!coalesced_parts || parts_only_progressed(old, new))
+    outline(old) == outline(new) && only_progressed(old, new)
 }
 
-/// Whether every part's condition is as it was or has become True.
-fn parts_only_progressed(
-    old: &VirtualMachineProfileStatus,
-    new: &VirtualMachineProfileStatus,
-) -> bool {
-    let outline = |status: &VirtualMachineProfileStatus, part: ConditionType| {
+/// Whether every condition [`on_the_way`] counts as progress is as it was or became True.
+fn only_progressed(old: &VirtualMachineProfileStatus, new: &VirtualMachineProfileStatus) -> bool {
+    let outline = |status: &VirtualMachineProfileStatus, type_: &str| {
         status
             .conditions
             .iter()
-            .find(|c| c.type_ == part.as_str())
+            .find(|c| c.type_ == type_)
             .map(|c| (c.status.clone(), c.reason.clone()))
     };
-    PARTS.into_iter().all(|part| {
-        let now = outline(new, part);
-        now == outline(old, part) || now.is_some_and(|(status, _)| status == "True")
-    })
+    let types = old.conditions.iter().chain(&new.conditions);
+    types
+        .filter(|c| on_the_way(new.phase, &c.type_) == OnTheWay::Progress)
+        .all(|c| {
+            let now = outline(new, &c.type_);
+            now == outline(old, &c.type_) || now.is_some_and(|(status, _)| status == "True")
+        })
 }
 
 /// What a status write changed, in a line: the phase, the conditions whose status or reason
@@ -204,6 +224,16 @@ pub(crate) async fn write_status(
         return Ok(());
     }
     let key = ObjectRef::from(profile);
+    let content = content_hash(&new);
+    // A reconcile that comes before the watch event of the previous write computes the same
+    // status again from the older one: it is written already.
+    if ctx
+        .status_writes
+        .awaits_own_write(&key, profile.resource_version().as_deref(), content)
+    {
+        debug!("status written already; the cache has not shown it yet");
+        return Ok(());
+    }
     if deferred(ctx, profile, old, &new).is_some() {
         return Ok(());
     }
@@ -214,19 +244,21 @@ pub(crate) async fn write_status(
         "kind": "VirtualMachineProfile",
         "status": new,
     });
-    api.patch_status(
-        &profile.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let written = api
+        .patch_status(
+            &profile.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
     ctx.metrics
         .wrote(kind_of::<VirtualMachineProfile>(), "status");
-    if details_only(old, &new) {
-        ctx.status_writes.wrote_details(&key);
-    } else {
-        ctx.status_writes.wrote(&key);
-    }
+    ctx.status_writes.wrote_status(
+        &key,
+        details_only(old, &new),
+        written.metadata.resource_version.as_deref(),
+        content,
+    );
     let age = profile
         .metadata
         .creation_timestamp
@@ -381,15 +413,15 @@ mod tests {
         assert!(!details_only(&at_10, &failed));
     }
 
-    fn with_part(
+    fn with_condition(
         mut status: VirtualMachineProfileStatus,
-        part: ConditionType,
+        type_: &str,
         ok: bool,
         reason: &str,
     ) -> VirtualMachineProfileStatus {
-        status.conditions.retain(|c| c.type_ != part.as_str());
+        status.conditions.retain(|c| c.type_ != type_);
         status.conditions.push(Condition {
-            type_: part.as_str().into(),
+            type_: type_.into(),
             status: if ok { "True" } else { "False" }.into(),
             reason: reason.into(),
             message: String::new(),
@@ -400,31 +432,48 @@ mod tests {
     }
 
     #[test]
-    fn on_the_way_a_part_becoming_ready_is_a_detail_and_one_going_back_is_not() {
-        let networks = ConditionType::NetworksReady;
+    fn on_the_way_a_part_ready_or_the_vm_placed_is_a_detail_and_going_back_is_not() {
+        let networks = ConditionType::NetworksReady.as_str();
         for phase in [Phase::Queued, Phase::Provisioning, Phase::Starting] {
-            let enacting = with_part(importing("10%", phase), networks, false, "Progressing");
-            let enacted = with_part(importing("45%", phase), networks, true, "AllNetworksReady");
+            let enacting = with_condition(importing("10%", phase), networks, false, "Progressing");
+            let enacted =
+                with_condition(importing("45%", phase), networks, true, "AllNetworksReady");
             assert!(details_only(&enacting, &enacted), "{phase:?}");
             assert!(
                 !details_only(&enacted, &enacting),
                 "{phase:?}: back to False"
             );
-            let refused = with_part(importing("45%", phase), networks, false, "NotAllowed");
+            let refused = with_condition(importing("45%", phase), networks, false, "NotAllowed");
             assert!(
                 !details_only(&enacting, &refused),
                 "{phase:?}: another reason"
             );
-            // The profile's own Ready is never a part.
-            let ready = with_part(enacted.clone(), ConditionType::Ready, true, "Ready");
+            // Placed on a node, and whether it could migrate, before KubeVirt says it runs.
+            let placed = with_condition(enacted.clone(), SCHEDULED, true, "OnNode");
+            let placed = with_condition(placed, LIVE_MIGRATABLE_CONDITION, false, "DisksNot");
+            assert!(details_only(&enacted, &placed), "{phase:?}: placed");
+            let unschedulable = with_condition(enacted.clone(), SCHEDULED, false, "Unschedulable");
+            assert!(!details_only(&enacted, &unschedulable), "{phase:?}");
+            // The profile's own Ready is never a detail.
+            let ready = with_condition(enacted.clone(), "Ready", true, "Ready");
             assert!(!details_only(&enacted, &ready), "{phase:?}: Ready");
         }
         // In a settled phase every condition's status and reason is written at once.
         let running = |ok| {
             let status = importing("100%", Phase::Running);
-            with_part(status, ConditionType::StorageReady, ok, "AllDisksReady")
+            with_condition(status, LIVE_MIGRATABLE_CONDITION, ok, "Migratable")
         };
         assert!(!details_only(&running(false), &running(true)));
+        let storage = |ok| {
+            let status = importing("100%", Phase::Running);
+            with_condition(
+                status,
+                ConditionType::StorageReady.as_str(),
+                ok,
+                "AllDisksReady",
+            )
+        };
+        assert!(!details_only(&storage(false), &storage(true)));
     }
 
     #[test]
