@@ -52,7 +52,7 @@ use crate::{
     desired::wants::wants,
     error::{Error, Result},
     report::status::{Converged, Observed, compute},
-    report::write::{deferred, now, write_status},
+    report::write::{CACHE_CATCH_UP, Decision, Held, decide, now, write_status},
     requests::apply::carry_out,
     snapshots::{self, apply::SnapshotsPass},
 };
@@ -360,7 +360,10 @@ fn converged_status(
         .load(std::sync::atomic::Ordering::Relaxed);
     let unwatched_wait = matches!(&pass.vm, VmOutcome::Waiting { reason, .. } if reason != WAITING_FOR_DEPENDENCIES)
         || !multi_network_policies && profile.spec.isolation.is_some();
-    let held = deferred(ctx, profile, old, &status);
+    let held = match decide(&ctx.status_writes, profile, old, &status) {
+        Decision::Held(held) => Some(held),
+        Decision::Unchanged | Decision::Write => None,
+    };
     let again = look_again(&ctx.timing, settled, unwatched_wait, held);
     // A scheduled snapshot wakes the profile when it is due, and nothing else does.
     let due = pass.snapshots.snapshots.next_due.map(|due| {
@@ -450,15 +453,17 @@ fn wanted(plan: &Plan) -> Wanted {
     }
 }
 
-/// When to look again. A detail held back for `detail_held` is written by the next look:
-/// while the profile waits for its children, their next watch event (or the safety net);
-/// when settled or waiting for something unwatched, a look once it may be written, so that,
-/// say, an address that came just after the Running write shows within seconds.
+/// When to look again. A detail held back is written by the next look: while the profile
+/// waits for its children, their next watch event (or the safety net); when settled or
+/// waiting for something unwatched, a look once it may be written, so that, say, an address
+/// that came just after the Running write shows within seconds. A status held until the cache
+/// shows the last write is looked at again shortly, whatever the profile waits for: the
+/// event that brought this reconcile may be the last for a while.
 fn look_again(
     timing: &Timing,
     settled: bool,
     unwatched_wait: bool,
-    detail_held: Option<Duration>,
+    held: Option<Held>,
 ) -> Duration {
     let (interval, watched_wait) = if settled {
         (timing.settled, false)
@@ -467,8 +472,9 @@ fn look_again(
     } else {
         (timing.waiting, true)
     };
-    match detail_held {
-        Some(held) if !watched_wait => interval.min(held),
+    match held {
+        Some(Held::CacheBehind) => interval.min(CACHE_CATCH_UP),
+        Some(Held::Details(wait)) if !watched_wait => interval.min(wait),
         _ => interval,
     }
 }
@@ -498,7 +504,7 @@ mod tests {
     fn a_held_back_detail_rides_on_the_next_child_event_unless_none_is_coming() {
         use crate::report::write::{DETAIL_INTERVAL, PROGRESS_INTERVAL};
         let timing = Timing::default();
-        let held = Some(DETAIL_INTERVAL);
+        let held = Some(Held::Details(DETAIL_INTERVAL));
         // Waiting for watched children: their events (or the safety net) bring the next look.
         assert_eq!(look_again(&timing, false, false, held), timing.waiting);
         assert_eq!(look_again(&timing, false, false, None), timing.waiting);
@@ -506,10 +512,15 @@ mod tests {
         assert_eq!(look_again(&timing, true, false, held), DETAIL_INTERVAL);
         assert_eq!(look_again(&timing, true, false, None), timing.settled);
         assert_eq!(
-            look_again(&timing, false, true, Some(PROGRESS_INTERVAL)),
+            look_again(&timing, false, true, Some(Held::Details(PROGRESS_INTERVAL))),
             PROGRESS_INTERVAL.min(timing.converging)
         );
         assert_eq!(look_again(&timing, false, true, None), timing.converging);
+        // Held for the cache: shortly, whatever the profile waits for.
+        for (settled, unwatched) in [(false, false), (true, false), (false, true)] {
+            let again = look_again(&timing, settled, unwatched, Some(Held::CacheBehind));
+            assert_eq!(again, CACHE_CATCH_UP, "{settled} {unwatched}");
+        }
     }
 
     #[test]

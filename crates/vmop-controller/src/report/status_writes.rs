@@ -99,26 +99,23 @@ impl StatusWrites {
         self.wrote_at(profile, Instant::now(), details, written);
     }
 
-    /// Whether a status whose [`content_hash`] is `content` is what the last write of
-    /// `profile` wrote, and the cached profile (at `cached_version`) is older than that write:
-    /// the cache has not shown it yet, and writing it again would change nothing. Without
-    /// comparable versions (Kubernetes 1.35 made them so; KEP-5504), never.
-    pub fn awaits_own_write(
+    /// When the cached profile (at `cached_version`) is older than the last write of
+    /// `profile`'s status, that write's [`content_hash`]: the cache has not shown it yet.
+    /// Without comparable versions (Kubernetes 1.35 made them so; KEP-5504), never.
+    pub fn cache_behind(
         &self,
         profile: &ObjectRef<VirtualMachineProfile>,
         cached_version: Option<&str>,
-        content: u64,
-    ) -> bool {
-        let Some(cached) = cached_version.and_then(comparable) else {
-            return false;
-        };
+    ) -> Option<u64> {
+        let cached = cached_version.and_then(comparable)?;
         self.writes
             .read(profile, |_, written| {
                 written
                     .version_and_content
-                    .is_some_and(|(version, hash)| hash == content && cached < version)
+                    .filter(|(version, _)| cached < *version)
+                    .map(|(_, content)| content)
             })
-            .unwrap_or(false)
+            .flatten()
     }
 
     fn wrote_at(
@@ -245,27 +242,22 @@ mod tests {
     }
 
     #[test]
-    fn the_same_status_is_written_already_while_the_cache_is_older_than_the_write() {
+    fn a_cache_older_than_the_last_write_is_behind_and_names_what_it_wrote() {
         let writes = StatusWrites::keeping(Duration::from_secs(120));
         let a = profile(0);
         writes.wrote_status(&a, false, Some("120"), 7);
-        assert!(writes.awaits_own_write(&a, Some("119"), 7));
-        assert!(
-            writes.awaits_own_write(&a, Some("99"), 7),
+        assert_eq!(writes.cache_behind(&a, Some("119")), Some(7));
+        assert_eq!(
+            writes.cache_behind(&a, Some("99")),
+            Some(7),
             "fewer digits, older"
         );
-        assert!(
-            !writes.awaits_own_write(&a, Some("119"), 8),
-            "another status"
-        );
-        assert!(
-            !writes.awaits_own_write(&a, Some("120"), 7),
+        assert_eq!(
+            writes.cache_behind(&a, Some("120")),
+            None,
             "the cache shows it"
         );
-        assert!(
-            !writes.awaits_own_write(&a, Some("1000"), 7),
-            "written since by others"
-        );
+        assert_eq!(writes.cache_behind(&a, Some("1000")), None, "written since");
         for unknown in [
             None,
             Some(""),
@@ -274,17 +266,18 @@ mod tests {
             Some("+119"),
             Some("x"),
         ] {
-            assert!(!writes.awaits_own_write(&a, unknown, 7), "{unknown:?}");
+            assert_eq!(writes.cache_behind(&a, unknown), None, "{unknown:?}");
         }
-        assert!(
-            !writes.awaits_own_write(&profile(1), Some("119"), 7),
+        assert_eq!(
+            writes.cache_behind(&profile(1), Some("119")),
+            None,
             "never written"
         );
         // A write whose version cannot be compared is never assumed.
         writes.wrote_status(&a, true, Some("v120"), 7);
-        assert!(!writes.awaits_own_write(&a, Some("119"), 7));
+        assert_eq!(writes.cache_behind(&a, Some("119")), None);
         writes.wrote_status(&a, true, Some("130"), 9);
-        assert!(writes.awaits_own_write(&a, Some("120"), 9));
+        assert_eq!(writes.cache_behind(&a, Some("120")), Some(9));
         assert!(
             writes.details_wait(&a, Duration::from_secs(30), Duration::from_secs(120))
                 > Some(Duration::from_secs(100)),

@@ -26,7 +26,10 @@ use crate::{
     converge::apply::kind_of,
     desired::sizing,
     error::Result,
-    report::{events::truncate, status_writes::content_hash},
+    report::{
+        events::truncate,
+        status_writes::{StatusWrites, content_hash},
+    },
     requests::request::{self, Action as RequestAction},
 };
 
@@ -195,48 +198,75 @@ pub(crate) fn now() -> Time {
     Time(Timestamp::now())
 }
 
-/// How long a status change still waits, if it does: details only, and the last write (or
-/// the last of more than details) too recent for [`detail_interval`]. It is written by a
-/// later look (see `look_again`).
-pub(crate) fn deferred(
-    ctx: &Context,
+/// Shortest wait for the cache to show the last status write, when a reconcile came first
+/// and computed another status (see [`Held::CacheBehind`]).
+pub const CACHE_CATCH_UP: Duration = Duration::from_secs(1);
+
+/// Why a status that changed is not written by this reconcile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Details only, and the last write (or the last of more than details) too recent for
+    /// [`detail_interval`]: written by a later look (see `look_again`) once this has passed.
+    Details(Duration),
+    /// The cache has not shown the last write yet (the cached profile's resourceVersion is
+    /// older), and this status differs from it: compared with the cached one, older than what
+    /// was written, a detail would look like news. A look [`CACHE_CATCH_UP`] later decides.
+    CacheBehind,
+}
+
+/// What becomes of a computed status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing to write: unchanged, or what the last write wrote (a reconcile ahead of its
+    /// cache computes it again from the older status).
+    Unchanged,
+    Held(Held),
+    Write,
+}
+
+/// Whether `new` is written now, held, or needs no write, given the profile's last `writes`.
+pub(crate) fn decide(
+    writes: &StatusWrites,
     profile: &VirtualMachineProfile,
     old: &VirtualMachineProfileStatus,
     new: &VirtualMachineProfileStatus,
-) -> Option<Duration> {
-    if new == old || !details_only(old, new) {
-        return None;
+) -> Decision {
+    if new == old {
+        return Decision::Unchanged;
+    }
+    let key = ObjectRef::from(profile);
+    let version = profile.metadata.resource_version.as_deref();
+    if let Some(written) = writes.cache_behind(&key, version) {
+        return if written == content_hash(new) {
+            Decision::Unchanged
+        } else {
+            Decision::Held(Held::CacheBehind)
+        };
+    }
+    if !details_only(old, new) {
+        return Decision::Write;
     }
     let (interval, after_outline) = detail_interval(new.phase);
-    ctx.status_writes
-        .details_wait(&ObjectRef::from(profile), interval, after_outline)
+    match writes.details_wait(&key, interval, after_outline) {
+        Some(wait) => Decision::Held(Held::Details(wait)),
+        None => Decision::Write,
+    }
 }
 
-/// Writes status when it changed (one write per reconcile at most), and records an Event
-/// when the phase or the Ready reason changed.
+/// Writes status when it changed (one write per reconcile at most, see [`decide`]), and
+/// records an Event when the phase or the Ready reason changed.
 pub(crate) async fn write_status(
     ctx: &Context,
     profile: &VirtualMachineProfile,
     old: &VirtualMachineProfileStatus,
     new: VirtualMachineProfileStatus,
 ) -> Result<()> {
-    if &new == old {
-        return Ok(());
+    match decide(&ctx.status_writes, profile, old, &new) {
+        Decision::Write => {}
+        Decision::Unchanged | Decision::Held(_) => return Ok(()),
     }
     let key = ObjectRef::from(profile);
     let content = content_hash(&new);
-    // A reconcile that comes before the watch event of the previous write computes the same
-    // status again from the older one: it is written already.
-    if ctx
-        .status_writes
-        .awaits_own_write(&key, profile.resource_version().as_deref(), content)
-    {
-        debug!("status written already; the cache has not shown it yet");
-        return Ok(());
-    }
-    if deferred(ctx, profile, old, &new).is_some() {
-        return Ok(());
-    }
     let api: Api<VirtualMachineProfile> =
         Api::namespaced(ctx.client.clone(), &profile.namespace().unwrap_or_default());
     let patch = json!({
@@ -474,6 +504,50 @@ mod tests {
             )
         };
         assert!(!details_only(&storage(false), &storage(true)));
+    }
+
+    #[test]
+    fn a_status_computed_ahead_of_the_cache_is_not_written_twice_nor_compared_with_the_older() {
+        let writes = StatusWrites::default();
+        let mut profile = vmop_api::fixtures::valid_profile("web");
+        profile.metadata.namespace = Some("team-a".into());
+        profile.metadata.resource_version = Some("41".into());
+        let key = ObjectRef::from(&profile);
+        let older = VirtualMachineProfileStatus::default();
+        let provisioning = importing("10%", Phase::Provisioning);
+        assert_eq!(
+            decide(&writes, &profile, &older, &provisioning),
+            Decision::Write
+        );
+        writes.wrote_status(&key, false, Some("42"), content_hash(&provisioning));
+        // The cache still at 41: the same status (transition times aside) is written already,
+        // and another waits for the cache rather than being written as news.
+        let mut again = provisioning.clone();
+        again.conditions[0].last_transition_time = Time(Timestamp::MAX);
+        assert_eq!(
+            decide(&writes, &profile, &older, &again),
+            Decision::Unchanged
+        );
+        let progressed = importing("45%", Phase::Provisioning);
+        assert_eq!(
+            decide(&writes, &profile, &older, &progressed),
+            Decision::Held(Held::CacheBehind)
+        );
+        // The cache shows the write: progress is a detail held for its interval.
+        profile.metadata.resource_version = Some("42".into());
+        assert!(matches!(
+            decide(&writes, &profile, &provisioning, &progressed),
+            Decision::Held(Held::Details(wait)) if wait > PROGRESS_INTERVAL
+        ));
+        assert_eq!(
+            decide(&writes, &profile, &provisioning, &provisioning),
+            Decision::Unchanged
+        );
+        let starting = importing("100%", Phase::Starting);
+        assert_eq!(
+            decide(&writes, &profile, &provisioning, &starting),
+            Decision::Write
+        );
     }
 
     #[test]
