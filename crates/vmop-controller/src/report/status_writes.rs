@@ -100,8 +100,9 @@ impl StatusWrites {
     }
 
     /// When the cached profile (at `cached_version`) is older than the last write of
-    /// `profile`'s status, that write's [`content_hash`]: the cache has not shown it yet.
-    /// Without comparable versions (Kubernetes 1.35 made them so; KEP-5504), never.
+    /// `profile`'s status, made less than [`CACHE_BEHIND_FOR`] ago, that write's
+    /// [`content_hash`]: the cache has not shown it yet. Without comparable versions
+    /// (Kubernetes 1.35 made them so; KEP-5504), never.
     pub fn cache_behind(
         &self,
         profile: &ObjectRef<VirtualMachineProfile>,
@@ -109,10 +110,10 @@ impl StatusWrites {
     ) -> Option<u64> {
         let cached = cached_version.and_then(comparable)?;
         self.writes
-            .read(profile, |_, written| {
+            .read(profile, |age, written| {
                 written
                     .version_and_content
-                    .filter(|(version, _)| cached < *version)
+                    .filter(|(version, _)| age < CACHE_BEHIND_FOR && cached < *version)
                     .map(|(_, content)| content)
             })
             .flatten()
@@ -151,6 +152,11 @@ impl StatusWrites {
         self.len() == 0
     }
 }
+
+/// How long after a status write a cache that has not shown it is waited for. A watch that
+/// lags longer may be down (an API server restarting): the status is then compared with the
+/// cached one and written as it would be without this.
+pub const CACHE_BEHIND_FOR: Duration = Duration::from_secs(10);
 
 /// A resourceVersion as the number it is (KEP-5504: decimal digits, no leading zero, never
 /// 0), or `None` for one that is not.
@@ -278,6 +284,13 @@ mod tests {
         assert_eq!(writes.cache_behind(&a, Some("119")), None);
         writes.wrote_status(&a, true, Some("130"), 9);
         assert_eq!(writes.cache_behind(&a, Some("120")), Some(9));
+        // A watch that lags this long is not waited for.
+        let b = profile(2);
+        let written = Some((130, 9));
+        writes.wrote_at(&b, ago(CACHE_BEHIND_FOR.as_secs() + 1), false, written);
+        assert_eq!(writes.cache_behind(&b, Some("120")), None);
+        writes.wrote_at(&b, ago(CACHE_BEHIND_FOR.as_secs() - 1), false, written);
+        assert_eq!(writes.cache_behind(&b, Some("120")), Some(9));
         assert!(
             writes.details_wait(&a, Duration::from_secs(30), Duration::from_secs(120))
                 > Some(Duration::from_secs(100)),

@@ -210,7 +210,8 @@ pub(crate) enum Held {
     Details(Duration),
     /// The cache has not shown the last write yet (the cached profile's resourceVersion is
     /// older), and this status differs from it: compared with the cached one, older than what
-    /// was written, a detail would look like news. A look [`CACHE_CATCH_UP`] later decides.
+    /// was written, a detail would look like news. A look [`CACHE_CATCH_UP`] later decides
+    /// (for at most `CACHE_BEHIND_FOR` after the write).
     CacheBehind,
 }
 
